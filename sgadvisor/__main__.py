@@ -1,0 +1,5 @@
+"""``python -m sgadvisor``."""
+
+from sgadvisor.cli import main
+
+main()

@@ -1,0 +1,180 @@
+"""The command line: thin typer commands; domain errors become one message and exit code 2 here only."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sgadvisor import __version__
+from sgadvisor.config import build_default_map, find_config_path, load_config
+from sgadvisor.errors import SgAdvisorError, TooManyMalformedError, UsageError
+from sgadvisor.flowlogs.edgefile import write_edge_lines
+from sgadvisor.flowlogs.edges import PortRange, Window
+from sgadvisor.flowlogs.fields import parse_log_format
+from sgadvisor.flowlogs.ingest import DEFAULT_MAX_MALFORMED, IngestOptions, read_flows
+from sgadvisor.flowlogs.summary import describe_flows
+from sgadvisor.outputs import atomic_writer
+from sgadvisor.timeparse import parse_instant
+
+app = typer.Typer(
+    name="sgadvisor",
+    help="Least-privilege security-group egress rules from VPC Flow Logs evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# ------------------------------------------------------------------------------------- shared options
+FlowsOpt = Annotated[
+    list[Path],
+    typer.Option(
+        "--flows",
+        help="Flow-log files or directories (S3 text/.gz, Parquet, CloudWatch JSON, flow-edge JSONL). "
+        "Repeatable.",
+    ),
+]
+LogFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format", help="Field order of header-less records, e.g. '${version} ${srcaddr} ...'."
+    ),
+]
+LogStreamOpt = Annotated[
+    str | None,
+    typer.Option("--log-stream", help="Log stream of get-log-events JSON whose records lack interface-id."),
+]
+BucketOpt = Annotated[
+    str, typer.Option("--bucket-ports", help="Ports in this range become 0 when the other port is not.")
+]
+StartOpt = Annotated[
+    str | None, typer.Option("--start", help="Window start (ISO 8601 or epoch seconds), inclusive.")
+]
+EndOpt = Annotated[
+    str | None, typer.Option("--end", help="Window end (ISO 8601 or epoch seconds), exclusive.")
+]
+MaxMalformedOpt = Annotated[
+    float,
+    typer.Option("--max-malformed", help="Fail (exit 2) above this fraction of malformed records."),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML config (default ./sgadvisor.toml if present)."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"sgadvisor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """sgadvisor turns observed VPC Flow Logs into least-privilege egress rules."""
+
+
+def _ingest_options(
+    log_format: str | None,
+    log_stream: str | None,
+    bucket_ports: str,
+    start: str | None,
+    end: str | None,
+    max_malformed: float,
+) -> IngestOptions:
+    window = None
+    if (start is None) != (end is None):
+        raise UsageError("--start and --end go together", hint="give both, or neither to use the data's span")
+    if start is not None and end is not None:
+        window = Window(parse_instant(start, option="--start"), parse_instant(end, option="--end"))
+        if window.end <= window.start:
+            raise UsageError("--end must be after --start")
+    if not 0 <= max_malformed <= 1:
+        raise UsageError("--max-malformed is a fraction between 0 and 1")
+    return IngestOptions(
+        log_format=parse_log_format(log_format) if log_format else None,
+        log_stream=log_stream,
+        bucket=PortRange.parse(bucket_ports),
+        window=window,
+        max_malformed=max_malformed,
+    )
+
+
+@app.command("edges")
+def edges_command(
+    flows: FlowsOpt,
+    out: Annotated[str, typer.Option("--out", help="Flow-edge JSON Lines file, or - for stdout.")] = "-",
+    log_format: LogFormatOpt = None,
+    log_stream: LogStreamOpt = None,
+    bucket_ports: BucketOpt = "32768-65535",
+    start: StartOpt = None,
+    end: EndOpt = None,
+    max_malformed: MaxMalformedOpt = DEFAULT_MAX_MALFORMED,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Reduce flow-log files to flow edges and per-ENI coverage (JSON Lines, accepted back by --flows)."""
+    options = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed)
+    result = read_flows(flows, options)
+    if out == "-":
+        write_edge_lines(result, sys.stdout)
+    else:
+        with atomic_writer(Path(out)) as handle:
+            write_edge_lines(result, handle)
+    if not quiet:
+        typer.echo(describe_flows(result, verbose=verbose), err=True)
+
+
+# ------------------------------------------------------------------------------------------ entry
+
+
+def _options_by_command(commands: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """{command: {long option name: parameter name}}, from the built click commands."""
+    table: dict[str, dict[str, str]] = {}
+    for name, command in commands.items():
+        options: dict[str, str] = {}
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--") and param.name and param.name != "config":
+                    options[opt[2:]] = param.name
+        table[name] = options
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; SgAdvisorError becomes a one-line message with a hint and exit code 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(app)
+    try:
+        default_map: dict[str, Any] = {}
+        config_path = find_config_path(args)
+        commands: dict[str, Any] = getattr(command, "commands", {})
+        if config_path is not None:
+            config = load_config(config_path, sorted(commands))
+            default_map = build_default_map(config, _options_by_command(commands))
+        command.main(args=args, prog_name="sgadvisor", default_map=default_map, standalone_mode=True)
+    except SgAdvisorError as exc:
+        _report_error(exc)
+        sys.exit(exc.exit_code)
+
+
+def _report_error(exc: SgAdvisorError) -> None:
+    typer.echo(f"error: {exc.message}", err=True)
+    if isinstance(exc, TooManyMalformedError):
+        located = sorted(exc.issues, key=lambda issue: issue.line is None)  # damaged lines first
+        for issue in located[:10]:
+            where = f"{issue.file}:{issue.line}" if issue.line is not None else issue.file
+            typer.echo(f"  {where}: {issue.reason}", err=True)
+    if exc.hint:
+        typer.echo(f"hint: {exc.hint}", err=True)

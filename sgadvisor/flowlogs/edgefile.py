@@ -1,0 +1,121 @@
+"""Flow-edge files: JSON Lines with ``"kind": "window" | "coverage" | "edge"`` (DESIGN §4.2).
+
+``sgadvisor collect --flows-out`` and ``sgadvisor edges`` write them; ``--flows`` reads them back, so a
+large flow-log dump can be reduced once and analysed offline many times with identical results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sgadvisor.accounting import Ledger
+from sgadvisor.flowlogs.edges import COVERAGE_SCHEMA, EDGE_SCHEMA, FlowEdges, Window
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WindowLine(_Strict):
+    kind: Literal["window"]
+    start: int
+    end: int
+
+
+class CoverageLine(_Strict):
+    kind: Literal["coverage"]
+    interface_id: str
+    first_start: int | None
+    last_end: int | None
+    records: int
+    nodata: int
+    skipdata: int
+    skipdata_seconds: int
+
+
+class EdgeLine(_Strict):
+    kind: Literal["edge"]
+    interface_id: str
+    direction: Literal["egress", "ingress"]
+    action: Literal["ACCEPT", "REJECT"]
+    protocol: int
+    local_addr: str
+    remote_addr: str
+    local_port: int
+    remote_port: int
+    records: int
+    packets: int | None
+    bytes: int | None
+    first_start: int | None
+    last_end: int | None
+    local_port_min: int
+    local_port_max: int
+    local_port_distinct: int
+    remote_port_min: int
+    remote_port_max: int
+    remote_port_distinct: int
+    syn_records: int | None
+    synack_records: int | None
+    fin_records: int | None
+    zero_flag_records: int | None
+    aws_service: str | None
+
+
+def iter_edge_lines(flows: FlowEdges) -> Iterator[str]:
+    """The file's lines in a stable order: window, coverage by interface, edges by key."""
+    if flows.window is not None:
+        yield _dump({"kind": "window", "start": flows.window.start, "end": flows.window.end})
+    for row in flows.coverage.iter_rows(named=True):
+        yield _dump({"kind": "coverage", **row})
+    for row in flows.edges.iter_rows(named=True):
+        yield _dump({"kind": "edge", **row})
+
+
+def _dump(obj: dict[str, object]) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def write_edge_lines(flows: FlowEdges, out: IO[str]) -> None:
+    for line in iter_edge_lines(flows):
+        out.write(line + "\n")
+
+
+def read_edge_file(path: Path, ledger: Ledger) -> tuple[pl.DataFrame, pl.DataFrame, Window | None]:
+    """Read a flow-edge file; bad lines are counted as malformed with their line number."""
+    name = str(path)
+    edges: list[dict[str, object]] = []
+    coverage: list[dict[str, object]] = []
+    window: Window | None = None
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+                kind = obj.get("kind") if isinstance(obj, dict) else None
+                if kind == "edge":
+                    edges.append(EdgeLine.model_validate(obj).model_dump(exclude={"kind"}))
+                elif kind == "coverage":
+                    coverage.append(CoverageLine.model_validate(obj).model_dump(exclude={"kind"}))
+                elif kind == "window":
+                    line = WindowLine.model_validate(obj)
+                    window = Window(line.start, line.end)
+                else:
+                    ledger.add_malformed(name, number, f"unknown kind {kind!r}")
+            except json.JSONDecodeError as exc:
+                ledger.add_malformed(name, number, f"invalid JSON: {exc.msg}")
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                ledger.add_malformed(name, number, f"{where}: {first['msg']}")
+    edge_frame = pl.DataFrame(edges, schema=EDGE_SCHEMA) if edges else pl.DataFrame(schema=EDGE_SCHEMA)
+    cov_frame = (
+        pl.DataFrame(coverage, schema=COVERAGE_SCHEMA) if coverage else pl.DataFrame(schema=COVERAGE_SCHEMA)
+    )
+    return edge_frame, cov_frame, window

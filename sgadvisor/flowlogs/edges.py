@@ -1,0 +1,579 @@
+"""Aggregate flow-log records into flow edges and per-interface coverage (DESIGN §4.2).
+
+An edge aggregates the records with the same
+``interface_id, direction, action, protocol, local_addr, remote_addr, local_port, remote_port``.
+Records are folded block by block into partial aggregates keyed in *src/dst* orientation; direction is
+decided only at the end, from ``flow-direction``, from the ENIs' addresses when an inventory gives them,
+or from the data itself. Memory follows the number of distinct edges, never the number of records.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from sgadvisor.accounting import InputAccounting, Ledger
+from sgadvisor.errors import UsageError
+from sgadvisor.flowlogs.files import STREAM_ENI_COL, RecordBlock
+
+EDGE_KEY: tuple[str, ...] = (
+    "interface_id",
+    "direction",
+    "action",
+    "protocol",
+    "local_addr",
+    "remote_addr",
+    "local_port",
+    "remote_port",
+)
+EDGE_SCHEMA: dict[str, pl.DataType] = {
+    "interface_id": pl.String(),
+    "direction": pl.String(),
+    "action": pl.String(),
+    "protocol": pl.Int64(),
+    "local_addr": pl.String(),
+    "remote_addr": pl.String(),
+    "local_port": pl.Int64(),
+    "remote_port": pl.Int64(),
+    "records": pl.Int64(),
+    "packets": pl.Int64(),
+    "bytes": pl.Int64(),
+    "first_start": pl.Int64(),
+    "last_end": pl.Int64(),
+    "local_port_min": pl.Int64(),
+    "local_port_max": pl.Int64(),
+    "local_port_distinct": pl.Int64(),
+    "remote_port_min": pl.Int64(),
+    "remote_port_max": pl.Int64(),
+    "remote_port_distinct": pl.Int64(),
+    "syn_records": pl.Int64(),
+    "synack_records": pl.Int64(),
+    "fin_records": pl.Int64(),
+    "zero_flag_records": pl.Int64(),
+    "aws_service": pl.String(),
+}
+COVERAGE_SCHEMA: dict[str, pl.DataType] = {
+    "interface_id": pl.String(),
+    "first_start": pl.Int64(),
+    "last_end": pl.Int64(),
+    "records": pl.Int64(),
+    "nodata": pl.Int64(),
+    "skipdata": pl.Int64(),
+    "skipdata_seconds": pl.Int64(),
+}
+
+# Filter reasons (input_accounting.filtered keys).
+OUTSIDE_WINDOW = "outside the window"
+NO_START = "no start time (window set)"
+TRANSIT_GATEWAY = "transit gateway record (no interface)"
+NO_INTERFACE = "no interface id"
+INCOMPLETE = "lacks address, protocol or action"
+DIRECTION_UNKNOWN = "direction unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class PortRange:
+    """An inclusive port range, e.g. the bucketing range 32768-65535."""
+
+    low: int
+    high: int
+
+    @classmethod
+    def parse(cls, text: str) -> PortRange:
+        try:
+            low_text, _, high_text = text.partition("-")
+            low, high = int(low_text), int(high_text or low_text)
+        except ValueError:
+            raise UsageError(
+                f"port range {text!r} is not LOW-HIGH", hint="e.g. --bucket-ports 32768-65535"
+            ) from None
+        if not 0 <= low <= high <= 65535:
+            raise UsageError(f"port range {text!r} is outside 0-65535 or reversed")
+        return cls(low, high)
+
+    def __str__(self) -> str:
+        return f"{self.low}-{self.high}"
+
+
+DEFAULT_BUCKET = PortRange(32768, 65535)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open time window [start, end) in epoch seconds; a record belongs to it by its start."""
+
+    start: int
+    end: int
+
+    @property
+    def seconds(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class FlowEdges:
+    """What every flow source produces: edges, per-interface coverage, the window, the accounting."""
+
+    edges: pl.DataFrame
+    coverage: pl.DataFrame
+    window: Window | None
+    accounting: InputAccounting
+    source: str = "files"
+
+
+# Internal, src/dst-oriented partial key. "_psrc"/"_pdst" are pkt-addresses only where they differ.
+_PRE_KEY = ("iface", "fdir", "action", "protocol", "saddr", "daddr", "psrc", "pdst", "sport", "dport")
+_HASH = "_h"
+
+
+def _sum(name: str) -> pl.Expr:
+    return pl.col(name).sum().alias(name)
+
+
+_MERGE_AGGS: tuple[pl.Expr, ...] = (
+    _sum("records"),
+    _sum("packets"),
+    _sum("bytes"),
+    pl.col("first_start").min(),
+    pl.col("last_end").max(),
+    pl.col("sport_min").min(),
+    pl.col("sport_max").max(),
+    pl.col("dport_min").min(),
+    pl.col("dport_max").max(),
+    _sum("flags_known"),
+    _sum("syn"),
+    _sum("synack"),
+    _sum("fin"),
+    _sum("zero"),
+    pl.col("src_svc").max(),
+    pl.col("dst_svc").max(),
+)
+_COVERAGE_MERGE: tuple[pl.Expr, ...] = (
+    pl.col("first_start").min(),
+    pl.col("last_end").max(),
+    _sum("records"),
+    _sum("nodata"),
+    _sum("skipdata"),
+    _sum("skipdata_seconds"),
+)
+
+
+def _column(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Expr:
+    return pl.col(name) if name in frame.columns else pl.lit(None, dtype=dtype)
+
+
+@dataclass
+class EdgeAggregator:
+    """Fold record blocks into edges; call :meth:`finish` once at the end."""
+
+    ledger: Ledger
+    bucket: PortRange = DEFAULT_BUCKET
+    window: Window | None = None
+    _partials: list[pl.DataFrame] = field(default_factory=list)
+    _pairs: list[pl.DataFrame] = field(default_factory=list)
+    _coverage: list[pl.DataFrame] = field(default_factory=list)
+    _final: list[pl.DataFrame] = field(default_factory=list)  # edges read from edge files
+    _pending_rows: int = 0
+    _compacted_rows: int = 0
+    source: str = "files"
+
+    def add_records(self, block: RecordBlock) -> None:
+        frame = block.frame
+        string, integer = pl.String(), pl.Int64()
+        iface = _column(frame, "interface-id", string)
+        if STREAM_ENI_COL in frame.columns:
+            iface = pl.coalesce(iface, pl.col(STREAM_ENI_COL))
+        status = _column(frame, "log-status", string)
+        rec = frame.select(
+            iface.alias("iface"),
+            status.alias("status"),
+            _column(frame, "flow-direction", string).alias("fdir"),
+            _column(frame, "action", string).alias("action"),
+            _column(frame, "protocol", integer).alias("protocol"),
+            _column(frame, "srcaddr", string).alias("saddr"),
+            _column(frame, "dstaddr", string).alias("daddr"),
+            _column(frame, "pkt-srcaddr", string).alias("psrc"),
+            _column(frame, "pkt-dstaddr", string).alias("pdst"),
+            _column(frame, "srcport", integer).fill_null(0).alias("sport_raw"),
+            _column(frame, "dstport", integer).fill_null(0).alias("dport_raw"),
+            _column(frame, "packets", integer).alias("packets"),
+            _column(frame, "bytes", integer).alias("bytes"),
+            _column(frame, "start", integer).alias("start"),
+            _column(frame, "end", integer).alias("end"),
+            _column(frame, "tcp-flags", integer).alias("flags"),
+            _column(frame, "pkt-src-aws-service", string).alias("src_svc"),
+            _column(frame, "pkt-dst-aws-service", string).alias("dst_svc"),
+            _column(frame, "resource-type", string).alias("rtype"),
+            _column(frame, "tgw-id", string).alias("tgw"),
+        )
+        cases: list[tuple[pl.Expr, str]] = [
+            (
+                (pl.col("rtype") == "TransitGateway")
+                | (pl.col("iface").is_null() & pl.col("tgw").is_not_null()),
+                TRANSIT_GATEWAY,
+            ),
+            (pl.col("iface").is_null(), NO_INTERFACE),
+        ]
+        if self.window is not None:
+            cases.append((pl.col("start").is_null(), NO_START))
+            outside = (pl.col("start") < self.window.start) | (pl.col("start") >= self.window.end)
+            cases.append((outside, OUTSIDE_WINDOW))
+        incomplete = pl.any_horizontal(pl.col(c).is_null() for c in ("saddr", "daddr", "protocol", "action"))
+        cases += [
+            (pl.col("status") == "NODATA", "nodata"),
+            (pl.col("status") == "SKIPDATA", "skipdata"),
+            (incomplete, INCOMPLETE),
+        ]
+        category: pl.Expr = pl.lit("used")
+        for condition, label in reversed(cases):
+            category = pl.when(condition).then(pl.lit(label)).otherwise(category)
+        rec = rec.with_columns(category.alias("cat"))
+        counts = dict(rec.group_by("cat").len().iter_rows())
+        self.ledger.add_used(counts.pop("used", 0))
+        self.ledger.add_coverage(counts.pop("nodata", 0), counts.pop("skipdata", 0))
+        for reason, count in counts.items():
+            self.ledger.add_filtered(reason, count)
+
+        covered = rec.filter(pl.col("cat").is_in(["used", "nodata", "skipdata"]))
+        if covered.height:
+            self._coverage.append(
+                covered.group_by("iface").agg(
+                    pl.col("start").min().alias("first_start"),
+                    pl.col("end").max().alias("last_end"),
+                    pl.len().cast(pl.Int64).alias("records"),
+                    (pl.col("cat") == "nodata").sum().cast(pl.Int64).alias("nodata"),
+                    (pl.col("cat") == "skipdata").sum().cast(pl.Int64).alias("skipdata"),
+                    pl.when(pl.col("cat") == "skipdata")
+                    .then(pl.col("end") - pl.col("start"))
+                    .otherwise(0)
+                    .sum()
+                    .cast(pl.Int64)
+                    .alias("skipdata_seconds"),
+                )
+            )
+        used = rec.filter(pl.col("cat") == "used")
+        if used.height:
+            self._add_used(used)
+
+    def _add_used(self, used: pl.DataFrame) -> None:
+        low, high = self.bucket.low, self.bucket.high
+        s_eph = pl.col("sport_raw").is_between(low, high)
+        d_eph = pl.col("dport_raw").is_between(low, high)
+        flags = pl.col("flags")
+        used = used.with_columns(
+            pl.when(s_eph & ~d_eph).then(0).otherwise(pl.col("sport_raw")).alias("sport"),
+            pl.when(d_eph & ~s_eph).then(0).otherwise(pl.col("dport_raw")).alias("dport"),
+            pl.when(pl.col("psrc") != pl.col("saddr")).then(pl.col("psrc")).alias("psrc"),
+            pl.when(pl.col("pdst") != pl.col("daddr")).then(pl.col("pdst")).alias("pdst"),
+            # The bucketed side's real port, for the exact distinct count.
+            pl.when(s_eph & ~d_eph)
+            .then(pl.col("sport_raw"))
+            .when(d_eph & ~s_eph)
+            .then(pl.col("dport_raw"))
+            .alias("bucketed_port"),
+        ).with_columns(pl.struct(_PRE_KEY).hash(seed=0).alias(_HASH))
+        partial = used.group_by([*_PRE_KEY, _HASH]).agg(
+            pl.len().cast(pl.Int64).alias("records"),
+            pl.col("packets").sum().alias("packets"),
+            pl.col("bytes").sum().alias("bytes"),
+            pl.col("start").min().alias("first_start"),
+            pl.col("end").max().alias("last_end"),
+            pl.col("sport_raw").min().alias("sport_min"),
+            pl.col("sport_raw").max().alias("sport_max"),
+            pl.col("dport_raw").min().alias("dport_min"),
+            pl.col("dport_raw").max().alias("dport_max"),
+            flags.count().cast(pl.Int64).alias("flags_known"),
+            # tcp-flags are OR-ed per interval: SYN without ACK = initiator, SYN-ACK = responder.
+            ((flags & 18) == 2).sum().cast(pl.Int64).alias("syn"),
+            ((flags & 18) == 18).sum().cast(pl.Int64).alias("synack"),
+            ((flags & 1) == 1).sum().cast(pl.Int64).alias("fin"),
+            (flags == 0).sum().cast(pl.Int64).alias("zero"),
+            pl.col("src_svc").max(),
+            pl.col("dst_svc").max(),
+        )
+        pairs = used.filter(pl.col("bucketed_port").is_not_null()).select(_HASH, "bucketed_port").unique()
+        self._partials.append(partial)
+        self._pairs.append(pairs)
+        self._pending_rows += partial.height + pairs.height
+        if self._pending_rows > max(2_000_000, 2 * self._compacted_rows):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Merge partial aggregates so memory stays proportional to distinct edges."""
+        if len(self._partials) > 1:
+            merged = pl.concat(self._partials, how="vertical_relaxed")
+            self._partials = [merged.group_by([*_PRE_KEY, _HASH]).agg(*_MERGE_AGGS)]
+        if len(self._pairs) > 1:
+            self._pairs = [pl.concat(self._pairs).unique()]
+        self._compacted_rows = sum(p.height for p in self._partials) + sum(p.height for p in self._pairs)
+        self._pending_rows = self._compacted_rows
+
+    def add_edges(self, edges: pl.DataFrame, coverage: pl.DataFrame) -> None:
+        """Merge edges that a source already produced (flow-edge files, the Insights runner)."""
+        if self.window is not None:
+            inside = (pl.col("first_start") >= self.window.start) & (pl.col("first_start") < self.window.end)
+            outside = edges.filter(~inside)
+            self.ledger.add_filtered(OUTSIDE_WINDOW, int(outside["records"].sum() or 0))
+            edges = edges.filter(inside)
+        self.ledger.add_used(int(edges["records"].sum() or 0))
+        self.ledger.add_coverage(int(coverage["nodata"].sum() or 0), int(coverage["skipdata"].sum() or 0))
+        self._final.append(edges.select(EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA))  # type: ignore[arg-type]
+        self._coverage.append(coverage.rename({"interface_id": "iface"}))
+
+    def finish(self, addresses: Mapping[str, Collection[str]] | None = None) -> FlowEdges:
+        """Decide directions, orient edges to the ENI, and return the §4.2 edges and coverage.
+
+        ``addresses`` maps an interface id to all its addresses (from the inventory), for formats without
+        ``flow-direction``; without it the address common to an interface's records is taken as its own.
+        """
+        self._compact()
+        partial = self._partials[0] if self._partials else _empty_partial()
+        pairs = (
+            self._pairs[0]
+            if self._pairs
+            else pl.DataFrame(schema={_HASH: pl.UInt64, "bucketed_port": pl.Int64})
+        )
+        partial = _assign_direction(partial, addresses, self.ledger)
+        unknown = partial.filter(pl.col("direction").is_null())
+        if unknown.height:
+            self.ledger.reclassify_used(DIRECTION_UNKNOWN, int(unknown["records"].sum()))
+        edges = _orient(partial.filter(pl.col("direction").is_not_null()), pairs)
+        if self._final:
+            edges = _merge_final([edges, *self._final])
+        coverage = _finish_coverage(self._coverage)
+        window = self.window
+        if window is None and coverage.height:
+            start, end = coverage["first_start"].min(), coverage["last_end"].max()
+            if isinstance(start, int) and isinstance(end, int):
+                window = Window(start, end)
+        return FlowEdges(edges, coverage, window, self.ledger.freeze(), self.source)
+
+
+def _empty_partial() -> pl.DataFrame:
+    string, integer = pl.String(), pl.Int64()
+    schema: dict[str, pl.DataType] = {
+        "iface": string, "fdir": string, "action": string, "protocol": integer, "saddr": string,
+        "daddr": string, "psrc": string, "pdst": string, "sport": integer, "dport": integer,
+        _HASH: pl.UInt64(),
+    }  # fmt: skip
+    for name in ("records", "packets", "bytes", "first_start", "last_end", "sport_min", "sport_max",
+                 "dport_min", "dport_max", "flags_known", "syn", "synack", "fin", "zero"):  # fmt: skip
+        schema[name] = integer
+    schema["src_svc"] = string
+    schema["dst_svc"] = string
+    return pl.DataFrame(schema=schema)
+
+
+def _assign_direction(
+    partial: pl.DataFrame, addresses: Mapping[str, Collection[str]] | None, ledger: Ledger
+) -> pl.DataFrame:
+    """Direction per partial edge: flow-direction, else the inventory's addresses, else the data."""
+    partial = partial.with_columns(pl.col("fdir").alias("direction"))
+    if addresses:
+        own = pl.DataFrame(
+            [(eni, str(ipaddress.ip_address(a))) for eni, addrs in addresses.items() for a in addrs],
+            schema={"iface": pl.String, "addr": pl.String},
+            orient="row",
+        ).unique()
+        partial = _direction_from_own(partial, own)
+    undecided = partial.filter(pl.col("direction").is_null())
+    if undecided.height:
+        own = _infer_own_addresses(undecided, ledger)
+        partial = _direction_from_own(partial, own)
+    return partial
+
+
+def _direction_from_own(partial: pl.DataFrame, own: pl.DataFrame) -> pl.DataFrame:
+    """Fill a missing direction: egress when the source is one of the ENI's own addresses."""
+    marked = own.with_columns(pl.lit(True).alias("_own"))
+
+    def member(column: str, alias: str) -> pl.DataFrame:
+        return (
+            partial.select("iface", column)
+            .unique()
+            .join(marked.rename({"addr": column, "_own": alias}), on=["iface", column], how="inner")
+        )
+
+    out = partial
+    for column, alias in (("saddr", "_s"), ("psrc", "_ps"), ("daddr", "_d"), ("pdst", "_pd")):
+        out = out.join(member(column, alias), on=["iface", column], how="left", nulls_equal=False)
+    is_src = pl.col("_s").fill_null(False) | pl.col("_ps").fill_null(False)
+    is_dst = pl.col("_d").fill_null(False) | pl.col("_pd").fill_null(False)
+    direction = (
+        pl.when(pl.col("direction").is_not_null())
+        .then(pl.col("direction"))
+        .when(is_src)
+        .then(pl.lit("egress"))
+        .when(is_dst)
+        .then(pl.lit("ingress"))
+    )
+    return out.with_columns(direction.alias("direction")).drop("_s", "_ps", "_d", "_pd")
+
+
+def _infer_own_addresses(undecided: pl.DataFrame, ledger: Ledger, passes: int = 4) -> pl.DataFrame:
+    """Find each interface's own addresses from its records alone: the address common to its edges.
+
+    Greedy: per interface, the address present in the most of its not-yet-explained edges is its own;
+    repeat for edges it does not explain (a second address, e.g. IPv6). A tie (an ENI that only ever
+    talks to one peer) is broken first by excluding addresses already known to be another ENI's own,
+    then by preferring private addresses; what stays ambiguous is reported.
+    """
+    edges = undecided.select("iface", "saddr", "daddr").unique().with_row_index("_e")
+    long = pl.concat(
+        [
+            edges.select("iface", "_e", pl.col("saddr").alias("addr")),
+            edges.select("iface", "_e", pl.col("daddr").alias("addr")),
+        ]
+    ).unique()
+    own = pl.DataFrame(schema={"iface": pl.String, "addr": pl.String})
+    for _ in range(passes):
+        explained = long.join(own, on=["iface", "addr"], how="semi").select("_e").unique()
+        remaining = long.join(explained, on="_e", how="anti")
+        if remaining.height == 0:
+            break
+        counts = remaining.group_by("iface", "addr").agg(pl.col("_e").n_unique().alias("n"))
+        top = counts.filter(pl.col("n") == pl.col("n").max().over("iface"))
+        tied = top.filter(pl.len().over("iface") > 1)
+        winners = top.filter(pl.len().over("iface") == 1).select("iface", "addr")
+        if tied.height:
+            winners = pl.concat([winners, _break_ties(tied, pl.concat([own, winners]), ledger)])
+        own = pl.concat([own, winners]).unique()
+    return own
+
+
+def _break_ties(tied: pl.DataFrame, known: pl.DataFrame, ledger: Ledger) -> pl.DataFrame:
+    others = known.rename({"iface": "_owner"})
+    rows: list[tuple[str, str]] = []
+    for (iface,), group in tied.sort("iface", "addr").group_by("iface", maintain_order=True):
+        candidates = group["addr"].to_list()
+        owned = set(others.filter(pl.col("_owner") != iface)["addr"].to_list())
+        free = [a for a in candidates if a not in owned] or candidates
+        if len(free) > 1:
+            private = [a for a in free if ipaddress.ip_address(a).is_private]
+            free = private or free
+        if len(free) > 1:
+            ledger.note(
+                "(flows)",
+                None,
+                f"{iface}: own address ambiguous among {', '.join(free[:4])}; assumed {free[0]} "
+                "(pass --inventory or use a format with flow-direction)",
+            )
+        rows.append((str(iface), free[0]))
+    return pl.DataFrame(rows, schema={"iface": pl.String, "addr": pl.String}, orient="row")
+
+
+def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """Turn src/dst partial edges into local/remote edges of the ENI and merge them."""
+    egress = pl.col("direction") == "egress"
+
+    def pick(if_egress: str, if_ingress: str) -> pl.Expr:
+        return pl.when(egress).then(pl.col(if_egress)).otherwise(pl.col(if_ingress))
+
+    oriented = partial.with_columns(
+        pl.col("iface").alias("interface_id"),
+        pl.when(egress)
+        .then(pl.coalesce("psrc", "saddr"))
+        .otherwise(pl.coalesce("pdst", "daddr"))
+        .alias("local_addr"),
+        pl.when(egress)
+        .then(pl.coalesce("pdst", "daddr"))
+        .otherwise(pl.coalesce("psrc", "saddr"))
+        .alias("remote_addr"),
+        pick("sport", "dport").alias("local_port"),
+        pick("dport", "sport").alias("remote_port"),
+        pick("sport_min", "dport_min").alias("local_port_min"),
+        pick("sport_max", "dport_max").alias("local_port_max"),
+        pick("dport_min", "sport_min").alias("remote_port_min"),
+        pick("dport_max", "sport_max").alias("remote_port_max"),
+        pick("dst_svc", "src_svc").alias("aws_service"),
+    )
+    key = list(EDGE_KEY)
+    distinct = (
+        pairs.join(oriented.select(_HASH, *key), on=_HASH, how="inner")
+        .select(*key, "bucketed_port")
+        .unique()
+        .group_by(key)
+        .agg(pl.len().cast(pl.Int64).alias("_bucket_distinct"))
+    )
+    merged = oriented.group_by(key).agg(
+        _sum("records"),
+        _sum("packets"),
+        _sum("bytes"),
+        pl.col("first_start").min(),
+        pl.col("last_end").max(),
+        pl.col("local_port_min").min(),
+        pl.col("local_port_max").max(),
+        pl.col("remote_port_min").min(),
+        pl.col("remote_port_max").max(),
+        _sum("flags_known"),
+        _sum("syn"),
+        _sum("synack"),
+        _sum("fin"),
+        _sum("zero"),
+        pl.col("aws_service").max(),
+    )
+    merged = merged.join(distinct, on=key, how="left", nulls_equal=True)
+    bucket_n = pl.col("_bucket_distinct").fill_null(0)
+
+    def distinct_of(side: str) -> pl.Expr:
+        # The key port is the real one (1 distinct value) unless it was bucketed to 0.
+        zero_seen = (pl.col(f"{side}_port_min") == 0).cast(pl.Int64)
+        return pl.when(pl.col(f"{side}_port") == 0).then(bucket_n + zero_seen).otherwise(1)
+
+    has_flags = pl.col("flags_known") > 0
+    merged = merged.with_columns(
+        distinct_of("local").alias("local_port_distinct"),
+        distinct_of("remote").alias("remote_port_distinct"),
+        pl.when(has_flags).then(pl.col("syn")).alias("syn_records"),
+        pl.when(has_flags).then(pl.col("synack")).alias("synack_records"),
+        pl.when(has_flags).then(pl.col("fin")).alias("fin_records"),
+        pl.when(has_flags).then(pl.col("zero")).alias("zero_flag_records"),
+    )
+    return merged.select(EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA).sort(key, nulls_last=True)  # type: ignore[arg-type]
+
+
+def _merge_final(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Merge edges from several sources; distinct counts become lower bounds (max), flag counts add."""
+    key = list(EDGE_KEY)
+    merged = (
+        pl.concat(frames, how="vertical_relaxed")
+        .group_by(key)
+        .agg(
+            _sum("records"),
+            _sum("packets"),
+            _sum("bytes"),
+            pl.col("first_start").min(),
+            pl.col("last_end").max(),
+            pl.col("local_port_min").min(),
+            pl.col("local_port_max").max(),
+            pl.col("local_port_distinct").max(),
+            pl.col("remote_port_min").min(),
+            pl.col("remote_port_max").max(),
+            pl.col("remote_port_distinct").max(),
+            pl.col("syn_records").sum().alias("syn_records"),
+            pl.col("synack_records").sum().alias("synack_records"),
+            pl.col("fin_records").sum().alias("fin_records"),
+            pl.col("zero_flag_records").sum().alias("zero_flag_records"),
+            pl.col("syn_records").count().alias("_flags_known"),
+            pl.col("aws_service").max(),
+        )
+    )
+    flagged = pl.col("_flags_known") > 0
+    merged = merged.with_columns(
+        *(
+            pl.when(flagged).then(pl.col(c)).alias(c)
+            for c in ("syn_records", "synack_records", "fin_records", "zero_flag_records")
+        )
+    )
+    return merged.select(EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA).sort(key, nulls_last=True)  # type: ignore[arg-type]
+
+
+def _finish_coverage(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    if not parts:
+        return pl.DataFrame(schema=COVERAGE_SCHEMA)
+    merged = pl.concat(parts, how="vertical_relaxed").group_by("iface").agg(*_COVERAGE_MERGE)
+    merged = merged.rename({"iface": "interface_id"})
+    return merged.select(COVERAGE_SCHEMA.keys()).cast(COVERAGE_SCHEMA).sort("interface_id")  # type: ignore[arg-type]

@@ -1,0 +1,66 @@
+"""Read flow-log files and flow-edge files into one FlowEdges: the offline flow source."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from sgadvisor.accounting import Ledger
+from sgadvisor.errors import TooManyMalformedError
+from sgadvisor.flowlogs.edgefile import read_edge_file
+from sgadvisor.flowlogs.edges import DEFAULT_BUCKET, EdgeAggregator, FlowEdges, PortRange, Window
+from sgadvisor.flowlogs.files import ReadOptions, discover_flow_files, is_edge_file, read_flow_file
+
+DEFAULT_MAX_MALFORMED = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    log_format: tuple[str, ...] | None = None
+    log_stream: str | None = None
+    bucket: PortRange = DEFAULT_BUCKET
+    window: Window | None = None
+    max_malformed: float = DEFAULT_MAX_MALFORMED
+
+
+def read_flows(
+    paths: Sequence[Path],
+    options: IngestOptions | None = None,
+    addresses: Mapping[str, Collection[str]] | None = None,
+) -> FlowEdges:
+    """Read every flow file under ``paths`` into edges, coverage and accounting.
+
+    Raises InputError for an unreadable input named on the command line, and TooManyMalformedError when
+    malformed records exceed ``max_malformed`` of all records read (nothing is written in that case).
+    """
+    options = options or IngestOptions()
+    ledger = Ledger()
+    aggregator = EdgeAggregator(ledger=ledger, bucket=options.bucket, window=options.window)
+    read_options = ReadOptions(log_format=options.log_format, log_stream=options.log_stream)
+    edge_windows: list[Window] = []
+    record_files = 0
+    for flow_file in discover_flow_files(paths):
+        if is_edge_file(flow_file.path):
+            edges, coverage, window = read_edge_file(flow_file.path, ledger)
+            aggregator.add_edges(edges, coverage)
+            if window is not None:
+                edge_windows.append(window)
+            continue
+        record_files += 1
+        for block in read_flow_file(flow_file, read_options, ledger):
+            aggregator.add_records(block)
+    aggregator.source = "files" if record_files or not edge_windows else "edges"
+    flows = aggregator.finish(addresses)
+    if options.window is None and edge_windows:
+        spans = [*edge_windows, *([flows.window] if flows.window else [])]
+        flows = replace(flows, window=Window(min(w.start for w in spans), max(w.end for w in spans)))
+    accounting = flows.accounting
+    if accounting.records and accounting.malformed_fraction > options.max_malformed:
+        raise TooManyMalformedError(
+            f"{accounting.malformed} of {accounting.records} records are malformed "
+            f"({accounting.malformed_fraction:.1%}, above --max-malformed {options.max_malformed:g})",
+            hint="check --log-format and the places listed above, or raise --max-malformed to accept it",
+            issues=accounting.issues,
+        )
+    return flows

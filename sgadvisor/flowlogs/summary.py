@@ -1,0 +1,30 @@
+"""A short human summary of what a flow source read: stderr companion of every command that reads flows."""
+
+from __future__ import annotations
+
+from sgadvisor.flowlogs.edges import FlowEdges
+from sgadvisor.timeparse import format_instant
+
+_SHOWN_ISSUES = 10
+
+
+def describe_flows(flows: FlowEdges, *, verbose: bool = False) -> str:
+    """Records by fate, edges and interfaces, the window, and where input was skipped or damaged."""
+    acc = flows.accounting
+    lines = [
+        f"records {acc.records:,}: used {acc.used:,}, nodata {acc.nodata:,}, skipdata {acc.skipdata:,}, "
+        f"malformed {acc.malformed:,}"
+        + "".join(f", {reason} {count:,}" for reason, count in acc.filtered.items()),
+        f"edges {flows.edges.height:,} on {flows.edges['interface_id'].n_unique():,} interfaces; "
+        f"coverage for {flows.coverage.height:,} interfaces",
+    ]
+    if flows.window is not None:
+        lines.append(f"window {format_instant(flows.window.start)} .. {format_instant(flows.window.end)}")
+    shown = acc.issues if verbose else acc.issues[:_SHOWN_ISSUES]
+    for issue in shown:
+        where = f"{issue.file}:{issue.line}" if issue.line is not None else issue.file
+        lines.append(f"  {where}: {issue.reason}")
+    hidden = len(acc.issues) - len(shown) + acc.issues_omitted
+    if hidden:
+        lines.append(f"  … and {hidden:,} more (--verbose lists the first 100)")
+    return "\n".join(lines)
