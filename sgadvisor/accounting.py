@@ -61,14 +61,20 @@ class Ledger:
     filtered: Counter[str] = field(default_factory=Counter)
     issues: list[Issue] = field(default_factory=list)
     issues_omitted: int = 0
+    file_issues: list[Issue] = field(default_factory=list)
     skipped_files: list[Issue] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # not about a record: e.g. an ambiguous inference
 
     def note(self, file: str, line: int | None, reason: str) -> None:
-        """Remember where something went wrong; the first MAX_ISSUES are kept, the rest counted."""
+        """Remember where a record went wrong; the first MAX_ISSUES are kept, the rest counted."""
         if len(self.issues) < MAX_ISSUES:
             self.issues.append(Issue(file=file, line=line, reason=reason))
         else:
             self.issues_omitted += 1
+
+    def note_file(self, file: str, reason: str, line: int | None = None) -> None:
+        """A fact about a whole file (skipped, empty, damaged): always listed, ahead of line issues."""
+        self.file_issues.append(Issue(file=file, line=line, reason=reason))
 
     def add_malformed(self, file: str, line: int | None, reason: str) -> None:
         self.records += 1
@@ -97,7 +103,7 @@ class Ledger:
     def skip_file(self, file: str, reason: str) -> None:
         """A file met while walking a directory that is not a flow log: listed, not fatal."""
         self.skipped_files.append(Issue(file=file, line=None, reason=reason))
-        self.note(file, None, reason)
+        self.note_file(file, reason)
 
     def merge(self, other: Ledger) -> None:
         self.records += other.records
@@ -109,9 +115,14 @@ class Ledger:
         for issue in other.issues:
             self.note(issue.file, issue.line, issue.reason)
         self.issues_omitted += other.issues_omitted
+        self.file_issues.extend(other.file_issues)
         self.skipped_files.extend(other.skipped_files)
+        self.warnings.extend(other.warnings)
 
     def freeze(self) -> InputAccounting:
+        room = max(MAX_ISSUES - len(self.file_issues), 0)
+        issues = [*self.file_issues, *self.issues[:room]]
+        omitted = self.issues_omitted + len(self.issues) - len(self.issues[:room])
         return InputAccounting(
             records=self.records,
             used=self.used,
@@ -119,6 +130,6 @@ class Ledger:
             skipdata=self.skipdata,
             malformed=self.malformed,
             filtered=dict(sorted(self.filtered.items())),
-            issues=list(self.issues),
-            issues_omitted=self.issues_omitted,
+            issues=issues,
+            issues_omitted=omitted,
         )

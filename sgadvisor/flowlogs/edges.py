@@ -65,6 +65,8 @@ COVERAGE_SCHEMA: dict[str, pl.DataType] = {
     "skipdata_seconds": pl.Int64(),
 }
 
+COMPACT_ROWS = 2_000_000
+
 # Filter reasons (input_accounting.filtered keys).
 OUTSIDE_WINDOW = "outside the window"
 NO_START = "no start time (window set)"
@@ -122,11 +124,17 @@ class FlowEdges:
     window: Window | None
     accounting: InputAccounting
     source: str = "files"
+    warnings: tuple[str, ...] = ()
 
 
 # Internal, src/dst-oriented partial key. "_psrc"/"_pdst" are pkt-addresses only where they differ.
 _PRE_KEY = ("iface", "fdir", "action", "protocol", "saddr", "daddr", "psrc", "pdst", "sport", "dport")
 _HASH = "_h"
+_PAIRS_SCHEMA: dict[str, pl.DataType] = {
+    _HASH: pl.UInt64(),
+    "bucketed_src": pl.Boolean(),
+    "bucketed_port": pl.Int64(),
+}
 
 
 def _sum(name: str) -> pl.Expr:
@@ -176,6 +184,7 @@ class EdgeAggregator:
     _pairs: list[pl.DataFrame] = field(default_factory=list)
     _coverage: list[pl.DataFrame] = field(default_factory=list)
     _final: list[pl.DataFrame] = field(default_factory=list)  # edges read from edge files
+    compact_rows: int = COMPACT_ROWS  # merge partial aggregates beyond this many rows
     _pending_rows: int = 0
     _compacted_rows: int = 0
     source: str = "files"
@@ -268,7 +277,8 @@ class EdgeAggregator:
             pl.when(d_eph & ~s_eph).then(0).otherwise(pl.col("dport_raw")).alias("dport"),
             pl.when(pl.col("psrc") != pl.col("saddr")).then(pl.col("psrc")).alias("psrc"),
             pl.when(pl.col("pdst") != pl.col("daddr")).then(pl.col("pdst")).alias("pdst"),
-            # The bucketed side's real port, for the exact distinct count.
+            # The bucketed side (True = source) and its real port, for the exact distinct count.
+            pl.when(s_eph & ~d_eph).then(True).when(d_eph & ~s_eph).then(False).alias("bucketed_src"),
             pl.when(s_eph & ~d_eph)
             .then(pl.col("sport_raw"))
             .when(d_eph & ~s_eph)
@@ -294,11 +304,15 @@ class EdgeAggregator:
             pl.col("src_svc").max(),
             pl.col("dst_svc").max(),
         )
-        pairs = used.filter(pl.col("bucketed_port").is_not_null()).select(_HASH, "bucketed_port").unique()
+        pairs = (
+            used.filter(pl.col("bucketed_port").is_not_null())
+            .select(_HASH, "bucketed_src", "bucketed_port")
+            .unique()
+        )
         self._partials.append(partial)
         self._pairs.append(pairs)
         self._pending_rows += partial.height + pairs.height
-        if self._pending_rows > max(2_000_000, 2 * self._compacted_rows):
+        if self._pending_rows > max(self.compact_rows, 2 * self._compacted_rows):
             self._compact()
 
     def _compact(self) -> None:
@@ -331,11 +345,7 @@ class EdgeAggregator:
         """
         self._compact()
         partial = self._partials[0] if self._partials else _empty_partial()
-        pairs = (
-            self._pairs[0]
-            if self._pairs
-            else pl.DataFrame(schema={_HASH: pl.UInt64, "bucketed_port": pl.Int64})
-        )
+        pairs = self._pairs[0] if self._pairs else pl.DataFrame(schema=_PAIRS_SCHEMA)
         partial = _assign_direction(partial, addresses, self.ledger)
         unknown = partial.filter(pl.col("direction").is_null())
         if unknown.height:
@@ -349,7 +359,9 @@ class EdgeAggregator:
             start, end = coverage["first_start"].min(), coverage["last_end"].max()
             if isinstance(start, int) and isinstance(end, int):
                 window = Window(start, end)
-        return FlowEdges(edges, coverage, window, self.ledger.freeze(), self.source)
+        return FlowEdges(
+            edges, coverage, window, self.ledger.freeze(), self.source, tuple(self.ledger.warnings)
+        )
 
 
 def _empty_partial() -> pl.DataFrame:
@@ -455,11 +467,9 @@ def _break_ties(tied: pl.DataFrame, known: pl.DataFrame, ledger: Ledger) -> pl.D
             private = [a for a in free if ipaddress.ip_address(a).is_private]
             free = private or free
         if len(free) > 1:
-            ledger.note(
-                "(flows)",
-                None,
+            ledger.warnings.append(
                 f"{iface}: own address ambiguous among {', '.join(free[:4])}; assumed {free[0]} "
-                "(pass --inventory or use a format with flow-direction)",
+                "(pass --inventory or use a format with flow-direction)"
             )
         rows.append((str(iface), free[0]))
     return pl.DataFrame(rows, schema={"iface": pl.String, "addr": pl.String}, orient="row")
@@ -493,10 +503,14 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     key = list(EDGE_KEY)
     distinct = (
         pairs.join(oriented.select(_HASH, *key), on=_HASH, how="inner")
-        .select(*key, "bucketed_port")
+        .with_columns((pl.col("bucketed_src") == (pl.col("direction") == "egress")).alias("_local"))
+        .select(*key, "_local", "bucketed_port")
         .unique()
         .group_by(key)
-        .agg(pl.len().cast(pl.Int64).alias("_bucket_distinct"))
+        .agg(
+            pl.col("_local").sum().cast(pl.Int64).alias("_local_distinct"),
+            (~pl.col("_local")).sum().cast(pl.Int64).alias("_remote_distinct"),
+        )
     )
     merged = oriented.group_by(key).agg(
         _sum("records"),
@@ -516,12 +530,13 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         pl.col("aws_service").max(),
     )
     merged = merged.join(distinct, on=key, how="left", nulls_equal=True)
-    bucket_n = pl.col("_bucket_distinct").fill_null(0)
 
     def distinct_of(side: str) -> pl.Expr:
-        # The key port is the real one (1 distinct value) unless it was bucketed to 0.
+        # The key port is the real one (1 distinct value) unless it was bucketed to 0; then count the
+        # real ports seen, plus 0 itself when records with a genuine port 0 share the edge.
+        bucketed = pl.col(f"_{side}_distinct").fill_null(0)
         zero_seen = (pl.col(f"{side}_port_min") == 0).cast(pl.Int64)
-        return pl.when(pl.col(f"{side}_port") == 0).then(bucket_n + zero_seen).otherwise(1)
+        return pl.when(pl.col(f"{side}_port") == 0).then(bucketed + zero_seen).otherwise(1)
 
     has_flags = pl.col("flags_known") > 0
     merged = merged.with_columns(

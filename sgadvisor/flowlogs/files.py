@@ -41,6 +41,7 @@ from sgadvisor.flowlogs.parse import LINE_COL, parse_text_block, type_columns
 STREAM_ENI_COL = "_stream_eni"
 BLOCK_BYTES = 32 * 1024 * 1024  # complete lines handed to the engine at a time
 _READ_BYTES = 4 * 1024 * 1024
+_GZIP_SLICE = 64 * 1024
 _SNIFF_LINES = 20
 _ENI_RE = re.compile(r"(eni-[0-9A-Za-z]+)")
 
@@ -111,41 +112,54 @@ class _Damage(Exception):
 def _gzip_pieces(handle: BinaryIO) -> Iterator[bytes]:
     """Decompress a (multi-member) gzip stream piece by piece; raise _Damage where it breaks.
 
-    zlib is fed incrementally so a damaged tail costs only the damaged part, not the whole file (the
-    column engine's own gzip reader fails the whole file on truncation).
+    zlib is fed in small slices from a saved state, so on corruption the slice is replayed byte by byte
+    and every byte decodable before the damage is still delivered (the column engine's own gzip reader
+    fails the whole file instead).
     """
     decomp = zlib.decompressobj(wbits=31)
     offset = 0  # compressed bytes consumed so far
-    member_started = False
-    while True:
-        chunk = handle.read(_READ_BYTES)
-        if not chunk:
-            break
-        data = chunk
-        while data:
-            if not member_started and decomp.eof:
+    in_member = False
+    while chunk := handle.read(_READ_BYTES):
+        view = memoryview(chunk)
+        while view:
+            if not in_member:
                 decomp = zlib.decompressobj(wbits=31)
-            member_started = True
+                in_member = True
+            piece = view[:_GZIP_SLICE]
+            saved = decomp.copy()
             try:
-                out = decomp.decompress(data)
+                out = decomp.decompress(piece)
             except zlib.error as exc:
+                yield from _replay_until_damage(saved, piece)
                 raise _Damage(f"corrupt gzip data near byte offset {offset}: {exc}") from None
             if out:
                 yield out
             if decomp.eof:
-                used = len(data) - len(decomp.unused_data)
+                used = len(piece) - len(decomp.unused_data)
                 offset += used
-                data = decomp.unused_data
-                member_started = False
-                if data and not data.startswith(b"\x1f\x8b"):
-                    if data.strip(b"\x00"):
+                view = view[used:]
+                in_member = False
+                rest = bytes(view[:2]) if view else b""
+                if rest and rest != b"\x1f\x8b":
+                    if bytes(view).strip(b"\x00"):
                         raise _Damage(f"data after the last gzip member at byte offset {offset}")
                     return  # zero padding after the last member is harmless
             else:
-                offset += len(data)
-                data = b""
-    if member_started and not decomp.eof:
+                offset += len(piece)
+                view = view[len(piece) :]
+    if in_member and not decomp.eof:
         raise _Damage(f"gzip stream truncated at byte offset {offset}")
+
+
+def _replay_until_damage(saved: Any, piece: memoryview) -> Iterator[bytes]:
+    """Feed a slice one byte at a time from the state before it, yielding what decodes before the error."""
+    for index in range(len(piece)):
+        try:
+            out = saved.decompress(piece[index : index + 1])
+        except zlib.error:
+            return
+        if out:
+            yield out
 
 
 def _plain_pieces(handle: BinaryIO) -> Iterator[bytes]:
@@ -235,7 +249,7 @@ def _read_text_or_json(
 ) -> Iterator[RecordBlock]:
     first = next(blocks, b"")
     if not first.strip() and not state.damage:
-        ledger.note(name, None, "empty file: no records")
+        ledger.note_file(name, "empty file: no records")
         return
     stripped = first.lstrip()
     if stripped[:1] in (b"{", b"["):
@@ -243,8 +257,6 @@ def _read_text_or_json(
         whole = first + b"".join(blocks)
         yield from _read_json(name, whole, state, options, ledger)
         return
-    if b"\x00" in first[:65536]:
-        raise NotAFlowLog("binary content")
     fields, header_lines = _text_layout(first, options)
     line_no = 1
     block: bytes | None = first
@@ -266,7 +278,9 @@ def _read_text_or_json(
 def _note_damage(name: str, line_no: int, state: _Lines, ledger: Ledger) -> None:
     """Count the damage once (the incomplete line, or the unreadable rest) with where it happened."""
     what = "incomplete line dropped" if state.tail.strip() else "rest of file unreadable"
-    ledger.add_malformed(name, line_no, f"{state.damage}; {what}")
+    ledger.records += 1
+    ledger.malformed += 1
+    ledger.note_file(name, f"{state.damage}; {what}", line_no)
 
 
 def _text_layout(first_block: bytes, options: ReadOptions) -> tuple[tuple[str, ...], int]:
@@ -355,7 +369,7 @@ def _first_json_object(lines: Sequence[bytes]) -> dict[str, Any] | None:
         if raw.strip():
             try:
                 value = json.loads(raw)
-            except json.JSONDecodeError:
+            except ValueError:  # not JSON, or not even UTF-8
                 return None
             return value if isinstance(value, dict) else None
     return None
@@ -369,6 +383,8 @@ def _events_of_document(document: Any) -> tuple[list[tuple[int, Any]], str | Non
         # CloudWatch Logs subscription envelope: one stream for all events
         stream = document.get("logStream")
         return list(enumerate(document["logEvents"], start=1)), stream if isinstance(stream, str) else None
+    if isinstance(document, dict) and isinstance(document.get("message"), str):
+        return [(1, document)], None  # JSON Lines with a single {"message": …}
     if (
         isinstance(document, list)
         and document
@@ -403,7 +419,7 @@ def _events_to_blocks(
         messages.append(message)
         streams.append(stream if isinstance(stream, str) else None)
     if not messages:
-        ledger.note(name, None, "no events")
+        ledger.note_file(name, "no events")
         return
     widths = {len(m.split()) for m in messages[:_SNIFF_LINES]}
     if len(fields) not in widths:

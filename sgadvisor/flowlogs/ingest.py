@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sgadvisor.accounting import Ledger
 from sgadvisor.errors import TooManyMalformedError
 from sgadvisor.flowlogs.edgefile import read_edge_file
-from sgadvisor.flowlogs.edges import DEFAULT_BUCKET, EdgeAggregator, FlowEdges, PortRange, Window
-from sgadvisor.flowlogs.files import ReadOptions, discover_flow_files, is_edge_file, read_flow_file
+from sgadvisor.flowlogs.edges import (
+    COMPACT_ROWS,
+    DEFAULT_BUCKET,
+    EdgeAggregator,
+    FlowEdges,
+    PortRange,
+    Window,
+)
+from sgadvisor.flowlogs.files import (
+    BLOCK_BYTES,
+    ReadOptions,
+    RecordBlock,
+    discover_flow_files,
+    is_edge_file,
+    read_flow_file,
+)
 
 DEFAULT_MAX_MALFORMED = 0.01
 
@@ -28,6 +42,9 @@ def read_flows(
     paths: Sequence[Path],
     options: IngestOptions | None = None,
     addresses: Mapping[str, Collection[str]] | None = None,
+    *,
+    block_bytes: int = BLOCK_BYTES,
+    compact_rows: int = COMPACT_ROWS,
 ) -> FlowEdges:
     """Read every flow file under ``paths`` into edges, coverage and accounting.
 
@@ -36,7 +53,9 @@ def read_flows(
     """
     options = options or IngestOptions()
     ledger = Ledger()
-    aggregator = EdgeAggregator(ledger=ledger, bucket=options.bucket, window=options.window)
+    aggregator = EdgeAggregator(
+        ledger=ledger, bucket=options.bucket, window=options.window, compact_rows=compact_rows
+    )
     read_options = ReadOptions(log_format=options.log_format, log_stream=options.log_stream)
     edge_windows: list[Window] = []
     record_files = 0
@@ -48,7 +67,7 @@ def read_flows(
                 edge_windows.append(window)
             continue
         record_files += 1
-        for block in read_flow_file(flow_file, read_options, ledger):
+        for block in read_flow_file(flow_file, read_options, ledger, block_bytes=block_bytes):
             aggregator.add_records(block)
     aggregator.source = "files" if record_files or not edge_windows else "edges"
     flows = aggregator.finish(addresses)
@@ -64,3 +83,17 @@ def read_flows(
             issues=accounting.issues,
         )
     return flows
+
+
+def read_records(
+    paths: Sequence[Path], ledger: Ledger, options: IngestOptions | None = None
+) -> Iterator[RecordBlock]:
+    """Typed flow-log records, block by block, for consumers that need records rather than edges
+    (the offline query executor, parser conformance tests). Flow-edge files carry no records: skipped."""
+    options = options or IngestOptions()
+    read_options = ReadOptions(log_format=options.log_format, log_stream=options.log_stream)
+    for flow_file in discover_flow_files(paths):
+        if is_edge_file(flow_file.path):
+            ledger.skip_file(str(flow_file.path), "skipped, a flow-edge file holds no records")
+            continue
+        yield from read_flow_file(flow_file, read_options, ledger)

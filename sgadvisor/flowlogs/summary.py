@@ -20,6 +20,7 @@ def describe_flows(flows: FlowEdges, *, verbose: bool = False) -> str:
     ]
     if flows.window is not None:
         lines.append(f"window {format_instant(flows.window.start)} .. {format_instant(flows.window.end)}")
+    lines.extend(f"warning: {w}" for w in flows.warnings)
     shown = acc.issues if verbose else acc.issues[:_SHOWN_ISSUES]
     for issue in shown:
         where = f"{issue.file}:{issue.line}" if issue.line is not None else issue.file

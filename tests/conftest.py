@@ -1,0 +1,70 @@
+"""Shared test setup: hypothesis profiles, the ../shared fixtures, small flow-file writers."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# CI runs derandomised so a red build is reproducible; locally hypothesis explores.
+settings.register_profile(
+    "ci", derandomize=True, max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", max_examples=40, deadline=None)
+settings.load_profile("ci" if IN_CI else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+DEFAULT_HEADER = (
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action "
+    "log-status"
+)
+
+
+def shared_path(*parts: str) -> Path:
+    """A file under ../shared: skip where it is absent, but fail under CI=true (CI always has it)."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        if IN_CI:
+            pytest.fail(f"{path} is missing: CI must have ../shared beside the clone")
+        pytest.skip(f"{path} not present (../shared is absent outside CI)")
+    return path
+
+
+def write_lines(path: Path, lines: Iterable[str], *, gz: bool = False, header: str | None = None) -> Path:
+    """Write flow-log lines (with an optional header line), gzipped when asked."""
+    text = "".join(f"{line}\n" for line in ([header] if header else []) + list(lines))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
+            handle.write(text.encode())
+    else:
+        path.write_text(text)
+    return path
+
+
+def default_line(
+    src: str = "10.0.1.10",
+    dst: str = "10.0.2.15",
+    sport: int | str = 40000,
+    dport: int | str = 443,
+    *,
+    eni: str = "eni-0aaa",
+    proto: int | str = 6,
+    start: int = 1_793_491_200,
+    action: str = "ACCEPT",
+    status: str = "OK",
+    packets: int = 10,
+    nbytes: int = 840,
+) -> str:
+    """One record in the AWS default format."""
+    return (
+        f"2 123456789012 {eni} {src} {dst} {sport} {dport} {proto} {packets} {nbytes} "
+        f"{start} {start + 60} {action} {status}"
+    )

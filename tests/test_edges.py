@@ -1,0 +1,266 @@
+"""Flow edges and coverage exactly as DESIGN §4.2 defines them, checked against an independent reference."""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sgadvisor.flowlogs.edgefile import write_edge_lines
+from sgadvisor.flowlogs.edges import EDGE_KEY, PortRange, Window
+from sgadvisor.flowlogs.ingest import IngestOptions, read_flows
+from tests.conftest import DEFAULT_HEADER, default_line, write_lines
+
+V5 = (
+    "version interface-id srcaddr dstaddr pkt-srcaddr pkt-dstaddr srcport dstport protocol packets bytes "
+    "start end action log-status tcp-flags flow-direction pkt-src-aws-service pkt-dst-aws-service"
+)
+T0 = 1_793_491_200
+
+
+def _edges(flows_edges: pl.DataFrame) -> dict[tuple[Any, ...], dict[str, Any]]:
+    return {tuple(row[k] for k in EDGE_KEY): row for row in flows_edges.iter_rows(named=True)}
+
+
+def test_bucketing_only_when_the_other_port_is_not_ephemeral(tmp_path: Path) -> None:
+    lines = [
+        default_line("10.0.1.10", "10.0.2.15", 40001, 443),  # client side: local port bucketed
+        default_line("10.0.1.10", "10.0.2.15", 40002, 443),
+        default_line("10.0.1.10", "10.0.2.15", 40003, 50051),  # both ephemeral: both kept
+        default_line("10.0.1.10", "10.0.2.15", 1024, 2049),  # neither: both kept
+    ]
+    flows = read_flows([write_lines(tmp_path / "f.log", lines, header=DEFAULT_HEADER)], addresses_of())
+    by_ports = {(e["local_port"], e["remote_port"]): e for e in flows.edges.iter_rows(named=True)}
+    assert set(by_ports) == {(0, 443), (40003, 50051), (1024, 2049)}
+    assert by_ports[(0, 443)]["records"] == 2
+    assert (by_ports[(0, 443)]["local_port_min"], by_ports[(0, 443)]["local_port_max"]) == (40001, 40002)
+    assert by_ports[(0, 443)]["local_port_distinct"] == 2
+    assert by_ports[(0, 443)]["remote_port_distinct"] == 1
+
+
+def addresses_of() -> IngestOptions:
+    return IngestOptions()
+
+
+def test_custom_bucket_range(tmp_path: Path) -> None:
+    lines = [
+        default_line("10.0.1.10", "10.0.2.15", 50000, 443),
+        default_line("10.0.1.10", "10.0.2.15", 1500, 443),
+    ]
+    path = write_lines(tmp_path / "f.log", lines, header=DEFAULT_HEADER)
+    flows = read_flows([path], IngestOptions(bucket=PortRange.parse("1024-65535")))
+    assert sorted(flows.edges["local_port"].to_list()) == [0]
+    assert flows.edges["local_port_distinct"].to_list() == [2]
+
+
+def test_direction_from_inventory_addresses(tmp_path: Path) -> None:
+    """An ENI that only talks to one peer is ambiguous from data alone; its addresses settle it."""
+    lines = [
+        default_line("10.0.1.10", "10.0.2.15", 40000, 5432),
+        default_line("10.0.2.15", "10.0.1.10", 5432, 40000),
+    ]
+    path = write_lines(tmp_path / "f.log", lines, header=DEFAULT_HEADER)
+    flows = read_flows([path], addresses={"eni-0aaa": ["10.0.2.15"]})
+    edges = {e["direction"]: e for e in flows.edges.iter_rows(named=True)}
+    assert edges["ingress"]["local_addr"] == "10.0.2.15" and edges["ingress"]["local_port"] == 5432
+    assert edges["egress"]["remote_addr"] == "10.0.1.10" and edges["egress"]["remote_port"] == 0
+    assert flows.warnings == ()
+    guessed = read_flows([path])
+    assert guessed.warnings and "ambiguous" in guessed.warnings[0]
+
+
+def test_direction_inferred_from_the_address_common_to_the_interface(tmp_path: Path) -> None:
+    peers = ["10.0.2.15", "10.0.3.20", "52.94.1.1"]
+    lines = [default_line("10.0.1.10", p, 40000 + i, 443) for i, p in enumerate(peers)]
+    lines += [default_line(p, "10.0.1.10", 443, 40000 + i) for i, p in enumerate(peers)]
+    lines.append(default_line("2001:db8::10", "2600:1f18::1", 41000, 443))  # second own address (IPv6)
+    lines.append(default_line("2600:1f18::1", "2001:db8::10", 443, 41000))
+    flows = read_flows([write_lines(tmp_path / "f.log", lines, header=DEFAULT_HEADER)])
+    egress = flows.edges.filter(pl.col("direction") == "egress")
+    assert sorted(egress["local_addr"].unique().to_list()) == ["10.0.1.10", "2001:db8::10"]
+    assert sorted(egress["remote_addr"].to_list()) == sorted([*peers, "2600:1f18::1"])
+    assert flows.warnings == ()
+
+
+def test_flow_direction_and_pkt_addresses_win(tmp_path: Path) -> None:
+    # A NAT gateway ENI: srcaddr/dstaddr are the interface's, pkt-* the real endpoints.
+    lines = [
+        "5 eni-0nat 10.0.1.10 10.0.0.5 10.0.1.10 203.0.113.5 40000 443 6 5 500 1 61 ACCEPT OK 2 ingress - -",
+        "5 eni-0nat 10.0.0.5 203.0.113.5 10.0.0.5 203.0.113.5 40000 443 6 5 500 1 61 ACCEPT OK 2 egress - AMAZON",
+    ]
+    flows = read_flows([write_lines(tmp_path / "nat.log", lines, header=V5)])
+    edges = {e["direction"]: e for e in flows.edges.iter_rows(named=True)}
+    assert (edges["ingress"]["local_addr"], edges["ingress"]["remote_addr"]) == ("203.0.113.5", "10.0.1.10")
+    assert (edges["egress"]["local_addr"], edges["egress"]["remote_addr"]) == ("10.0.0.5", "203.0.113.5")
+    assert edges["egress"]["aws_service"] == "AMAZON" and edges["ingress"]["aws_service"] is None
+
+
+def test_tcp_flag_counts_and_absence(tmp_path: Path) -> None:
+    def rec(flags: int) -> str:
+        return f"5 eni-0a 10.0.1.10 10.0.2.15 - - 40000 443 6 1 60 1 61 ACCEPT OK {flags} egress - -"
+
+    flows = read_flows(
+        [write_lines(tmp_path / "f.log", [rec(f) for f in (2, 3, 18, 19, 0, 0, 1, 4)], header=V5)]
+    )
+    edge = flows.edges.row(0, named=True)
+    assert (edge["syn_records"], edge["synack_records"], edge["fin_records"], edge["zero_flag_records"]) == (
+        2,
+        2,
+        3,
+        2,
+    )
+    no_flags = read_flows([write_lines(tmp_path / "v2.log", [default_line()], header=DEFAULT_HEADER)])
+    assert no_flags.edges.row(0, named=True)["syn_records"] is None
+
+
+def test_coverage_nodata_skipdata_and_window(tmp_path: Path) -> None:
+    lines = [
+        default_line(start=T0 - 600),  # before the window
+        default_line(start=T0),
+        "2 123456789012 eni-0aaa - - - - - - - 1793491800 1793492400 - NODATA",
+        "2 123456789012 eni-0aaa - - - - - - - 1793492400 1793492700 - SKIPDATA",
+        default_line(start=T0 + 3600),  # at the window end: excluded (half-open)
+    ]
+    path = write_lines(tmp_path / "f.log", lines, header=DEFAULT_HEADER)
+    flows = read_flows([path], IngestOptions(window=Window(T0, T0 + 3600)))
+    acc = flows.accounting
+    assert (acc.used, acc.nodata, acc.skipdata, acc.filtered) == (1, 1, 1, {"outside the window": 2})
+    cov = flows.coverage.row(0, named=True)
+    assert cov == {
+        "interface_id": "eni-0aaa", "first_start": T0, "last_end": 1793492700, "records": 3,
+        "nodata": 1, "skipdata": 1, "skipdata_seconds": 300,
+    }  # fmt: skip
+    assert flows.window == Window(T0, T0 + 3600)
+    # Without --start/--end the window is the data's own span.
+    assert read_flows([path]).window == Window(T0 - 600, T0 + 3660)
+
+
+def test_transit_gateway_and_interface_less_records_are_filtered(tmp_path: Path) -> None:
+    tgw_header = "version resource-type tgw-id srcaddr dstaddr srcport dstport protocol packets bytes start end log-status"
+    path = write_lines(
+        tmp_path / "tgw.log",
+        ["6 TransitGateway tgw-01 10.0.0.1 10.0.1.1 40000 443 6 1 60 1 61 OK"],
+        header=tgw_header,
+    )
+    flows = read_flows([path])
+    assert flows.accounting.filtered == {"transit gateway record (no interface)": 1}
+    assert flows.accounting.balanced
+
+
+def test_edge_file_round_trip(tmp_path: Path) -> None:
+    lines = [
+        f"5 eni-0a 10.0.1.10 10.0.2.15 - - {40000 + i} 443 6 1 60 {T0 + i} {T0 + i + 60} ACCEPT OK 2 egress - -"
+        for i in range(5)
+    ] + ["5 eni-0a - - - - - - - - - 1793491800 1793492400 - NODATA - - - -"]
+    flows = read_flows([write_lines(tmp_path / "f.log", lines, header=V5)])
+    buffer = io.StringIO()
+    write_edge_lines(flows, buffer)
+    edge_file = tmp_path / "edges.jsonl"
+    edge_file.write_text(buffer.getvalue())
+    again = read_flows([edge_file])
+    assert again.source == "edges"
+    assert again.edges.equals(flows.edges)
+    assert again.coverage.equals(flows.coverage)
+    assert again.window == flows.window
+    assert (again.accounting.used, again.accounting.nodata) == (5, 1)
+    rewritten = io.StringIO()
+    write_edge_lines(again, rewritten)
+    assert rewritten.getvalue() == buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------------- properties
+
+
+@dataclass(frozen=True)
+class Rec:
+    eni: str
+    direction: str
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    proto: int
+    action: str
+    flags: int
+    start: int
+
+    def line(self) -> str:
+        return (
+            f"5 {self.eni} {self.src} {self.dst} - - {self.sport} {self.dport} {self.proto} 2 100 "
+            f"{self.start} {self.start + 60} {self.action} OK {self.flags} {self.direction} - -"
+        )
+
+
+_ADDRS = ["10.0.1.10", "10.0.2.15", "10.0.3.20", "2001:db8::5"]
+_PORTS = st.sampled_from([0, 22, 443, 5432, 1024, 32767, 32768, 40000, 50051, 60999, 65535])
+records = st.builds(
+    Rec,
+    eni=st.sampled_from(["eni-01", "eni-02"]),
+    direction=st.sampled_from(["egress", "ingress"]),
+    src=st.sampled_from(_ADDRS),
+    dst=st.sampled_from(_ADDRS),
+    sport=_PORTS,
+    dport=_PORTS,
+    proto=st.sampled_from([6, 17, 1]),
+    action=st.sampled_from(["ACCEPT", "REJECT"]),
+    flags=st.sampled_from([0, 1, 2, 3, 18, 19, 4]),
+    start=st.integers(T0, T0 + 86400),
+)
+
+
+def _reference(recs: list[Rec], low: int = 32768, high: int = 65535) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """A plain-Python statement of DESIGN §4.2, independent of the column-engine implementation."""
+    groups: dict[tuple[Any, ...], list[Rec]] = defaultdict(list)
+    for r in recs:
+        s_eph, d_eph = low <= r.sport <= high, low <= r.dport <= high
+        sport = 0 if s_eph and not d_eph else r.sport
+        dport = 0 if d_eph and not s_eph else r.dport
+        egress = r.direction == "egress"
+        key = (
+            r.eni, r.direction, r.action, r.proto,
+            r.src if egress else r.dst, r.dst if egress else r.src,
+            sport if egress else dport, dport if egress else sport,
+        )  # fmt: skip
+        groups[key].append(r)
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for key, members in groups.items():
+        egress = key[1] == "egress"
+        local = [m.sport if egress else m.dport for m in members]
+        remote = [m.dport if egress else m.sport for m in members]
+        out[key] = {
+            "records": len(members),
+            "first_start": min(m.start for m in members),
+            "last_end": max(m.start + 60 for m in members),
+            "local_port_min": min(local), "local_port_max": max(local), "local_port_distinct": len(set(local)),
+            "remote_port_min": min(remote), "remote_port_max": max(remote),
+            "remote_port_distinct": len(set(remote)),
+            "syn_records": sum(1 for m in members if m.flags & 18 == 2),
+            "synack_records": sum(1 for m in members if m.flags & 18 == 18),
+            "fin_records": sum(1 for m in members if m.flags & 1),
+            "zero_flag_records": sum(1 for m in members if m.flags == 0),
+        }  # fmt: skip
+    return out
+
+
+@given(st.lists(records, min_size=1, max_size=60))
+def test_edges_match_the_reference_whatever_the_block_size(recs: list[Rec]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_lines(Path(tmp) / "f.log", [r.line() for r in recs], header=V5)
+        big = read_flows([path])
+        small = read_flows([path], block_bytes=300, compact_rows=1)  # many blocks, compaction every time
+    assert big.accounting.balanced and big.accounting.used == len(recs)
+    assert small.edges.equals(big.edges)
+    assert small.coverage.equals(big.coverage)
+    expected = _reference(recs)
+    got = _edges(big.edges)
+    assert set(got) == set(expected)
+    for key, want in expected.items():
+        assert {k: got[key][k] for k in want} == want, key
