@@ -12,6 +12,4 @@ def templates_dir() -> Path:
     for candidate in (_PACKAGE / "templates", _PACKAGE.parent / "templates"):
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError(
-        f"sgadvisor templates not found beside {_PACKAGE}: reinstall sgadvisor"
-    )
+    raise FileNotFoundError(f"sgadvisor templates not found beside {_PACKAGE}: reinstall sgadvisor")

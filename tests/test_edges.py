@@ -264,3 +264,19 @@ def test_edges_match_the_reference_whatever_the_block_size(recs: list[Rec]) -> N
     assert set(got) == set(expected)
     for key, want in expected.items():
         assert {k: got[key][k] for k in want} == want, key
+
+
+def test_one_interface_in_two_formats_merges_with_exact_distinct_ports(tmp_path: Path) -> None:
+    """A format change mid-window gives two partial edges for one edge; ports seen in both count once."""
+    v2 = [default_line("10.0.1.10", "10.0.2.15", p, 443, eni="eni-0a") for p in (40001, 40002)]
+    v2 += [default_line("10.0.1.10", p, 40001, 443, eni="eni-0a") for p in ("10.0.3.1", "10.0.3.2")]
+    v5 = [
+        f"5 eni-0a 10.0.1.10 10.0.2.15 - - {p} 443 6 1 60 1 61 ACCEPT OK 2 egress - -" for p in (40002, 40003)
+    ]
+    write_lines(tmp_path / "old.log", v2, header=DEFAULT_HEADER)
+    write_lines(tmp_path / "new.log", v5, header=V5)
+    flows = read_flows([tmp_path])
+    edge = flows.edges.filter(pl.col("remote_addr") == "10.0.2.15").row(0, named=True)
+    assert edge["records"] == 4
+    assert edge["local_port_distinct"] == 3
+    assert (edge["syn_records"], edge["zero_flag_records"]) == (2, 0)

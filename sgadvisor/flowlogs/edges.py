@@ -501,16 +501,14 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         pick("dst_svc", "src_svc").alias("aws_service"),
     )
     key = list(EDGE_KEY)
-    distinct = (
-        pairs.join(oriented.select(_HASH, *key), on=_HASH, how="inner")
-        .with_columns((pl.col("bucketed_src") == (pl.col("direction") == "egress")).alias("_local"))
-        .select(*key, "_local", "bucketed_port")
-        .unique()
-        .group_by(key)
-        .agg(
-            pl.col("_local").sum().cast(pl.Int64).alias("_local_distinct"),
-            (~pl.col("_local")).sum().cast(pl.Int64).alias("_remote_distinct"),
-        )
+    # Distinct bucketed ports per partial edge and side: a join on the 64-bit hash, not the full key.
+    per_hash = pairs.group_by(_HASH).agg(
+        pl.col("bucketed_src").sum().cast(pl.Int64).alias("_src_n"),
+        (~pl.col("bucketed_src")).sum().cast(pl.Int64).alias("_dst_n"),
+    )
+    oriented = oriented.join(per_hash, on=_HASH, how="left").with_columns(
+        pick("_src_n", "_dst_n").fill_null(0).alias("_local_distinct"),
+        pick("_dst_n", "_src_n").fill_null(0).alias("_remote_distinct"),
     )
     merged = oriented.group_by(key).agg(
         _sum("records"),
@@ -528,13 +526,16 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         _sum("fin"),
         _sum("zero"),
         pl.col("aws_service").max(),
+        _sum("_local_distinct"),
+        _sum("_remote_distinct"),
+        pl.len().alias("_parts"),
     )
-    merged = merged.join(distinct, on=key, how="left", nulls_equal=True)
+    merged = _exact_distinct_for_merged_parts(merged, oriented, pairs)
 
     def distinct_of(side: str) -> pl.Expr:
         # The key port is the real one (1 distinct value) unless it was bucketed to 0; then count the
         # real ports seen, plus 0 itself when records with a genuine port 0 share the edge.
-        bucketed = pl.col(f"_{side}_distinct").fill_null(0)
+        bucketed = pl.col(f"_{side}_distinct")
         zero_seen = (pl.col(f"{side}_port_min") == 0).cast(pl.Int64)
         return pl.when(pl.col(f"{side}_port") == 0).then(bucketed + zero_seen).otherwise(1)
 
@@ -548,6 +549,41 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         pl.when(has_flags).then(pl.col("zero")).alias("zero_flag_records"),
     )
     return merged.select(EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA).sort(key, nulls_last=True)  # type: ignore[arg-type]
+
+
+def _exact_distinct_for_merged_parts(
+    merged: pl.DataFrame, oriented: pl.DataFrame, pairs: pl.DataFrame
+) -> pl.DataFrame:
+    """Recount distinct ports exactly where several partial edges became one edge (summing per-part
+    counts would count a port seen in both twice). Rare: e.g. one ENI logged in two formats."""
+    key = list(EDGE_KEY)
+    multi = merged.filter(pl.col("_parts") > 1).select(key)
+    if multi.height == 0:
+        return merged
+    parts = oriented.join(multi, on=key, how="semi", nulls_equal=True).select(_HASH, *key)
+    exact = (
+        pairs.join(parts, on=_HASH, how="inner")
+        .with_columns((pl.col("bucketed_src") == (pl.col("direction") == "egress")).alias("_local"))
+        .select(*key, "_local", "bucketed_port")
+        .unique()
+        .group_by(key)
+        .agg(
+            pl.col("_local").sum().cast(pl.Int64).alias("_x_local"),
+            (~pl.col("_local")).sum().cast(pl.Int64).alias("_x_remote"),
+        )
+    )
+    merged = merged.join(exact, on=key, how="left", nulls_equal=True)
+    in_multi = pl.col("_parts") > 1
+    return merged.with_columns(
+        pl.when(in_multi)
+        .then(pl.col("_x_local").fill_null(0))
+        .otherwise(pl.col("_local_distinct"))
+        .alias("_local_distinct"),
+        pl.when(in_multi)
+        .then(pl.col("_x_remote").fill_null(0))
+        .otherwise(pl.col("_remote_distinct"))
+        .alias("_remote_distinct"),
+    ).drop("_x_local", "_x_remote")
 
 
 def _merge_final(frames: list[pl.DataFrame]) -> pl.DataFrame:

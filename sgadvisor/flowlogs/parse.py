@@ -18,6 +18,8 @@ from sgadvisor.accounting import Ledger
 from sgadvisor.flowlogs.fields import Kind, spec_for
 
 LINE_COL = "_line"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_RE = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 _ERR_COL = "_error"
 _OVERFLOW = "_overflow"
 _ENUMS: dict[str, tuple[str, ...]] = {
@@ -42,6 +44,12 @@ def parse_text_block(
     """
     if not block:
         return empty_frame(fields)
+    clean = _read_clean(block, fields)
+    if clean is not None:
+        clean = clean.with_row_index(LINE_COL, offset=first_line).with_columns(
+            pl.col(LINE_COL).cast(pl.Int64)
+        )
+        return type_columns(clean, fields, file=file, ledger=ledger)
     raw = _read_fast(block, fields)
     lines_in_block = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
     if raw is None or raw.height != lines_in_block:
@@ -56,11 +64,12 @@ def parse_text_block(
     raw = raw.with_row_index(LINE_COL).with_columns(pl.col(LINE_COL).cast(pl.Int64))
     value_cols = [f"c{i}" for i in range(len(fields))]
     blank = pl.all_horizontal(pl.col(c).is_null() for c in [*value_cols, _OVERFLOW])
-    suspicious = (
-        pl.any_horizontal(pl.col(c).is_null() for c in value_cols)
-        | pl.col(_OVERFLOW).is_not_null()
-        | pl.any_horizontal(pl.col(c).str.contains("\ufffd", literal=True) for c in value_cols)
-    )
+    suspicious = pl.any_horizontal(pl.col(c).is_null() for c in value_cols) | pl.col(_OVERFLOW).is_not_null()
+    if not _is_utf8(block):
+        # Undecodable bytes became U+FFFD in the lossy read: send those lines to the careful path.
+        suspicious = suspicious | pl.any_horizontal(
+            pl.col(c).str.contains("\ufffd", literal=True) for c in value_cols
+        )
     raw = raw.filter(~blank)
     bad = raw.filter(suspicious)
     good = raw.filter(~suspicious).drop(_OVERFLOW)
@@ -72,6 +81,47 @@ def parse_text_block(
     good = good.rename({f"c{i}": name for i, name in enumerate(fields)})
     good = good.with_columns((pl.col(LINE_COL) + first_line).alias(LINE_COL))
     return type_columns(good, fields, file=file, ledger=ledger)
+
+
+_NOT_CLEAN = (b"  ", b" \n", b"\n ", b"\n\n", b"\r", b"\t", b"\x00")
+
+
+def _read_clean(block: bytes, fields: Sequence[str]) -> pl.DataFrame | None:
+    """The fast path: typed columns straight from the engine, for a block whose bytes prove that every
+    line has exactly the format's fields separated by single spaces. Returns None otherwise, and the
+    caller takes the careful path (which locates every bad line).
+
+    The proof: no runs of whitespace, blank lines or control characters; valid UTF-8; exactly
+    (fields - 1) spaces per line in total; and the engine, given exactly ``fields`` columns and no
+    tolerance for ragged lines, accepts it (a longer line raises, so a shorter one cannot hide behind it).
+    """
+    if block.startswith((b" ", b"\n")) or any(marker in block for marker in _NOT_CLEAN):
+        return None
+    lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+    if block.count(b" ") != (len(fields) - 1) * lines or not _is_utf8(block):
+        return None
+    schema = {name: (pl.Int64 if spec_for(name).kind is Kind.INT else pl.String) for name in fields}
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(block),
+            has_header=False,
+            new_columns=list(fields),
+            separator=" ",
+            quote_char=None,
+            schema=schema,
+            null_values="-",
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    return frame if frame.height == lines else None
+
+
+def _is_utf8(block: bytes) -> bool:
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _read_fast(block: bytes, fields: Sequence[str]) -> pl.DataFrame | None:
@@ -161,54 +211,74 @@ def type_columns(raw: pl.DataFrame, fields: Sequence[str], *, file: str, ledger:
     """
     if raw.height == 0:
         return empty_frame(fields)
-    exprs: list[pl.Expr] = []
-    checks: list[tuple[pl.Expr, pl.Expr]] = []
+
+    # Phase 1: per field, "is a value present" and, for addresses, "is canonical IPv4" (engine-checked);
+    # materialised once so the typing and the checks below never recompute them.
+    def present_of(name: str) -> pl.Expr:
+        col = pl.col(name)
+        return (col.is_not_null() & (col != "-")) if raw.schema[name] == pl.String else col.is_not_null()
+
+    addr_fields = [n for n in fields if spec_for(n).kind is Kind.ADDR]
+    raw = raw.with_columns(
+        *(present_of(n).alias(f"_p:{n}") for n in fields),
+        *(
+            pl.col(n).cast(pl.String).str.contains(_IPV4_RE).fill_null(False).alias(f"_v4:{n}")
+            for n in addr_fields
+        ),
+    )
+    typed_exprs: list[pl.Expr] = []
+    checks: list[tuple[pl.Expr, str, str]] = []  # (bad-value mask, field, message template)
     for name in fields:
         spec = spec_for(name)
-        col = pl.col(name)
-        is_text = raw.schema[name] == pl.String
-        present = (col.is_not_null() & (col != "-")) if is_text else col.is_not_null()
+        present, typed = pl.col(f"_p:{name}"), pl.col(f"_t:{name}")
         if spec.kind is Kind.INT:
-            value = col.cast(pl.Int64, strict=False)
-            typed = pl.when(present).then(value).otherwise(None)
+            typed_exprs.append(pl.when(present).then(pl.col(name).cast(pl.Int64, strict=False)))
             limit = spec.max_value
-            out_of_range = (value < 0) if limit is None else ((value < 0) | (value > limit))
-            checks.append(
-                (
-                    present & value.is_null(),
-                    pl.format("{}: '{}' is not a number", pl.lit(name), col.cast(pl.String)),
-                )
-            )
-            checks.append((present & out_of_range, pl.format("{}: {} is out of range", pl.lit(name), col)))
-            exprs.append(typed.alias(name))
+            out_of_range = (typed < 0) if limit is None else ((typed < 0) | (typed > limit))
+            checks.append((present & typed.is_null(), name, "{field}: '{value}' is not a number"))
+            checks.append((out_of_range.fill_null(False), name, "{field}: {value} is out of range"))
         elif spec.kind is Kind.ADDR:
-            text = col.cast(pl.String)
-            canonical = _canonical_addresses(raw[name])
-            typed = pl.when(present).then(text.replace_strict(canonical, default=None)).otherwise(None)
-            checks.append(
-                (present & typed.is_null(), pl.format("{}: {} is not an IP address", pl.lit(name), text))
+            # Only what is not canonical IPv4 (IPv6, odd spellings, garbage) goes through Python's
+            # ipaddress, once per distinct value.
+            text = pl.col(name).cast(pl.String)
+            others = raw.filter(~pl.col(f"_v4:{name}") & pl.col(f"_p:{name}"))[name]
+            canonical = _canonical_addresses(others)
+            converted = text.replace_strict(canonical, default=None) if canonical else pl.lit(None, pl.String)
+            typed_exprs.append(
+                pl.when(~present).then(None).when(pl.col(f"_v4:{name}")).then(text).otherwise(converted)
             )
-            exprs.append(typed.alias(name))
+            checks.append((present & typed.is_null(), name, "{field}: {value} is not an IP address"))
         else:
-            text = col.cast(pl.String)
-            typed = pl.when(present).then(text).otherwise(None)
+            typed_exprs.append(pl.when(present).then(pl.col(name).cast(pl.String)))
             allowed = _ENUMS.get(name)
             if allowed is not None:
-                checks.append(
-                    (
-                        present & ~text.is_in(allowed),
-                        pl.format("{}: {} is not one of " + "/".join(allowed), pl.lit(name), text),
-                    )
-                )
-            exprs.append(typed.alias(name))
-    error: pl.Expr = pl.lit(None, dtype=pl.String)
-    for mask, reason in reversed(checks):
-        error = pl.when(mask).then(reason).otherwise(error)
-    typed_frame = raw.select(pl.col(LINE_COL), *exprs, error.alias(_ERR_COL))
-    bad = typed_frame.filter(pl.col(_ERR_COL).is_not_null())
-    for line, reason in bad.select(LINE_COL, _ERR_COL).iter_rows():
-        ledger.add_malformed(file, line, reason)
-    return typed_frame.filter(pl.col(_ERR_COL).is_null()).drop(_ERR_COL)
+                bad_enum = typed.is_not_null() & ~typed.is_in(allowed)
+                checks.append((bad_enum, name, "{field}: {value} is not one of " + "/".join(allowed)))
+    raw = raw.with_columns(expr.alias(f"_t:{name}") for expr, name in zip(typed_exprs, fields, strict=True))
+    any_bad = pl.any_horizontal(mask for mask, _, _ in checks) if checks else pl.lit(False)
+    raw = raw.with_columns(any_bad.fill_null(False).alias(_ERR_COL))
+    result = raw.filter(~pl.col(_ERR_COL)) if raw[_ERR_COL].any() else raw
+    if result.height != raw.height:
+        _note_bad_values(raw.filter(pl.col(_ERR_COL)), fields, checks, file, ledger)
+    return result.select(pl.col(LINE_COL), *(pl.col(f"_t:{n}").alias(n) for n in fields))
+
+
+def _note_bad_values(
+    bad_rows: pl.DataFrame,
+    fields: Sequence[str],
+    checks: Sequence[tuple[pl.Expr, str, str]],
+    file: str,
+    ledger: Ledger,
+) -> None:
+    """Work out the first reason of each bad row; only bad rows pay for message strings."""
+    flags = bad_rows.select(
+        pl.col(LINE_COL), *(mask.fill_null(False).alias(f"_m{i}") for i, (mask, _, _) in enumerate(checks))
+    )
+    values = bad_rows.select(pl.col(name).cast(pl.String) for name in fields)
+    for row, row_values in zip(flags.iter_rows(), values.iter_rows(named=True), strict=True):
+        first = next(i for i, hit in enumerate(row[1:]) if hit)
+        _, field, template = checks[first]
+        ledger.add_malformed(file, row[0], template.format(field=field, value=row_values[field]))
 
 
 def _canonical_addresses(values: pl.Series) -> dict[str, str]:

@@ -1,0 +1,1848 @@
+"""A deterministic, realistic small VPC estate and the flow logs it produces.
+
+Why this exists: every layer of sgadvisor (flow-log readers, inventory loader, direction inference,
+synthesis, renderers, the moto and Insights stand-ins) needs the same realistic ground truth, and hand
+written fixtures drift apart. This module is that ground truth:
+
+* :func:`build_estate` returns the estate as frozen dataclasses (VPC, subnets, security groups with their
+  rules, prefix lists, ENIs, flow logs, and the traffic the hosts generate), so tests can reason about
+  it without parsing JSON;
+* :func:`generate` writes the inventory snapshot (AWS CLI response shapes) and eight days of flow logs
+  (S3 ``*.log.gz`` in the default v2 format and in a custom v5 format, plus one CloudWatch
+  ``filter-log-events`` export) into a directory — ``sample_data/`` in the repository is its output;
+* ``id_map`` renames every AWS id everywhere, because moto (and real accounts) assign their own ids and a
+  topology created there needs the same flows under its ids.
+
+Everything is a pure function of the seed: one ``random.Random`` per traffic pattern, seeded by the
+pattern's *name* (never by an id, so renaming ids cannot change the traffic), sorted iteration, no clock.
+
+Realism that the analysis relies on (each of these really occurs in the output):
+
+* a connection is logged on every ENI it passes: egress + ingress on the client, ingress + egress on the
+  server, four records on the NAT gateway ENI; replies leave from service ports to ephemeral ports;
+* Linux clients use source ports 32768-60999, Windows clients 49152-65535, the NAT gateway 1024-65535;
+* long-lived connections repeat their 5-tuple over many 600 s intervals; TCP flags are OR-ed per interval
+  (client SYN 2 / server SYN-ACK 18 first, 0 in between, FIN 1 last; 3 and 19 for one-interval
+  connections); a connection open before the window starts shows no SYN;
+* a gRPC service on 50051 (inside the ephemeral range), reached also through a secondary private IP
+  (``pkt-dstaddr`` differs from ``dstaddr``);
+* UDP DNS to a self-managed resolver, UDP NTP (w32time, source port 123) through the NAT gateway, ICMP
+  pings, HTTPS to internet hosts over IPv4 and IPv6, S3 through a gateway endpoint (addresses inside the
+  S3 prefix list, ``pkt-dst-aws-service`` S3), an interface endpoint that only replies;
+* REJECTs (the seed ENI to 10.0.2.15:22, inbound scans), NODATA and SKIPDATA rows, and one ENI without
+  any flow log.
+
+Deliberate departure from a naive picture: traffic to the Amazon DNS server (10.0.0.2) and to the Amazon
+Time Sync Service (169.254.169.123) is *not* in the data, because VPC Flow Logs do not record it (and
+security groups do not filter it). Rules that exist only for it therefore look unused, which is what a
+real account shows; sample_data/README.md explains this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import hashlib
+import io
+import ipaddress
+import json
+import math
+import random
+import re
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, TypeVar, cast
+
+__all__ = [
+    "ACCOUNT_ID",
+    "CUSTOM_V5_FIELDS",
+    "DEFAULT_FIELDS",
+    "REGION",
+    "SEED",
+    "SEED_ENI_ID",
+    "WINDOW_END",
+    "WINDOW_START",
+    "Estate",
+    "FlowLog",
+    "NetworkInterface",
+    "PrefixList",
+    "PrefixListEntry",
+    "Rule",
+    "SecurityGroup",
+    "Subnet",
+    "TrafficSpec",
+    "Vpc",
+    "build_estate",
+    "check_consistency",
+    "generate",
+    "main",
+    "render_files",
+    "resolve_address",
+    "rule_usage",
+]
+
+ACCOUNT_ID: Final = "123456789012"
+REGION: Final = "eu-west-1"
+AVAILABILITY_ZONE: Final = "eu-west-1a"
+AVAILABILITY_ZONE_ID: Final = "euw1-az2"
+SEED: Final = 20261101
+WINDOW_START: Final = 1_793_491_200  # 2026-11-01T00:00:00Z, a Sunday
+DAYS: Final = 8
+INTERVAL_SECONDS: Final = 600  # the flow logs' MaxAggregationInterval; the hosts are Xen-based (t2/m4)
+INTERVALS_PER_DAY: Final = 86_400 // INTERVAL_SECONDS
+INTERVALS: Final = DAYS * INTERVALS_PER_DAY
+WINDOW_END: Final = WINDOW_START + DAYS * 86_400  # 2026-11-09T00:00:00Z
+SEED_ENI_ID: Final = "eni-0e7ae111222111000"
+CLOUDWATCH_DAY: Final = 2  # 2026-11-03: the day exported from the NAT gateway's CloudWatch Logs flow log
+S3_BUCKET: Final = f"acme-vpc-flow-logs-{ACCOUNT_ID}"
+
+DEFAULT_FIELDS: Final = (
+    "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol",
+    "packets", "bytes", "start", "end", "action", "log-status",
+)  # fmt: skip
+# The custom format of the app, db and batch subnets: interface-id is not third, bytes comes before
+# packets (as in AWS's own TCP-flags example), so a reader that assumes the default order fails loudly.
+CUSTOM_V5_FIELDS: Final = (
+    "version", "vpc-id", "subnet-id", "instance-id", "interface-id", "account-id", "type", "srcaddr",
+    "dstaddr", "srcport", "dstport", "pkt-srcaddr", "pkt-dstaddr", "protocol", "bytes", "packets", "start",
+    "end", "action", "tcp-flags", "log-status", "region", "az-id", "flow-direction", "traffic-path",
+    "pkt-src-aws-service", "pkt-dst-aws-service",
+)  # fmt: skip
+
+LINUX_EPHEMERAL: Final = (32768, 60999)  # net.ipv4.ip_local_port_range default
+WINDOWS_EPHEMERAL: Final = (49152, 65535)  # Windows dynamic port range since Vista/2008
+NAT_GATEWAY_PORTS: Final = (1024, 65535)
+
+_T = TypeVar("_T")
+
+
+# --------------------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Vpc:
+    """The one VPC of the estate (dual-stack: the web tier uses IPv6)."""
+
+    vpc_id: str
+    name: str
+    cidr: str
+    ipv6_cidr: str
+
+
+@dataclass(frozen=True)
+class Subnet:
+    """A subnet; ``default_route`` says how its hosts reach the internet (which changes what is logged)."""
+
+    subnet_id: str
+    name: str
+    cidr: str
+    ipv6_cidr: str
+    default_route: str  # "igw" (public) or "nat" (private, via the NAT gateway)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One security-group rule, as DescribeSecurityGroupRules describes it (exactly one destination).
+
+    ``expect`` is the ground truth for egress rules, judged from the traffic the estate generates:
+    ``used`` (needed as it is), ``partly-used`` (needed traffic uses a small part: narrow it),
+    ``unused`` (no initiated egress needs it), ``invisible`` (serves traffic that flow logs never record,
+    such as the Amazon DNS server or Time Sync: looks unused), ``no-evidence`` (its group has no flow-log
+    coverage), ``unattached`` (its group has no members). Empty for ingress rules.
+    """
+
+    rule_id: str
+    is_egress: bool
+    ip_protocol: str  # "-1", "tcp", "udp", "icmp"
+    from_port: int  # -1 for protocol -1 and for "any ICMP type"
+    to_port: int
+    cidr_ipv4: str | None = None
+    cidr_ipv6: str | None = None
+    prefix_list_id: str | None = None
+    referenced_group_id: str | None = None
+    description: str | None = None
+    expect: str = ""
+
+    @property
+    def destination(self) -> str:
+        """The one peer of the rule (CIDR, prefix-list id or group id)."""
+        for value in (self.cidr_ipv4, self.cidr_ipv6, self.prefix_list_id, self.referenced_group_id):
+            if value is not None:
+                return value
+        raise ValueError(f"rule {self.rule_id} has no peer")
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    """A security group and its rules, ingress and egress, in creation order."""
+
+    group_id: str
+    group_name: str
+    description: str
+    name_tag: str | None
+    rules: tuple[Rule, ...]
+
+    @property
+    def egress(self) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.rules if rule.is_egress)
+
+    @property
+    def ingress(self) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.rules if not rule.is_egress)
+
+
+@dataclass(frozen=True)
+class PrefixListEntry:
+    cidr: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class PrefixList:
+    """A managed prefix list; ``entries`` is None when GetManagedPrefixListEntries was not captured."""
+
+    prefix_list_id: str
+    name: str
+    owner_id: str  # "AWS" for AWS-managed lists
+    entries: tuple[PrefixListEntry, ...] | None
+    max_entries: int | None = None  # not returned for AWS-managed lists
+    version: int | None = None
+    name_tag: str | None = None
+
+    @property
+    def aws_managed(self) -> bool:
+        return self.owner_id == "AWS"
+
+
+@dataclass(frozen=True)
+class NetworkInterface:
+    """An ENI; ``name`` is the estate's handle (and Name tag), ``role`` what it does, ``os`` its stack."""
+
+    eni_id: str
+    name: str
+    role: str
+    subnet_id: str
+    private_ip: str
+    mac_address: str
+    secondary_ips: tuple[str, ...] = ()
+    ipv6_addresses: tuple[str, ...] = ()
+    group_ids: tuple[str, ...] = ()
+    interface_type: str = "interface"  # "interface", "nat_gateway", "vpc_endpoint"
+    requester_managed: bool = False
+    requester_id: str | None = None
+    instance_id: str | None = None
+    os: str = "linux"  # "linux", "windows" (ephemeral port range), "managed" (AWS-operated)
+    description: str = ""
+    public_ip: str | None = None
+    public_ip_owner: str = "amazon"  # "amazon" for auto-assigned, the account for Elastic IPs
+    allocation_id: str | None = None
+    association_id: str | None = None
+    attachment_id: str = ""
+    attach_time: str = ""
+    source_dest_check: bool = True
+    tagged: bool = True  # requester-managed ENIs carry no tags
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Every address of the ENI (what an SG reference to one of its groups admits)."""
+        return (self.private_ip, *self.secondary_ips, *self.ipv6_addresses)
+
+
+@dataclass(frozen=True)
+class FlowLog:
+    """A flow log: where it delivers, what it covers, and the fields of its records in order."""
+
+    flow_log_id: str
+    name: str
+    resource_id: str
+    destination_type: str  # "s3" or "cloud-watch-logs"
+    log_destination: str
+    fields: tuple[str, ...]
+    creation_time: str
+    log_group_name: str | None = None
+    deliver_logs_permission_arn: str | None = None
+
+    @property
+    def log_format(self) -> str:
+        return " ".join(f"${{{name}}}" for name in self.fields)
+
+    @property
+    def version(self) -> int:
+        """The record version AWS writes: 2 for the default format, else the newest field's version."""
+        return 2 if self.fields == DEFAULT_FIELDS else 5
+
+
+@dataclass(frozen=True)
+class TrafficSpec:
+    """One traffic pattern of the estate: who talks to whom, how often, and over which path.
+
+    ``clients``/``servers`` name ENIs (``web-1``; ``web-1/ipv6`` for its IPv6 address; ``app-2/secondary``
+    for its secondary private IP), internet address pools (``@users``, ``@users6``, ``@scanners``), or
+    literal external addresses. Styles: ``session`` (long-lived connections back to back while active),
+    ``short`` (Poisson-many one-interval connections: ``rate`` while active, ``night_rate`` otherwise;
+    per client ENI, or per server when the clients are a pool), ``periodic`` (one connection every
+    ``every`` intervals; to every server when ``fanout``), ``count`` (``count`` connections at random
+    active times). ``route``: ``local``, ``nat`` (via the NAT gateway), ``igw``, ``s3`` (gateway
+    endpoint), ``endpoint`` (interface endpoint).
+    """
+
+    name: str
+    clients: tuple[str, ...]
+    servers: tuple[str, ...]
+    protocol: int
+    ports: tuple[int, ...]
+    style: str
+    summary: str
+    hours: tuple[int, int] = (0, 24)
+    weekdays_only: bool = False
+    rate: float = 0.0
+    night_rate: float = 0.0
+    every: int = 0
+    count: int = 0
+    length: tuple[int, int] = (1, 1)
+    fanout: bool = False
+    route: str = "local"
+    aws_service: str | None = None
+    client_port: int | None = None
+    volume: str = "api"
+    action: str = "ACCEPT"
+
+
+@dataclass(frozen=True)
+class Estate:
+    """The whole sample: inventory, flow logs and traffic. Look-ups accept a name or an id."""
+
+    account_id: str
+    region: str
+    vpc: Vpc
+    subnets: tuple[Subnet, ...]
+    security_groups: tuple[SecurityGroup, ...]
+    prefix_lists: tuple[PrefixList, ...]
+    network_interfaces: tuple[NetworkInterface, ...]
+    flow_logs: tuple[FlowLog, ...]
+    traffic: tuple[TrafficSpec, ...]
+    nat_gateway_id: str
+    vpc_endpoint_id: str
+    window_start: int = WINDOW_START
+    window_end: int = WINDOW_END
+
+    def eni(self, key: str) -> NetworkInterface:
+        return _find(self.network_interfaces, key, lambda e: (e.eni_id, e.name))
+
+    def group(self, key: str) -> SecurityGroup:
+        return _find(self.security_groups, key, lambda g: (g.group_id, g.group_name))
+
+    def subnet(self, key: str) -> Subnet:
+        return _find(self.subnets, key, lambda s: (s.subnet_id, s.name))
+
+    def prefix_list(self, key: str) -> PrefixList:
+        return _find(self.prefix_lists, key, lambda p: (p.prefix_list_id, p.name))
+
+    def flow_log(self, key: str) -> FlowLog:
+        return _find(self.flow_logs, key, lambda f: (f.flow_log_id, f.name))
+
+    def rule(self, rule_id: str) -> Rule:
+        for group in self.security_groups:
+            for rule in group.rules:
+                if rule.rule_id == rule_id:
+                    return rule
+        raise KeyError(rule_id)
+
+    def group_of_rule(self, rule_id: str) -> SecurityGroup:
+        for group in self.security_groups:
+            if any(rule.rule_id == rule_id for rule in group.rules):
+                return group
+        raise KeyError(rule_id)
+
+    def members(self, group_id: str) -> tuple[NetworkInterface, ...]:
+        return tuple(eni for eni in self.network_interfaces if group_id in eni.group_ids)
+
+    def flow_log_of(self, eni: NetworkInterface) -> FlowLog | None:
+        """The flow log covering an ENI (ENI-level, else its subnet's, else the VPC's), if any."""
+        for resource in (eni.eni_id, eni.subnet_id, self.vpc.vpc_id):
+            for flow_log in self.flow_logs:
+                if flow_log.resource_id == resource:
+                    return flow_log
+        return None
+
+    def ids(self) -> tuple[str, ...]:
+        """Every AWS id of the sample (the keys an ``id_map`` may rename), sorted."""
+        found: set[str] = set()
+        for text in _strings(self):
+            found.update(_ID_TOKEN.findall(text))
+        return tuple(sorted(found))
+
+    def remapped(self, id_map: Mapping[str, str]) -> Estate:
+        """The same estate with ids renamed everywhere (descriptions included)."""
+        mapper = _IdMapper(self.ids(), id_map)
+        return _map_strings(self, mapper)
+
+    def permitting_rules(
+        self, group_ids: Sequence[str], *, egress: bool, peer: str, protocol: int, port: int
+    ) -> tuple[Rule, ...]:
+        """The rules of these groups that permit traffic with this peer address, protocol and port.
+
+        A small, exact evaluator used to prove the sample consistent (every ACCEPT permitted, every
+        REJECT not); SG references admit every address of the member ENIs, prefix lists their entries.
+        """
+        address = ipaddress.ip_address(peer)
+        result: list[Rule] = []
+        for group_id in group_ids:
+            for rule in self.group(group_id).rules:
+                if rule.is_egress != egress or not _protocol_matches(rule, protocol, port):
+                    continue
+                if _peer_matches(self, rule, address):
+                    result.append(rule)
+        return tuple(result)
+
+
+def _find(items: Iterable[_T], key: str, names: Callable[[_T], tuple[str, ...]]) -> _T:
+    for item in items:
+        if key in names(item):
+            return item
+    raise KeyError(key)
+
+
+_PROTOCOL_NAMES: Final = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
+
+
+def _protocol_matches(rule: Rule, protocol: int, port: int) -> bool:
+    if rule.ip_protocol == "-1":
+        return True
+    if rule.ip_protocol != _PROTOCOL_NAMES.get(protocol):
+        return False
+    if protocol in (1, 58):
+        return rule.from_port == -1 or rule.from_port == port  # flow logs carry no ICMP type
+    return rule.from_port <= port <= rule.to_port
+
+
+def _peer_matches(estate: Estate, rule: Rule, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    cidrs: list[str] = []
+    if rule.cidr_ipv4 is not None:
+        cidrs.append(rule.cidr_ipv4)
+    if rule.cidr_ipv6 is not None:
+        cidrs.append(rule.cidr_ipv6)
+    if rule.prefix_list_id is not None:
+        entries = estate.prefix_list(rule.prefix_list_id).entries or ()
+        cidrs.extend(entry.cidr for entry in entries)
+    if rule.referenced_group_id is not None:
+        return any(
+            str(address) == member_address
+            for member in estate.members(rule.referenced_group_id)
+            for member_address in member.addresses
+        )
+    for cidr in cidrs:
+        network = ipaddress.ip_network(cidr)
+        if network.version == address.version and address in network:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------------------
+# Ids: deterministic generation, discovery and renaming
+# --------------------------------------------------------------------------------------------------------
+
+# Longest prefixes first, so "eni-attach-…" is not read as "eni-…".
+_ID_TOKEN: Final = re.compile(
+    r"(?<![0-9A-Za-z-])(?:eni-attach|ela-attach|eipalloc|eipassoc|subnet|vpce|sgr|eni|vpc|nat|sg|pl|fl|i)"
+    r"-[0-9a-f]{8,17}(?![0-9A-Za-z])"
+)
+
+
+def _aws_id(prefix: str, label: str, width: int = 17) -> str:
+    """A realistic-looking id (17 hex digits, leading 0 like modern EC2 ids) derived from a label."""
+    digest = hashlib.sha256(f"sgadvisor-sample/{prefix}/{label}".encode()).hexdigest()
+    return f"{prefix}-0{digest[: width - 1]}"
+
+
+def _ela_attachment(label: str) -> str:
+    """Attachment ids of AWS-managed ENIs (NAT gateway, endpoint) are short: ``ela-attach-`` + 8 hex."""
+    return "ela-attach-" + hashlib.sha256(f"sgadvisor-sample/ela/{label}".encode()).hexdigest()[:8]
+
+
+def _mac(label: str) -> str:
+    digest = hashlib.sha256(f"sgadvisor-sample/mac/{label}".encode()).digest()
+    return "0a:" + ":".join(f"{byte:02x}" for byte in digest[:5])
+
+
+class _IdMapper:
+    """Renames known ids inside any text, whole tokens only; refuses maps that would be ambiguous."""
+
+    def __init__(self, known: Iterable[str], id_map: Mapping[str, str]) -> None:
+        known_set = set(known)
+        unknown = sorted(set(id_map) - known_set)
+        if unknown:
+            raise ValueError(f"id_map names ids that are not in the sample: {', '.join(unknown[:5])}")
+        targets = [value for key, value in id_map.items() if value != key]
+        if len(set(targets)) != len(targets):
+            raise ValueError("id_map maps two ids to the same new id")
+        kept = known_set - {key for key, value in id_map.items() if value != key}
+        clash = sorted(set(targets) & kept)
+        if clash:
+            raise ValueError(f"id_map maps to an id the sample still uses: {', '.join(clash[:5])}")
+        for key, value in id_map.items():
+            prefix = key.rsplit("-", 1)[0]
+            if not value.startswith(prefix + "-"):
+                raise ValueError(f"id_map must keep the id's kind: {key} -> {value}")
+        self._map = {key: value for key, value in id_map.items() if value != key}
+        self._pattern = (
+            re.compile(
+                r"(?<![0-9A-Za-z-])(?:"
+                + "|".join(re.escape(key) for key in sorted(self._map, key=len, reverse=True))
+                + r")(?![0-9A-Za-z])"
+            )
+            if self._map
+            else None
+        )
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(lambda match: self._map[match.group(0)], text)
+
+
+def _strings(value: object) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, tuple):
+        for item in value:
+            yield from _strings(item)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for item in dataclasses.fields(value):
+            yield from _strings(getattr(value, item.name))
+
+
+def _map_strings(value: _T, mapper: Callable[[str], str]) -> _T:
+    result: Any
+    if isinstance(value, str):
+        result = mapper(value)
+    elif isinstance(value, tuple):
+        result = tuple(_map_strings(item, mapper) for item in value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            item.name: _map_strings(getattr(value, item.name), mapper) for item in dataclasses.fields(value)
+        }
+        result = dataclasses.replace(value, **changes)
+    else:
+        result = value
+    return cast(_T, result)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The estate
+# --------------------------------------------------------------------------------------------------------
+
+NAT_REQUESTER_ID: Final = "036872051663"  # what eu-west-1 NAT gateway ENIs show as RequesterId
+ENDPOINT_REQUESTER_ID: Final = "727180483921"  # illustrative: an AWS-owned account
+
+# Third parties on the internet use documentation ranges (RFC 5737 / RFC 3849): nothing real is named.
+PAYMENT_API: Final = ("198.51.100.20", "198.51.100.21")
+CAPTCHA_API: Final = ("203.0.113.10", "203.0.113.11")
+IPV6_API: Final = ("2001:db8:4006:80b::200e", "2001:db8:4006:80b::2003")
+FX_RATES_API: Final = "203.0.113.50"
+APT_MIRROR: Final = "192.0.2.80"
+WINDOWS_TIME: Final = "192.0.2.123"
+PARTNER_DNS: Final = "192.0.2.53"
+PARTNER_SFTP: Final = "198.51.100.25"
+ALERT_WEBHOOK: Final = "198.51.100.77"
+# Addresses inside the S3 prefix list's entries (what s3.eu-west-1.amazonaws.com resolves to).
+S3_ADDRESSES: Final = ("52.218.44.17", "52.218.62.203", "52.218.100.42", "3.5.68.144", "3.5.72.13")
+
+
+def build_estate(id_map: Mapping[str, str] | None = None) -> Estate:
+    """The sample estate (with ids renamed by ``id_map`` when given). See sample_data/README.md."""
+    estate = _build_estate()
+    return estate.remapped(id_map) if id_map else estate
+
+
+def _build_estate() -> Estate:
+    vpc = Vpc(_aws_id("vpc", "main"), "acme-prod", "10.0.0.0/16", "2a05:d018:abcd:1200::/56")
+    subnets = tuple(
+        Subnet(_aws_id("subnet", name), name, f"10.0.{index}.0/24", f"2a05:d018:abcd:120{index}::/64", route)
+        for index, (name, route) in enumerate(
+            (("public", "igw"), ("web", "igw"), ("app", "nat"), ("db", "nat"), ("batch", "nat"))
+        )
+    )
+    sub = {subnet.name: subnet.subnet_id for subnet in subnets}
+    sg = {
+        name: _aws_id("sg", name)
+        for name in (
+            "default", "web", "app", "db", "batch", "monitoring", "bastion", "dns",
+            "vpce-secretsmanager", "launch-wizard-1",
+        )
+    }  # fmt: skip
+    pl_s3, pl_ddb, pl_cf, pl_corp = "pl-6da54004", "pl-6fa54006", "pl-4fa04526", _aws_id("pl", "corp-office")
+
+    def rules(group: str, *specs: tuple[Any, ...]) -> tuple[Rule, ...]:
+        """Rules from (direction, protocol, from, to, peer, description, expect) tuples."""
+        out: list[Rule] = []
+        for index, (direction, protocol, low, high, peer, description, expect) in enumerate(specs):
+            kind: dict[str, str] = {}
+            if peer.startswith("sg:"):
+                kind["referenced_group_id"] = sg[peer[3:]]
+            elif peer.startswith("pl-"):
+                kind["prefix_list_id"] = peer
+            elif ":" in peer:
+                kind["cidr_ipv6"] = peer
+            else:
+                kind["cidr_ipv4"] = peer
+            out.append(
+                Rule(
+                    rule_id=_aws_id("sgr", f"{group}/{index}"),
+                    is_egress=direction == "out",
+                    ip_protocol=protocol,
+                    from_port=low,
+                    to_port=high,
+                    description=description,
+                    expect=expect if direction == "out" else "",
+                    **kind,
+                )
+            )
+        return tuple(out)
+
+    groups = (
+        SecurityGroup(sg["default"], "default", "default VPC security group", None, rules(
+            "default",
+            ("in", "-1", -1, -1, "sg:default", None, ""),
+            ("out", "-1", -1, -1, "0.0.0.0/0", None, "partly-used"),
+            ("out", "-1", -1, -1, "::/0", None, "unused"),
+        )),
+        SecurityGroup(sg["web"], "web", "Web tier (public, dual-stack)", "web", rules(
+            "web",
+            ("in", "tcp", 443, 443, "0.0.0.0/0", "HTTPS from anywhere", ""),
+            ("in", "tcp", 443, 443, "::/0", "HTTPS from anywhere (IPv6)", ""),
+            ("in", "tcp", 80, 80, "0.0.0.0/0", "HTTP redirect", ""),
+            ("in", "tcp", 22, 22, "sg:bastion", "SSH from bastion", ""),
+            ("in", "icmp", -1, -1, "sg:monitoring", "Ping from monitoring", ""),
+            ("out", "tcp", 8080, 8080, "sg:app", "App API", "used"),
+            ("out", "tcp", 50051, 50051, "sg:app", "App gRPC", "used"),
+            ("out", "tcp", 443, 443, "0.0.0.0/0", "HTTPS out", "partly-used"),
+            ("out", "tcp", 443, 443, "::/0", "HTTPS out (IPv6)", "partly-used"),
+            ("out", "udp", 53, 53, "10.0.2.53/32", "Internal DNS resolver", "used"),
+            ("out", "udp", 123, 123, "169.254.169.123/32", "Amazon Time Sync", "invisible"),
+            ("out", "tcp", 5432, 5432, "sg:db", "Legacy direct DB access", "unused"),
+            ("out", "tcp", 6379, 6379, "10.0.2.0/24", "Redis (decommissioned)", "unused"),
+        )),
+        SecurityGroup(sg["app"], "app", "App tier: HTTP API 8080, gRPC 50051", "app", rules(
+            "app",
+            ("in", "tcp", 8080, 8080, "sg:web", "API from web", ""),
+            ("in", "tcp", 50051, 50051, "sg:web", "gRPC from web", ""),
+            ("in", "tcp", 8080, 8080, "sg:app", "API from app", ""),
+            ("in", "tcp", 50051, 50051, "sg:app", "gRPC from app", ""),
+            ("in", "tcp", 22, 22, "sg:bastion", "SSH from bastion", ""),
+            ("in", "tcp", 9100, 9100, "sg:monitoring", "node_exporter", ""),
+            ("out", "tcp", 5432, 5432, "sg:db", "PostgreSQL", "used"),
+            ("out", "tcp", 8080, 8080, "sg:app", "App to app API", "used"),
+            ("out", "tcp", 50051, 50051, "sg:app", "App to app gRPC", "used"),
+            ("out", "tcp", 443, 443, "sg:vpce-secretsmanager", "Secrets Manager endpoint", "used"),
+            ("out", "tcp", 443, 443, "0.0.0.0/0", "HTTPS out via NAT", "partly-used"),
+            ("out", "udp", 53, 53, "10.0.0.0/16", "DNS", "partly-used"),
+            ("out", "tcp", 11211, 11211, "10.0.2.0/24", "memcached (never deployed)", "unused"),
+            ("out", "udp", 123, 123, "0.0.0.0/0", "NTP", "partly-used"),
+        )),
+        SecurityGroup(sg["db"], "db", "PostgreSQL primary and replica", "db", rules(
+            "db",
+            ("in", "tcp", 5432, 5432, "sg:app", "PostgreSQL from app", ""),
+            ("in", "tcp", 5432, 5432, "sg:batch", "PostgreSQL from batch", ""),
+            ("in", "tcp", 5432, 5432, "sg:db", "Replication", ""),
+            ("in", "tcp", 22, 22, "sg:bastion", "SSH from bastion", ""),
+            ("in", "tcp", 9100, 9100, "sg:monitoring", "node_exporter", ""),
+            ("out", "tcp", 5432, 5432, "sg:db", "Replication", "used"),
+            ("out", "tcp", 443, 443, pl_s3, "WAL archive to S3", "used"),
+            ("out", "-1", -1, -1, "10.0.0.0/16", "Anything inside the VPC", "partly-used"),
+        )),
+        SecurityGroup(sg["batch"], "batch", "Nightly batch jobs", "batch", rules(
+            "batch",
+            ("in", "tcp", 22, 22, "sg:bastion", "SSH from bastion", ""),
+            ("in", "tcp", 3389, 3389, "sg:bastion", "RDP from bastion", ""),
+            ("out", "tcp", 443, 443, pl_s3, "S3 via gateway endpoint", "used"),
+            ("out", "tcp", 5432, 5432, "sg:db", "PostgreSQL", "used"),
+            ("out", "tcp", 443, 443, "0.0.0.0/0", "HTTPS out via NAT", "partly-used"),
+            ("out", "tcp", 80, 80, "0.0.0.0/0", "HTTP out (apt)", "partly-used"),
+            ("out", "tcp", 443, 443, pl_ddb, "DynamoDB (never used)", "unused"),
+            ("out", "tcp", 22, 22, f"{PARTNER_SFTP}/32", "Partner SFTP, monthly upload", "unused"),
+            ("out", "udp", 53, 53, "10.0.2.53/32", "Internal DNS resolver", "used"),
+        )),
+        SecurityGroup(sg["monitoring"], "monitoring", "Prometheus and blackbox probes", "monitoring", rules(
+            "monitoring",
+            ("in", "tcp", 9090, 9090, "sg:bastion", "Prometheus UI from bastion", ""),
+            ("out", "tcp", 9100, 9100, "sg:app", "Scrape app", "used"),
+            ("out", "tcp", 9100, 9100, "sg:db", "Scrape db", "used"),
+            ("out", "tcp", 9100, 9100, "sg:web", "Scrape web (exporter removed)", "unused"),
+            ("out", "icmp", -1, -1, "10.0.1.0/24", "Ping web tier", "partly-used"),
+            ("out", "tcp", 443, 443, "0.0.0.0/0", "Alert webhooks", "partly-used"),
+            ("out", "udp", 53, 53, "10.0.2.53/32", "Internal DNS resolver", "used"),
+        )),
+        SecurityGroup(sg["bastion"], "bastion", "SSH bastion (no flow log in its subnet)", "bastion", rules(
+            "bastion",
+            ("in", "tcp", 22, 22, pl_corp, "SSH from the office", ""),
+            ("out", "tcp", 22, 22, "10.0.0.0/16", "SSH to hosts", "no-evidence"),
+            ("out", "tcp", 3389, 3389, "10.0.4.0/24", "RDP to Windows batch hosts", "no-evidence"),
+            ("out", "tcp", 443, 443, "0.0.0.0/0", "Package updates", "no-evidence"),
+        )),
+        SecurityGroup(sg["dns"], "dns", "Internal DNS resolver (unbound)", "dns", rules(
+            "dns",
+            ("in", "udp", 53, 53, "10.0.0.0/16", "DNS from the VPC", ""),
+            ("in", "tcp", 53, 53, "10.0.0.0/16", "DNS over TCP from the VPC", ""),
+            ("out", "udp", 53, 53, "10.0.0.2/32", "Forward to the Amazon DNS server", "invisible"),
+            ("out", "tcp", 53, 53, "10.0.0.2/32", "Forward to the Amazon DNS server (TCP)", "invisible"),
+            ("out", "udp", 53, 53, "0.0.0.0/0", "Forward partner zone", "partly-used"),
+        )),
+        SecurityGroup(
+            sg["vpce-secretsmanager"], "vpce-secretsmanager", "Secrets Manager interface endpoint",
+            "vpce-secretsmanager", rules(
+                "vpce-secretsmanager",
+                ("in", "tcp", 443, 443, "10.0.0.0/16", "HTTPS from the VPC", ""),
+                ("out", "-1", -1, -1, "0.0.0.0/0", None, "unused"),
+            ),
+        ),
+        SecurityGroup(sg["launch-wizard-1"], "launch-wizard-1",
+                      "launch-wizard-1 created 2026-03-02T09:14:55Z",
+                      None, rules(
+            "launch-wizard-1",
+            ("in", "tcp", 22, 22, "0.0.0.0/0", None, ""),
+            ("out", "-1", -1, -1, "0.0.0.0/0", None, "unattached"),
+        )),
+    )  # fmt: skip
+
+    prefix_lists = (
+        PrefixList(pl_cf, "com.amazonaws.global.cloudfront.origin-facing", "AWS", None),
+        PrefixList(pl_s3, f"com.amazonaws.{REGION}.s3", "AWS", tuple(
+            PrefixListEntry(cidr) for cidr in ("3.5.64.0/21", "3.5.72.0/23", "52.92.0.0/17", "52.218.0.0/17")
+        )),
+        PrefixList(pl_ddb, f"com.amazonaws.{REGION}.dynamodb", "AWS", tuple(
+            PrefixListEntry(cidr) for cidr in ("52.94.5.0/24", "52.94.24.0/23", "52.119.240.0/21")
+        )),
+        PrefixList(pl_corp, "corp-office", ACCOUNT_ID, (
+            PrefixListEntry("203.0.113.64/27", "Dublin office"),
+            PrefixListEntry("198.51.100.96/28", "VPN egress"),
+        ), max_entries=10, version=3, name_tag="corp-office"),
+    )  # fmt: skip
+
+    nat_id = _aws_id("nat", "public")
+    vpce_id = _aws_id("vpce", "secretsmanager")
+
+    def host(
+        name: str,
+        role: str,
+        subnet: str,
+        ip: str,
+        groups: tuple[str, ...],
+        *,
+        os: str = "linux",
+        **extra: Any,
+    ) -> NetworkInterface:
+        eni_id = SEED_ENI_ID if name == "web-1" else _aws_id("eni", name)
+        return NetworkInterface(
+            eni_id=eni_id,
+            name=name,
+            role=role,
+            subnet_id=sub[subnet],
+            private_ip=ip,
+            mac_address=_mac(name),
+            group_ids=tuple(sg[group] for group in groups),
+            instance_id=_aws_id("i", name),
+            os=os,
+            attachment_id=_aws_id("eni-attach", name),
+            attach_time="2026-09-14T08:12:03+00:00",
+            **extra,
+        )
+
+    enis = (
+        NetworkInterface(
+            eni_id=_aws_id("eni", "nat-gateway"), name="nat-gateway", role="nat", subnet_id=sub["public"],
+            private_ip="10.0.0.201", mac_address=_mac("nat-gateway"), interface_type="nat_gateway",
+            requester_managed=True, requester_id=NAT_REQUESTER_ID, os="managed",
+            description=f"Interface for NAT Gateway {nat_id}", public_ip="52.30.211.45",
+            public_ip_owner=ACCOUNT_ID, allocation_id=_aws_id("eipalloc", "nat"),
+            association_id=_aws_id("eipassoc", "nat"), attachment_id=_ela_attachment("nat"),
+            source_dest_check=False, tagged=False,
+        ),
+        host("bastion", "bastion", "public", "10.0.0.50", ("bastion",), public_ip="52.31.8.120",
+             public_ip_owner=ACCOUNT_ID, allocation_id=_aws_id("eipalloc", "bastion"),
+             association_id=_aws_id("eipassoc", "bastion")),
+        host("web-1", "web", "web", "10.0.1.10", ("web",), public_ip="34.242.17.201",
+             ipv6_addresses=("2a05:d018:abcd:1201:8f4b:2c6e:d1a0:310a",)),
+        host("web-2", "web", "web", "10.0.1.11", ("web",), public_ip="34.242.88.14",
+             ipv6_addresses=("2a05:d018:abcd:1201:47e2:9b15:c3d8:5e21",)),
+        host("web-3", "web", "web", "10.0.1.12", ("web",), public_ip="34.243.5.166"),
+        host("app-1", "app", "app", "10.0.2.15", ("app",)),
+        host("app-2", "app", "app", "10.0.2.16", ("app",), secondary_ips=("10.0.2.17",)),
+        host("app-3", "app", "app", "10.0.2.30", ("app",), os="windows"),
+        host("dns-1", "dns", "app", "10.0.2.53", ("dns",)),
+        NetworkInterface(
+            eni_id=_aws_id("eni", "vpce-secretsmanager"), name="vpce-secretsmanager", role="endpoint",
+            subnet_id=sub["app"], private_ip="10.0.2.100", mac_address=_mac("vpce-secretsmanager"),
+            group_ids=(sg["vpce-secretsmanager"],), interface_type="vpc_endpoint", requester_managed=True,
+            requester_id=ENDPOINT_REQUESTER_ID, os="managed", description=f"VPC Endpoint Interface {vpce_id}",
+            attachment_id=_ela_attachment("vpce"), tagged=False,
+        ),
+        host("db-1", "db", "db", "10.0.3.10", ("db",)),
+        host("db-2", "db", "db", "10.0.3.11", ("db",)),
+        host("batch-1", "batch", "batch", "10.0.4.10", ("batch",)),
+        host("batch-2", "batch", "batch", "10.0.4.20", ("batch", "default"), os="windows"),
+        host("mon-1", "monitoring", "batch", "10.0.4.50", ("monitoring",)),
+    )  # fmt: skip
+
+    s3_destination = f"arn:aws:s3:::{S3_BUCKET}"
+    flow_logs = (
+        FlowLog(_aws_id("fl", "web"), "web-subnet", sub["web"], "s3", s3_destination, DEFAULT_FIELDS,
+                "2026-09-15T10:21:37.429000+00:00"),
+        FlowLog(_aws_id("fl", "app"), "app-subnet", sub["app"], "s3", s3_destination, CUSTOM_V5_FIELDS,
+                "2026-09-15T10:24:02.918000+00:00"),
+        FlowLog(_aws_id("fl", "db"), "db-subnet", sub["db"], "s3", s3_destination, CUSTOM_V5_FIELDS,
+                "2026-09-15T10:24:03.377000+00:00"),
+        FlowLog(_aws_id("fl", "batch"), "batch-subnet", sub["batch"], "s3", s3_destination, CUSTOM_V5_FIELDS,
+                "2026-09-15T10:24:03.841000+00:00"),
+        FlowLog(_aws_id("fl", "nat"), "nat-gateway", _aws_id("eni", "nat-gateway"), "cloud-watch-logs",
+                f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/vpc/flowlogs/nat-gateway", DEFAULT_FIELDS,
+                "2026-09-16T14:02:51.006000+00:00", log_group_name="/vpc/flowlogs/nat-gateway",
+                deliver_logs_permission_arn=f"arn:aws:iam::{ACCOUNT_ID}:role/vpc-flow-logs-to-cloudwatch"),
+    )  # fmt: skip
+
+    return Estate(
+        account_id=ACCOUNT_ID,
+        region=REGION,
+        vpc=vpc,
+        subnets=subnets,
+        security_groups=groups,
+        prefix_lists=prefix_lists,
+        network_interfaces=enis,
+        flow_logs=flow_logs,
+        traffic=_traffic(),
+        nat_gateway_id=nat_id,
+        vpc_endpoint_id=vpce_id,
+    )
+
+
+def _traffic() -> tuple[TrafficSpec, ...]:
+    """The estate's traffic. Hours are UTC; the business day is 07-19/20."""
+    web = ("web-1", "web-2", "web-3")
+    return (
+        # ---- internet -> web tier (ingress; the web ENIs' egress records are replies from 443/80)
+        TrafficSpec("users-https", ("@users",), web, 6, (443,), "short", "internet users browse the site",
+                    hours=(7, 22), rate=0.8, night_rate=0.15),
+        TrafficSpec("users-https-ipv6", ("@users6",), ("web-1/ipv6",), 6, (443,), "short",
+                    "IPv6 users reach web-1", hours=(7, 22), rate=0.2, night_rate=0.03),
+        TrafficSpec("users-http", ("@users",), web, 6, (80,), "short", "plain-HTTP hits, redirected",
+                    hours=(7, 22), rate=0.05, night_rate=0.02, volume="small"),
+        TrafficSpec("scans", ("@scanners",), web, 6, (22, 23, 445, 3389, 5900, 6379, 8080), "short",
+                    "internet scanners, rejected by the web SG", rate=0.05, night_rate=0.05,
+                    volume="syn", action="REJECT"),
+        # ---- web tier
+        TrafficSpec("web-app-api", web, ("app-1", "app-2"), 6, (8080,), "session",
+                    "keep-alive HTTP pool to the app API", hours=(8, 18), length=(6, 24), volume="api"),
+        TrafficSpec("web-app-grpc", ("web-1",), ("app-1", "app-2"), 6, (50051,), "short",
+                    "gRPC calls (service port inside the ephemeral range)", hours=(7, 20), rate=0.15,
+                    volume="grpc"),
+        TrafficSpec("web-app-grpc-vip", ("web-3",), ("app-2/secondary",), 6, (50051,), "short",
+                    "gRPC to app-2's secondary IP (pkt-dstaddr differs from dstaddr)", hours=(7, 20),
+                    rate=0.15, volume="grpc"),
+        TrafficSpec("web-captcha", web, CAPTCHA_API, 6, (443,), "short", "captcha verification API",
+                    route="igw", hours=(7, 22), rate=0.2, night_rate=0.02, volume="small"),
+        TrafficSpec("web1-ipv6-api", ("web-1/ipv6",), IPV6_API, 6, (443,), "short",
+                    "an API reached over IPv6", route="igw", hours=(7, 22), rate=0.1, volume="small"),
+        TrafficSpec("web-dns", web, ("dns-1",), 17, (53,), "short", "name lookups", rate=0.15,
+                    night_rate=0.15, volume="dns"),
+        TrafficSpec("seed-ssh-reject", ("web-1",), ("app-1",), 6, (22,), "periodic",
+                    "a deploy hook on web-1 retries ssh to app-1 every 2 h: rejected by web-1's egress rules",
+                    every=12, volume="syn-retry", action="REJECT"),
+        # ---- app tier
+        TrafficSpec("app-db-pool", ("app-1", "app-2"), ("db-1",), 6, (5432,), "session",
+                    "connection pool to PostgreSQL", hours=(7, 19), length=(12, 48), volume="pool"),
+        TrafficSpec("app-intra", ("app-1",), ("app-2",), 6, (8080,), "short", "app-to-app API calls",
+                    hours=(7, 20), rate=0.1, volume="api"),
+        TrafficSpec("app-secrets", ("app-1", "app-2"), ("vpce-secretsmanager",), 6, (443,), "periodic",
+                    "secret refresh through the interface endpoint", every=12, route="endpoint",
+                    volume="small"),
+        TrafficSpec("app-payments", ("app-1", "app-2"), PAYMENT_API, 6, (443,), "short",
+                    "payment provider API via the NAT gateway", route="nat", hours=(7, 22), rate=0.2,
+                    night_rate=0.02, volume="small"),
+        TrafficSpec("app-dns", ("app-1", "app-2", "app-3"), ("dns-1",), 17, (53,), "short", "name lookups",
+                    rate=0.1, night_rate=0.1, volume="dns"),
+        TrafficSpec("reporting-grpc", ("app-3",), ("app-1",), 6, (50051,), "periodic",
+                    "Windows reporting service polls gRPC (both ports look ephemeral)", hours=(7, 19),
+                    weekdays_only=True, every=3, volume="grpc"),
+        TrafficSpec("reporting-db", ("app-3",), ("db-1",), 6, (5432,), "session", "nightly report query",
+                    hours=(2, 3), length=(3, 6), volume="pool"),
+        TrafficSpec("reporting-ntp", ("app-3",), (WINDOWS_TIME,), 17, (123,), "periodic",
+                    "w32time sync (source port 123) via the NAT gateway", every=24, route="nat",
+                    client_port=123, volume="ntp"),
+        TrafficSpec("dns-forward-partner", ("dns-1",), (PARTNER_DNS,), 17, (53,), "short",
+                    "resolver forwards the partner zone via the NAT gateway", route="nat", rate=0.05,
+                    night_rate=0.05, volume="dns"),
+        # ---- db tier
+        TrafficSpec("db-replication", ("db-2",), ("db-1",), 6, (5432,), "session",
+                    "streaming replication (open before the window starts, still open at its end)",
+                    length=(150, 420), volume="replication"),
+        TrafficSpec("db-wal-archive", ("db-1",), S3_ADDRESSES, 6, (443,), "periodic",
+                    "WAL archive uploads to S3 via the gateway endpoint", every=6, route="s3",
+                    aws_service="S3", volume="upload"),
+        TrafficSpec("db-dns", ("db-1", "db-2"), ("dns-1",), 17, (53,), "short", "name lookups", rate=0.03,
+                    night_rate=0.03, volume="dns"),
+        # ---- batch subnet
+        TrafficSpec("batch-s3", ("batch-1",), S3_ADDRESSES, 6, (443,), "short",
+                    "nightly export to S3 via the gateway endpoint", hours=(1, 4), rate=1.0, route="s3",
+                    aws_service="S3", volume="upload"),
+        TrafficSpec("batch-db", ("batch-1",), ("db-1",), 6, (5432,), "session", "nightly extract",
+                    hours=(1, 4), length=(10, 18), volume="pool"),
+        TrafficSpec("batch-fx", ("batch-1",), (FX_RATES_API,), 6, (443,), "short", "FX rates download",
+                    route="nat", hours=(1, 2), rate=0.5, volume="download"),
+        TrafficSpec("batch-apt-http", ("batch-1",), (APT_MIRROR,), 6, (80,), "short", "apt update",
+                    route="nat", hours=(6, 7), rate=0.5, volume="download"),
+        TrafficSpec("batch-apt-https", ("batch-1",), (APT_MIRROR,), 6, (443,), "short", "apt security repo",
+                    route="nat", hours=(6, 7), rate=0.3, volume="download"),
+        TrafficSpec("batch-dns", ("batch-1",), ("dns-1",), 17, (53,), "short", "name lookups", hours=(1, 7),
+                    rate=0.5, volume="dns"),
+        TrafficSpec("batch2-db", ("batch-2",), ("db-1",), 6, (5432,), "session",
+                    "Windows batch job (ephemeral 49152-65535)", hours=(2, 3), length=(3, 5), volume="pool"),
+        TrafficSpec("batch2-s3", ("batch-2",), S3_ADDRESSES, 6, (443,), "short", "Windows batch upload",
+                    hours=(2, 3), rate=0.5, route="s3", aws_service="S3", volume="upload"),
+        TrafficSpec("batch2-dns", ("batch-2",), ("dns-1",), 17, (53,), "short", "name lookups", hours=(2, 3),
+                    rate=0.5, volume="dns"),
+        TrafficSpec("batch2-ntp", ("batch-2",), (WINDOWS_TIME,), 17, (123,), "count",
+                    "weekly w32time sync via the NAT gateway (only the default SG permits it)", count=2,
+                    route="nat", client_port=123, volume="ntp"),
+        # ---- monitoring
+        TrafficSpec("mon-ping-web", ("mon-1",), web, 1, (0,), "periodic", "blackbox ping of the web hosts",
+                    every=6, fanout=True, volume="icmp"),
+        TrafficSpec("mon-scrape", ("mon-1",), ("app-1", "app-2", "db-1", "db-2"), 6, (9100,), "periodic",
+                    "node_exporter scrapes", every=6, fanout=True, volume="scrape"),
+        TrafficSpec("mon-alerts", ("mon-1",), (ALERT_WEBHOOK,), 6, (443,), "count", "alert webhooks",
+                    count=5, route="nat", volume="small"),
+        TrafficSpec("mon-dns", ("mon-1",), ("dns-1",), 17, (53,), "short", "name lookups", rate=0.05,
+                    night_rate=0.05, volume="dns"),
+        # ---- the bastion has no flow log: only its peers log these sessions
+        TrafficSpec("bastion-ssh", ("bastion",), ("web-2", "app-1", "db-1"), 6, (22,), "count",
+                    "admin SSH sessions", hours=(9, 17), weekdays_only=True, count=4, length=(2, 6),
+                    volume="ssh"),
+        TrafficSpec("bastion-rdp", ("bastion",), ("batch-2",), 6, (3389,), "count", "an RDP session",
+                    hours=(9, 17), weekdays_only=True, count=1, length=(3, 5), volume="rdp"),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------------
+# Traffic simulation
+# --------------------------------------------------------------------------------------------------------
+
+# (client->server packets, bytes per packet, server->client packets, bytes per packet) per interval.
+_VOLUMES: Final[dict[str, tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]]] = {
+    "api": ((6, 60), (80, 700), (6, 80), (120, 1400)),
+    "small": ((8, 20), (80, 600), (8, 25), (100, 1400)),
+    "pool": ((10, 300), (90, 600), (10, 400), (200, 1400)),
+    "replication": ((40, 400), (52, 90), (60, 3000), (900, 1448)),
+    "grpc": ((6, 30), (90, 400), (6, 30), (90, 900)),
+    "dns": ((1, 1), (62, 92), (1, 1), (90, 320)),
+    "ntp": ((1, 1), (76, 76), (1, 1), (76, 76)),
+    "icmp": ((3, 3), (84, 84), (3, 3), (84, 84)),
+    "upload": ((200, 4000), (1200, 1448), (60, 900), (52, 140)),
+    "download": ((8, 80), (80, 400), (20, 2500), (1200, 1448)),
+    "scrape": ((5, 9), (90, 320), (8, 60), (900, 1448)),
+    "ssh": ((20, 600), (52, 180), (20, 800), (52, 400)),
+    "rdp": ((200, 3000), (52, 300), (400, 6000), (200, 1448)),
+    "syn": ((1, 1), (40, 44), (0, 0), (0, 0)),
+    "syn-retry": ((3, 4), (60, 60), (0, 0), (0, 0)),
+}
+_SKIPDATA: Final = {
+    ("app-2", 4 * INTERVALS_PER_DAY + 86),
+    ("app-2", 4 * INTERVALS_PER_DAY + 87),
+}  # 11-05 14:20
+_TRAFFIC_PATH: Final = {"local": "1", "nat": "1", "endpoint": "1", "s3": "2", "igw": "2"}
+
+
+@dataclass(frozen=True)
+class _Party:
+    address: str
+    eni: NetworkInterface | None
+    os: str
+
+    @property
+    def wire_address(self) -> str:
+        """What srcaddr/dstaddr show on this party's own ENI: the primary IP stands in for a secondary."""
+        if self.eni is not None and self.address in self.eni.secondary_ips:
+            return self.eni.private_ip
+        return self.address
+
+
+@dataclass
+class _Record:
+    eni: NetworkInterface
+    interval: int
+    direction: str
+    srcaddr: str
+    dstaddr: str
+    srcport: int
+    dstport: int
+    protocol: int
+    action: str
+    packets: int
+    bytes: int
+    flags: int
+    start: int
+    end: int
+    pkt_srcaddr: str
+    pkt_dstaddr: str
+    src_service: str | None
+    dst_service: str | None
+    traffic_path: str | None
+    delay_ms: int  # CloudWatch ingestion delay (only the CloudWatch export uses it)
+    log_status: str = "OK"
+
+
+_Key = tuple[str, int, str, str, str, int, int, int, str]
+
+
+class _Simulator:
+    """Turns the traffic specs into per-ENI flow-log records, the way VPC Flow Logs would log them."""
+
+    def __init__(self, estate: Estate, seed: int) -> None:
+        self.estate = estate
+        self.seed = seed
+        self.records: dict[_Key, _Record] = {}
+        self.nat = next(eni for eni in estate.network_interfaces if eni.role == "nat")
+        self.vpc_network = ipaddress.ip_network(estate.vpc.cidr)
+        self.pools = {
+            "@users": self._pool("users", ("203.0.113.", "198.51.100."), range(128, 255), 80),
+            "@users6": [
+                _Party(f"2001:db8:{0x1000 + index * 37:x}:{index * 11 + 3:x}::{index * 7 + 5:x}", None,
+                       "windows" if index % 2 else "linux")
+                for index in range(24)
+            ],
+            "@scanners": self._pool("scanners", ("192.0.2.",), range(192, 255), 20),
+        }  # fmt: skip
+
+    def _pool(self, label: str, prefixes: tuple[str, ...], hosts: range, size: int) -> list[_Party]:
+        rng = random.Random(f"{self.seed}/pool/{label}")
+        addresses = sorted({f"{rng.choice(prefixes)}{rng.choice(hosts)}" for _ in range(size * 3)})[:size]
+        return [_Party(address, None, rng.choice(("linux", "windows", "windows"))) for address in addresses]
+
+    # ---- specs -------------------------------------------------------------------------------------------
+
+    def run(self) -> list[_Record]:
+        for spec in self.estate.traffic:
+            self._run_spec(spec)
+        self._fill_status_rows()
+        return list(self.records.values())
+
+    def _parties(self, names: Sequence[str]) -> list[_Party]:
+        parties: list[_Party] = []
+        for name in names:
+            if name.startswith("@"):
+                parties.extend(self.pools[name])
+                continue
+            try:
+                eni = self.estate.eni(name.partition("/")[0])
+            except KeyError:  # an address on the internet
+                parties.append(_Party(name, None, "linux"))
+                continue
+            parties.append(_Party(resolve_address(self.estate, name), eni, eni.os))
+        return parties
+
+    @staticmethod
+    def _active(spec: TrafficSpec, interval: int) -> bool:
+        hour = (interval % INTERVALS_PER_DAY) // 6
+        weekday = (6 + interval // INTERVALS_PER_DAY) % 7  # day 0 is a Sunday; Monday = 0
+        if spec.weekdays_only and weekday >= 5:
+            return False
+        return spec.hours[0] <= hour < spec.hours[1]
+
+    def _run_spec(self, spec: TrafficSpec) -> None:
+        rng = random.Random(f"{self.seed}/{spec.name}")
+        clients = self._parties(spec.clients)
+        servers = self._parties(spec.servers)
+        pool_clients = spec.clients[0].startswith("@")
+        if spec.style == "session":
+            for client in clients:
+                self._sessions(rng, spec, client, servers)
+        elif spec.style == "short":
+            for interval in range(INTERVALS):
+                rate = spec.rate if self._active(spec, interval) else spec.night_rate
+                for unit in servers if pool_clients else clients:
+                    for _ in range(_poisson(rng, rate)):
+                        client = rng.choice(clients) if pool_clients else unit
+                        server = unit if pool_clients else rng.choice(servers)
+                        self._connection(
+                            rng, spec, client, server, rng.choice(spec.ports), interval, interval
+                        )
+        elif spec.style == "periodic":
+            phase = rng.randrange(spec.every)
+            for interval in range(phase, INTERVALS, spec.every):
+                if not self._active(spec, interval):
+                    continue
+                for client in clients:
+                    for server in servers if spec.fanout else [rng.choice(servers)]:
+                        self._connection(
+                            rng, spec, client, server, rng.choice(spec.ports), interval, interval
+                        )
+        elif spec.style == "count":
+            candidates = [interval for interval in range(INTERVALS) if self._active(spec, interval)]
+            for client in clients:
+                for first in sorted(rng.sample(candidates, spec.count)):
+                    last = min(INTERVALS - 1, first + rng.randint(*spec.length) - 1)
+                    self._connection(
+                        rng, spec, client, rng.choice(servers), rng.choice(spec.ports), first, last
+                    )
+        else:
+            raise ValueError(f"unknown traffic style {spec.style!r}")
+
+    def _sessions(self, rng: random.Random, spec: TrafficSpec, client: _Party, servers: list[_Party]) -> None:
+        """Back-to-back long-lived connections over each run of active intervals."""
+        always = spec.hours == (0, 24) and not spec.weekdays_only
+        blocks: list[tuple[int, int]] = []
+        for interval in range(INTERVALS):
+            if self._active(spec, interval):
+                if blocks and blocks[-1][1] == interval - 1:
+                    blocks[-1] = (blocks[-1][0], interval)
+                else:
+                    blocks.append((interval, interval))
+        for block_start, block_end in blocks:
+            first = block_start
+            while first <= block_end:
+                last = min(block_end, first + rng.randint(*spec.length) - 1)
+                self._connection(
+                    rng, spec, client, rng.choice(servers), rng.choice(spec.ports), first, last,
+                    syn=not (always and first == 0), fin=not (always and last == INTERVALS - 1),
+                )  # fmt: skip
+                # The pool reopens at once (same interval as the FIN) or after an idle interval or two.
+                first = max(last + rng.choice((0, 1, 1, 2)), first + 1)
+
+    # ---- one connection ----------------------------------------------------------------------------------
+
+    def _connection(
+        self,
+        rng: random.Random,
+        spec: TrafficSpec,
+        client: _Party,
+        server: _Party,
+        port: int,
+        first: int,
+        last: int,
+        *,
+        syn: bool = True,
+        fin: bool = True,
+    ) -> None:
+        protocol = spec.protocol
+        icmp = protocol in (1, 58)
+        client_port = 0 if icmp else spec.client_port or rng.randint(*_ephemeral(client.os))
+        server_port = 0 if icmp else port
+        nat_port = rng.randint(*NAT_GATEWAY_PORTS)
+        offset = rng.randint(0, 540)
+        c2s_packets, c2s_size, s2c_packets, s2c_size = _VOLUMES[spec.volume]
+        for interval in range(first, last + 1):
+            base = WINDOW_START + interval * INTERVAL_SECONDS
+            # A connection open before the window (no SYN) or after it (no FIN) spans whole intervals.
+            start = base + (offset if interval == first and syn else rng.randint(0, 2))
+            if first == last and syn and fin:
+                end = min(base + INTERVAL_SECONDS - 1, start + rng.randint(0, 45))
+            elif interval == last and fin:
+                end = max(start, base + rng.randint(20, 590))
+            else:
+                end = base + INTERVAL_SECONDS - rng.randint(1, 4)
+            c2s_flags = s2c_flags = 0
+            if protocol == 6 and spec.action == "REJECT":
+                c2s_flags = 2  # unanswered SYNs
+            elif protocol == 6:
+                if interval == first and syn:
+                    c2s_flags, s2c_flags = c2s_flags | 2, s2c_flags | 18
+                if interval == last and fin:
+                    c2s_flags, s2c_flags = c2s_flags | 1, s2c_flags | 1
+            up_packets = rng.randint(*c2s_packets)
+            up_bytes = up_packets * rng.randint(*c2s_size)
+            down_packets = rng.randint(*s2c_packets)
+            down_bytes = down_packets * rng.randint(*s2c_size)
+            flow = _Flow(
+                spec, client, server, client_port, server_port, nat_port, interval, start, end,
+                (up_packets, up_bytes, c2s_flags), (down_packets, down_bytes, s2c_flags),
+            )  # fmt: skip
+            self._log(rng, flow)
+
+    def _log(self, rng: random.Random, flow: _Flow) -> None:
+        """Records of one connection in one interval, on every logged ENI it passes."""
+        spec, client, server = flow.spec, flow.client, flow.server
+        # The client's packets as the client ENI sends them and as the server ENI receives them (the
+        # primary private IP stands in for a secondary one in srcaddr/dstaddr; pkt-* keep the real one).
+        up_out = _Leg("egress", client.wire_address, server.address, flow.client_port, flow.server_port,
+                      client.address, server.address, flow.up, dst_service=spec.aws_service,
+                      traffic_path=_TRAFFIC_PATH[spec.route])  # fmt: skip
+        up_in = _Leg("ingress", client.address, server.wire_address, flow.client_port, flow.server_port,
+                     client.address, server.address, flow.up)  # fmt: skip
+        down_out = _Leg(
+            "egress",
+            server.wire_address,
+            client.address,
+            flow.server_port,
+            flow.client_port,
+            server.address,
+            client.address,
+            flow.down,
+            traffic_path="1" if client.eni is not None or self._in_vpc(client.address) else "2",
+        )
+        down_in = _Leg("ingress", server.address, client.wire_address, flow.server_port, flow.client_port,
+                       server.address, client.address, flow.down, src_service=spec.aws_service)  # fmt: skip
+        if spec.action == "REJECT":
+            # Egress rules stop it at the client ENI; ingress rules at the server ENI for outside clients.
+            if client.eni is not None:
+                self._add(rng, client.eni, flow, dataclasses.replace(up_out, traffic_path=None), "REJECT")
+            elif server.eni is not None:
+                self._add(rng, server.eni, flow, up_in, "REJECT")
+            return
+        if client.eni is not None:
+            self._add(rng, client.eni, flow, up_out, "ACCEPT")
+            self._add(rng, client.eni, flow, down_in, "ACCEPT")
+        if server.eni is not None:
+            self._add(rng, server.eni, flow, up_in, "ACCEPT")
+            self._add(rng, server.eni, flow, down_out, "ACCEPT")
+        if spec.route == "nat":
+            # The NAT gateway ENI logs both legs; srcaddr/dstaddr show its own address on the inside leg.
+            nat, nat_ip = self.nat, self.nat.private_ip
+            for leg in (
+                _Leg("ingress", client.address, nat_ip, flow.client_port, flow.server_port, client.address,
+                     server.address, flow.up),
+                _Leg("egress", nat_ip, server.address, flow.nat_port, flow.server_port, nat_ip,
+                     server.address, flow.up, traffic_path="8"),
+                _Leg("ingress", server.address, nat_ip, flow.server_port, flow.nat_port, server.address,
+                     nat_ip, flow.down),
+                _Leg("egress", nat_ip, client.address, flow.server_port, flow.client_port, server.address,
+                     client.address, flow.down, traffic_path="1"),
+            ):  # fmt: skip
+                self._add(rng, nat, flow, leg, "ACCEPT")
+
+    def _in_vpc(self, address: str) -> bool:
+        parsed = ipaddress.ip_address(address)
+        return parsed.version == 4 and parsed in self.vpc_network
+
+    def _logged(self, eni: NetworkInterface, interval: int) -> bool:
+        if self.estate.flow_log_of(eni) is None or (eni.name, interval) in _SKIPDATA:
+            return False
+        if eni.role == "nat":  # only one day of its CloudWatch flow log is exported
+            return interval // INTERVALS_PER_DAY == CLOUDWATCH_DAY
+        return True
+
+    def _add(self, rng: random.Random, eni: NetworkInterface, flow: _Flow, leg: _Leg, action: str) -> None:
+        if not self._logged(eni, flow.interval):
+            return
+        packets, nbytes, flags = leg.volume
+        key: _Key = (eni.eni_id, flow.interval, leg.direction, leg.srcaddr, leg.dstaddr, leg.srcport,
+                     leg.dstport, flow.spec.protocol, action)  # fmt: skip
+        existing = self.records.get(key)
+        if existing is not None:  # the same 5-tuple again in this interval: one aggregated record
+            existing.packets += packets
+            existing.bytes += nbytes
+            existing.flags |= flags
+            existing.start = min(existing.start, flow.start)
+            existing.end = max(existing.end, flow.end)
+            return
+        self.records[key] = _Record(
+            eni, flow.interval, leg.direction, leg.srcaddr, leg.dstaddr, leg.srcport, leg.dstport,
+            flow.spec.protocol, action, packets, nbytes, flags, flow.start, flow.end, leg.pkt_srcaddr,
+            leg.pkt_dstaddr, leg.src_service, leg.dst_service, leg.traffic_path, rng.randint(60_000, 540_000),
+        )  # fmt: skip
+
+    def _fill_status_rows(self) -> None:
+        """NODATA for every logged interval without traffic; SKIPDATA where capture failed."""
+        busy = {(record.eni.eni_id, record.interval) for record in self.records.values()}
+        for eni in self.estate.network_interfaces:
+            if self.estate.flow_log_of(eni) is None:
+                continue
+            rng = random.Random(f"{self.seed}/status/{eni.name}")
+            for interval in range(INTERVALS):
+                skipped = (eni.name, interval) in _SKIPDATA
+                if not skipped and (not self._logged(eni, interval) or (eni.eni_id, interval) in busy):
+                    continue
+                base = WINDOW_START + interval * INTERVAL_SECONDS
+                status = "SKIPDATA" if skipped else "NODATA"
+                key: _Key = (eni.eni_id, interval, status, "-", "-", 0, 0, 0, "-")
+                self.records[key] = _Record(
+                    eni, interval, "-", "-", "-", 0, 0, 0, "-", 0, 0, 0, base + rng.randint(0, 20),
+                    base + INTERVAL_SECONDS - rng.randint(1, 20), "-", "-", None, None, None,
+                    rng.randint(60_000, 540_000), status,
+                )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Leg:
+    """One direction of a connection as one ENI logs it."""
+
+    direction: str
+    srcaddr: str
+    dstaddr: str
+    srcport: int
+    dstport: int
+    pkt_srcaddr: str
+    pkt_dstaddr: str
+    volume: tuple[int, int, int]  # packets, bytes, tcp-flags
+    src_service: str | None = None
+    dst_service: str | None = None
+    traffic_path: str | None = None
+
+
+@dataclass(frozen=True)
+class _Flow:
+    spec: TrafficSpec
+    client: _Party
+    server: _Party
+    client_port: int
+    server_port: int
+    nat_port: int
+    interval: int
+    start: int
+    end: int
+    up: tuple[int, int, int]  # packets, bytes, tcp-flags client -> server
+    down: tuple[int, int, int]  # the same server -> client
+
+
+def _ephemeral(os: str) -> tuple[int, int]:
+    return WINDOWS_EPHEMERAL if os == "windows" else LINUX_EPHEMERAL
+
+
+def _poisson(rng: random.Random, rate: float) -> int:
+    if rate <= 0:
+        return 0
+    limit, count, product = math.exp(-rate), 0, rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+# --------------------------------------------------------------------------------------------------------
+# Consistency: the traffic must be what these rules would let through
+# --------------------------------------------------------------------------------------------------------
+
+
+def check_consistency(estate: Estate) -> list[str]:
+    """Problems that would make the sample unrealistic (empty when it is consistent).
+
+    Every ACCEPTed connection must be permitted by the client ENI's egress rules and, inside the VPC, by
+    the server ENI's ingress rules; every REJECTed one must not be; the seed ENI must be what the design
+    says it is. Generation refuses to write an inconsistent sample.
+    """
+    problems: list[str] = []
+    simulator = _Simulator(estate, SEED)
+    for spec in estate.traffic:
+        clients = simulator._parties(spec.clients)
+        servers = simulator._parties(spec.servers)
+        for client in clients:
+            for server in servers:
+                for port in spec.ports:
+                    allowed = True
+                    if client.eni is not None and client.eni.group_ids:
+                        allowed = bool(estate.permitting_rules(
+                            client.eni.group_ids, egress=True, peer=server.address, protocol=spec.protocol,
+                            port=port,
+                        ))  # fmt: skip
+                    if allowed and server.eni is not None and server.eni.group_ids:
+                        allowed = bool(estate.permitting_rules(
+                            server.eni.group_ids, egress=False, peer=client.address, protocol=spec.protocol,
+                            port=port,
+                        ))  # fmt: skip
+                    if allowed != (spec.action == "ACCEPT"):
+                        problems.append(
+                            f"{spec.name}: {client.address} -> {server.address}:{port} is "
+                            f"{'permitted' if allowed else 'not permitted'} but the sample says {spec.action}"
+                        )
+    seed = estate.eni(SEED_ENI_ID) if SEED_ENI_ID in estate.ids() else None
+    if seed is None or seed.private_ip != "10.0.1.10":
+        problems.append("the seed ENI eni-0e7ae111222111000 must have the private IP 10.0.1.10")
+    usage = rule_usage(estate)
+    for group in estate.security_groups:
+        logged = [eni for eni in estate.members(group.group_id) if estate.flow_log_of(eni) is not None]
+        for rule in group.egress:
+            used = bool(usage[rule.rule_id])
+            expected_used = {"used": True, "partly-used": True, "unused": False, "invisible": False,
+                             "unattached": False, "no-evidence": used}.get(rule.expect)  # fmt: skip
+            if expected_used is None or expected_used != used or (rule.expect == "no-evidence" and logged):
+                problems.append(f"{group.group_name} {rule.rule_id}: expect={rule.expect!r} but used={used}")
+    return problems
+
+
+def resolve_address(estate: Estate, name: str) -> str:
+    """The address a traffic-spec endpoint names (``web-1``, ``web-1/ipv6``, ``app-2/secondary``, literal)."""
+    base, _, variant = name.partition("/")
+    try:
+        eni = estate.eni(base)
+    except KeyError:
+        return name
+    if variant == "ipv6":
+        return eni.ipv6_addresses[0]
+    if variant == "secondary":
+        return eni.secondary_ips[0]
+    return eni.private_ip
+
+
+def rule_usage(estate: Estate) -> dict[str, tuple[str, ...]]:
+    """Rule id -> names of the traffic specs whose *initiated, accepted* egress the rule permits.
+
+    This is the ground truth behind each rule's ``expect`` and the README's table: replies, ingress and
+    rejected attempts never count, exactly as §6 of the design requires of the analysis.
+    """
+    usage: dict[str, list[str]] = {
+        rule.rule_id: [] for group in estate.security_groups for rule in group.rules
+    }
+    for spec in estate.traffic:
+        if spec.action != "ACCEPT" or spec.clients[0].startswith("@"):
+            continue
+        for client_name in spec.clients:
+            client = estate.eni(client_name.partition("/")[0])
+            for server_name in spec.servers:
+                for port in spec.ports:
+                    for rule in estate.permitting_rules(
+                        client.group_ids, egress=True, peer=resolve_address(estate, server_name),
+                        protocol=spec.protocol, port=port,
+                    ):  # fmt: skip
+                        if spec.name not in usage[rule.rule_id]:
+                            usage[rule.rule_id].append(spec.name)
+    return {rule_id: tuple(names) for rule_id, names in usage.items()}
+
+
+# --------------------------------------------------------------------------------------------------------
+# Output: inventory snapshot (AWS CLI shapes, keys in the order the CLI prints them)
+# --------------------------------------------------------------------------------------------------------
+
+
+def _ip_permissions(estate: Estate, rules: Sequence[Rule]) -> list[dict[str, Any]]:
+    """Rules folded into IpPermissions the way EC2 does: one entry per (protocol, ports)."""
+    grouped: dict[tuple[str, int, int], list[Rule]] = {}
+    for rule in rules:
+        grouped.setdefault((rule.ip_protocol, rule.from_port, rule.to_port), []).append(rule)
+    permissions: list[dict[str, Any]] = []
+    for (protocol, low, high), members in grouped.items():
+        permission: dict[str, Any] = {"IpProtocol": protocol}
+        if protocol != "-1":
+            permission["FromPort"] = low
+            permission["ToPort"] = high
+        permission["UserIdGroupPairs"] = [
+            {**_description(rule), "UserId": estate.account_id, "GroupId": rule.referenced_group_id}
+            for rule in members
+            if rule.referenced_group_id is not None
+        ]
+        permission["IpRanges"] = [
+            {**_description(rule), "CidrIp": rule.cidr_ipv4} for rule in members if rule.cidr_ipv4 is not None
+        ]
+        permission["Ipv6Ranges"] = [
+            {**_description(rule), "CidrIpv6": rule.cidr_ipv6}
+            for rule in members
+            if rule.cidr_ipv6 is not None
+        ]
+        permission["PrefixListIds"] = [
+            {**_description(rule), "PrefixListId": rule.prefix_list_id}
+            for rule in members
+            if rule.prefix_list_id is not None
+        ]
+        permissions.append(permission)
+    return permissions
+
+
+def _arn(estate: Estate, resource: str) -> str:
+    return f"arn:aws:ec2:{estate.region}:{estate.account_id}:{resource}"
+
+
+def _description(rule: Rule) -> dict[str, str]:
+    return {"Description": rule.description} if rule.description is not None else {}
+
+
+def _tags(**tags: str | None) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in tags.items() if value is not None]
+
+
+def describe_security_groups(estate: Estate) -> dict[str, Any]:
+    groups = []
+    for group in sorted(estate.security_groups, key=lambda item: item.group_id):
+        entry: dict[str, Any] = {
+            "GroupId": group.group_id,
+            "IpPermissionsEgress": _ip_permissions(estate, group.egress),
+        }
+        if group.name_tag is not None:
+            entry["Tags"] = _tags(Name=group.name_tag)
+        entry.update(
+            {
+                "VpcId": estate.vpc.vpc_id,
+                "SecurityGroupArn": f"{_arn(estate, 'security-group')}/{group.group_id}",
+                "OwnerId": estate.account_id,
+                "GroupName": group.group_name,
+                "Description": group.description,
+                "IpPermissions": _ip_permissions(estate, group.ingress),
+            }
+        )
+        groups.append(entry)
+    return {"SecurityGroups": groups}
+
+
+def describe_security_group_rules(estate: Estate) -> dict[str, Any]:
+    rules = []
+    for group in sorted(estate.security_groups, key=lambda item: item.group_id):
+        for rule in sorted(group.rules, key=lambda item: (item.is_egress, item.rule_id)):
+            entry: dict[str, Any] = {
+                "SecurityGroupRuleId": rule.rule_id,
+                "GroupId": group.group_id,
+                "GroupOwnerId": estate.account_id,
+                "IsEgress": rule.is_egress,
+                "IpProtocol": rule.ip_protocol,
+                "FromPort": rule.from_port,
+                "ToPort": rule.to_port,
+            }
+            if rule.cidr_ipv4 is not None:
+                entry["CidrIpv4"] = rule.cidr_ipv4
+            if rule.cidr_ipv6 is not None:
+                entry["CidrIpv6"] = rule.cidr_ipv6
+            if rule.prefix_list_id is not None:
+                entry["PrefixListId"] = rule.prefix_list_id
+            if rule.referenced_group_id is not None:
+                entry["ReferencedGroupInfo"] = {
+                    "GroupId": rule.referenced_group_id,
+                    "UserId": estate.account_id,
+                }
+            entry.update(_description(rule))
+            entry["Tags"] = []
+            entry["SecurityGroupRuleArn"] = f"{_arn(estate, 'security-group-rule')}/{rule.rule_id}"
+            rules.append(entry)
+    return {"SecurityGroupRules": rules}
+
+
+def _dns_name(address: str, public: bool) -> str:
+    dashed = address.replace(".", "-")
+    return (
+        f"ec2-{dashed}.{REGION}.compute.amazonaws.com" if public else f"ip-{dashed}.{REGION}.compute.internal"
+    )
+
+
+def describe_network_interfaces(estate: Estate) -> dict[str, Any]:
+    names = {group.group_id: group.group_name for group in estate.security_groups}
+    interfaces = []
+    for eni in sorted(estate.network_interfaces, key=lambda item: item.eni_id):
+        association: dict[str, Any] | None = None
+        if eni.public_ip is not None:
+            association = {}
+            if eni.allocation_id is not None:
+                association["AllocationId"] = eni.allocation_id
+                association["AssociationId"] = eni.association_id
+            association["IpOwnerId"] = eni.public_ip_owner
+            association["PublicDnsName"] = _dns_name(eni.public_ip, public=True)
+            association["PublicIp"] = eni.public_ip
+        entry: dict[str, Any] = {}
+        if association is not None:
+            entry["Association"] = association
+        if eni.instance_id is not None:
+            entry["Attachment"] = {
+                "AttachTime": eni.attach_time,
+                "AttachmentId": eni.attachment_id,
+                "DeleteOnTermination": True,
+                "DeviceIndex": 0,
+                "NetworkCardIndex": 0,
+                "InstanceId": eni.instance_id,
+                "InstanceOwnerId": estate.account_id,
+                "Status": "attached",
+            }
+        else:
+            entry["Attachment"] = {
+                "AttachmentId": eni.attachment_id,
+                "DeleteOnTermination": False,
+                "DeviceIndex": 1,
+                "InstanceOwnerId": "amazon-aws",
+                "Status": "attached",
+            }
+        entry.update(
+            {
+                "AvailabilityZone": AVAILABILITY_ZONE,
+                "Description": eni.description,
+                "Groups": [{"GroupId": group_id, "GroupName": names[group_id]} for group_id in eni.group_ids],
+                "InterfaceType": eni.interface_type,
+                "Ipv6Addresses": [
+                    {"Ipv6Address": address, "IsPrimaryIpv6": False} for address in eni.ipv6_addresses
+                ],
+                "MacAddress": eni.mac_address,
+                "NetworkInterfaceId": eni.eni_id,
+                "OwnerId": estate.account_id,
+                "PrivateDnsName": _dns_name(eni.private_ip, public=False),
+                "PrivateIpAddress": eni.private_ip,
+            }
+        )
+        private_addresses = []
+        for index, address in enumerate((eni.private_ip, *eni.secondary_ips)):
+            item: dict[str, Any] = {}
+            if index == 0 and association is not None:
+                item["Association"] = dict(association)
+            item.update(
+                {
+                    "Primary": index == 0,
+                    "PrivateDnsName": _dns_name(address, public=False),
+                    "PrivateIpAddress": address,
+                }
+            )
+            private_addresses.append(item)
+        entry["PrivateIpAddresses"] = private_addresses
+        if eni.requester_id is not None:
+            entry["RequesterId"] = eni.requester_id
+        entry.update(
+            {
+                "RequesterManaged": eni.requester_managed,
+                "SourceDestCheck": eni.source_dest_check,
+                "Status": "in-use",
+                "SubnetId": eni.subnet_id,
+                "TagSet": _tags(Name=eni.name, Role=eni.role) if eni.tagged else [],
+                "VpcId": estate.vpc.vpc_id,
+            }
+        )
+        interfaces.append(entry)
+    return {"NetworkInterfaces": interfaces}
+
+
+def describe_managed_prefix_lists(estate: Estate) -> dict[str, Any]:
+    lists = []
+    for prefix_list in sorted(estate.prefix_lists, key=lambda item: item.prefix_list_id):
+        owner = "aws" if prefix_list.aws_managed else estate.account_id
+        entry: dict[str, Any] = {
+            "PrefixListId": prefix_list.prefix_list_id,
+            "AddressFamily": "IPv4",
+            "State": "create-complete",
+            "PrefixListArn": f"arn:aws:ec2:{estate.region}:{owner}:prefix-list/{prefix_list.prefix_list_id}",
+            "PrefixListName": prefix_list.name,
+        }
+        if prefix_list.max_entries is not None:
+            entry["MaxEntries"] = prefix_list.max_entries
+        if prefix_list.version is not None:
+            entry["Version"] = prefix_list.version
+        entry["Tags"] = _tags(Name=prefix_list.name_tag)
+        entry["OwnerId"] = prefix_list.owner_id
+        if prefix_list.entries is not None:  # merged from get-managed-prefix-list-entries
+            entry["Entries"] = [
+                {"Cidr": item.cidr, **({"Description": item.description} if item.description else {})}
+                for item in prefix_list.entries
+            ]
+        lists.append(entry)
+    return {"PrefixLists": lists}
+
+
+def describe_flow_logs(estate: Estate) -> dict[str, Any]:
+    flow_logs = []
+    for flow_log in sorted(estate.flow_logs, key=lambda item: item.flow_log_id):
+        entry: dict[str, Any] = {"CreationTime": flow_log.creation_time}
+        if flow_log.deliver_logs_permission_arn is not None:
+            entry["DeliverLogsPermissionArn"] = flow_log.deliver_logs_permission_arn
+        entry.update(
+            {"DeliverLogsStatus": "SUCCESS", "FlowLogId": flow_log.flow_log_id, "FlowLogStatus": "ACTIVE"}
+        )
+        if flow_log.log_group_name is not None:
+            entry["LogGroupName"] = flow_log.log_group_name
+        entry.update(
+            {
+                "ResourceId": flow_log.resource_id,
+                "TrafficType": "ALL",
+                "LogDestinationType": flow_log.destination_type,
+                "LogDestination": flow_log.log_destination,
+                "LogFormat": flow_log.log_format,
+                "Tags": _tags(Name=flow_log.name),
+                "MaxAggregationInterval": INTERVAL_SECONDS,
+            }
+        )
+        if flow_log.destination_type == "s3":
+            entry["DestinationOptions"] = {
+                "FileFormat": "plain-text",
+                "HiveCompatiblePartitions": False,
+                "PerHourPartition": False,
+            }
+        flow_logs.append(entry)
+    return {"FlowLogs": flow_logs}
+
+
+# --------------------------------------------------------------------------------------------------------
+# Output: flow records
+# --------------------------------------------------------------------------------------------------------
+
+
+def _field_values(estate: Estate, record: _Record, version: int) -> dict[str, str]:
+    eni = record.eni
+    has_traffic = record.log_status == "OK"
+
+    def traffic(value: object) -> str:
+        return str(value) if has_traffic and value is not None else "-"
+
+    return {
+        "version": str(version),
+        "account-id": estate.account_id,
+        "interface-id": eni.eni_id,
+        "srcaddr": traffic(record.srcaddr),
+        "dstaddr": traffic(record.dstaddr),
+        "srcport": traffic(record.srcport),
+        "dstport": traffic(record.dstport),
+        "protocol": traffic(record.protocol),
+        "packets": traffic(record.packets),
+        "bytes": traffic(record.bytes),
+        "start": str(record.start),
+        "end": str(record.end),
+        "action": traffic(record.action),
+        "log-status": record.log_status,
+        "vpc-id": estate.vpc.vpc_id,
+        "subnet-id": eni.subnet_id,
+        "instance-id": eni.instance_id or "-",
+        "tcp-flags": traffic(record.flags),
+        "type": traffic("IPv6" if ":" in record.srcaddr else "IPv4"),
+        "pkt-srcaddr": traffic(record.pkt_srcaddr),
+        "pkt-dstaddr": traffic(record.pkt_dstaddr),
+        "region": estate.region,
+        "az-id": AVAILABILITY_ZONE_ID,
+        "sublocation-type": "-",
+        "sublocation-id": "-",
+        "pkt-src-aws-service": traffic(record.src_service),
+        "pkt-dst-aws-service": traffic(record.dst_service),
+        "flow-direction": traffic(record.direction),
+        "traffic-path": traffic(record.traffic_path),
+    }
+
+
+def _format(estate: Estate, flow_log: FlowLog, record: _Record) -> str:
+    values = _field_values(estate, record, flow_log.version)
+    return " ".join(values[name] for name in flow_log.fields)
+
+
+def _gzip(text: str) -> bytes:
+    """Gzip with a fixed header (no name, mtime 0) so the same text always gives the same bytes."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as handle:
+        handle.write(text.encode())
+    return buffer.getvalue()
+
+
+def _json(document: object) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _day(day: int) -> datetime:
+    return datetime.fromtimestamp(WINDOW_START + day * 86_400, tz=UTC)
+
+
+def _event_id(timestamp_ms: int, message: str) -> str:
+    """A 56-digit event id like CloudWatch Logs', derived from the event (stable, unique per event)."""
+    digest = int(hashlib.sha256(f"{timestamp_ms}/{message}".encode()).hexdigest(), 16)
+    return f"{digest % 10**56:056d}"
+
+
+def render_files(
+    estate: Estate, id_map: Mapping[str, str] | None = None, seed: int = SEED
+) -> dict[str, bytes]:
+    """Every output file, relative path -> content. Traffic comes from the original ids, then renamed."""
+    problems = check_consistency(estate)
+    if problems:
+        raise ValueError("inconsistent sample estate:\n" + "\n".join(problems))
+    mapper = _IdMapper(estate.ids(), id_map or {})
+    mapped = estate.remapped(id_map) if id_map else estate
+    files: dict[str, bytes] = {}
+    for name, document in (
+        ("describe-security-groups.json", describe_security_groups(mapped)),
+        ("describe-security-group-rules.json", describe_security_group_rules(mapped)),
+        ("describe-network-interfaces.json", describe_network_interfaces(mapped)),
+        ("describe-managed-prefix-lists.json", describe_managed_prefix_lists(mapped)),
+        ("describe-flow-logs.json", describe_flow_logs(mapped)),
+    ):
+        files[f"inventory/{name}"] = _json(document).encode()
+
+    records = _Simulator(estate, seed).run()
+    by_log: dict[tuple[str, int], list[tuple[int, int, str]]] = {}
+    cloudwatch: list[tuple[int, str, _Record]] = []
+    for record in records:
+        flow_log = estate.flow_log_of(record.eni)
+        assert flow_log is not None  # only logged ENIs produce records
+        line = mapper(_format(estate, flow_log, record))
+        if flow_log.destination_type == "s3":
+            by_log.setdefault((flow_log.flow_log_id, record.interval // INTERVALS_PER_DAY), []).append(
+                (record.start, record.end, line)
+            )
+        else:
+            cloudwatch.append((record.start, line, record))
+
+    header_by_log = {flow_log.flow_log_id: " ".join(flow_log.fields) for flow_log in estate.flow_logs}
+    for (flow_log_id, day), lines in sorted(by_log.items()):
+        date = _day(day)
+        new_id = mapper(flow_log_id)
+        digest = hashlib.sha256(f"{new_id}/{date:%Y%m%d}".encode()).hexdigest()[:8]
+        path = (
+            f"flows/AWSLogs/{estate.account_id}/vpcflowlogs/{estate.region}/{date:%Y/%m/%d}/"
+            f"{estate.account_id}_vpcflowlogs_{estate.region}_{new_id}_{date:%Y%m%d}T0000Z_{digest}.log.gz"
+        )
+        body = [header_by_log[flow_log_id]] + [line for _, _, line in sorted(lines)]
+        files[path] = _gzip("".join(f"{line}\n" for line in body))
+
+    nat = mapped.eni(mapper(estate.eni("nat-gateway").eni_id))
+    stream = f"{nat.eni_id}-all"
+    events = [
+        {
+            "logStreamName": stream,
+            "timestamp": start * 1000,
+            "message": line,
+            "ingestionTime": record.end * 1000 + record.delay_ms,
+            "eventId": _event_id(start * 1000, line),
+        }
+        for start, line, record in sorted(cloudwatch, key=lambda item: (item[0], item[1]))
+    ]
+    document = {
+        "events": events,
+        "searchedLogStreams": [{"logStreamName": stream, "searchedCompletely": True}],
+    }
+    files[f"flows/cloudwatch/filter-log-events_nat-gateway_{_day(CLOUDWATCH_DAY):%Y-%m-%d}.json"] = _json(
+        document
+    ).encode()
+    return files
+
+
+def generate(out_dir: Path, id_map: Mapping[str, str] | None = None, *, seed: int = SEED) -> None:
+    """Write the sample (``inventory/`` and ``flows/``) under ``out_dir``, renaming ids by ``id_map``.
+
+    ``inventory/`` and ``flows/`` are replaced wholesale: they are entirely generated, and a file left
+    over from an earlier layout would otherwise be read as data. Nothing else in ``out_dir`` (such as a
+    README) is touched.
+    """
+    files = render_files(build_estate(), id_map, seed)
+    out_dir = Path(out_dir)
+    for generated in ("inventory", "flows"):
+        target = out_dir / generated
+        if target.exists():
+            shutil.rmtree(target)
+    for relative, content in sorted(files.items()):
+        path = out_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sgadvisor.testing.sample_estate --out sample_data [--id-map MAP.json]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sgadvisor.testing.sample_estate",
+        description="Write the sample VPC estate: inventory snapshot and flow logs (deterministic).",
+    )
+    parser.add_argument("--out", type=Path, help="directory to write inventory/ and flows/ into (required)")
+    parser.add_argument(
+        "--id-map", type=Path, help='JSON object {"old-id": "new-id", ...} renaming ids (e.g. to moto\'s)'
+    )
+    parser.add_argument(
+        "--seed", type=int, default=SEED, help=f"traffic seed (default {SEED}: the committed data)"
+    )
+    parser.add_argument("--list-ids", action="store_true", help="print every id of the sample and exit")
+    args = parser.parse_args(argv)
+    if args.list_ids:
+        print("\n".join(build_estate().ids()))
+        return 0
+    if args.out is None:
+        parser.error("--out is required")
+    id_map: dict[str, str] | None = None
+    if args.id_map is not None:
+        loaded = json.loads(args.id_map.read_text())
+        if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
+            parser.error("--id-map must hold a JSON object of strings")
+        id_map = {str(key): str(value) for key, value in loaded.items()}
+    try:
+        generate(args.out, id_map, seed=args.seed)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
