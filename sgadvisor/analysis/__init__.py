@@ -1,0 +1,1 @@
+"""Offline analysis: direction, destinations, synthesis, diff. Pure functions over typed values."""

@@ -1,0 +1,168 @@
+"""What a rule permits, evaluated on the snapshot, and the two questions the invariants ask of it:
+does a rule permit this flow, and is a candidate rule covered by (never wider than) a set of rules?
+
+A rule's destination resolves to address blocks: a CIDR is itself, an SG reference is its members'
+current addresses (EC2: "allows the members' private IPs"), a prefix list is its current entries. A
+prefix list whose entries are unknown is *opaque*: it permits nothing we can prove and covers nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sgadvisor.inventory.model import Inventory
+from sgadvisor.rules import DestKind, RuleKey, protocol_number
+
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+Addr = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_TCP, _UDP, _ICMP, _ICMPV6 = 6, 17, 1, 58
+_PORTED = {_TCP, _UDP}
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A rule key with its destination resolved to address blocks (None: opaque)."""
+
+    key: RuleKey
+    nets: tuple[Net, ...] | None
+
+    @property
+    def proto(self) -> int | None:
+        """IANA number, None for all protocols."""
+        return protocol_number(self.key.ip_protocol)
+
+
+def resolve(key: RuleKey, inventory: Inventory) -> Resolved:
+    """Resolve a rule's destination on the snapshot."""
+    if key.kind in (DestKind.CIDR_IPV4, DestKind.CIDR_IPV6):
+        return Resolved(key, (ipaddress.ip_network(key.value),))
+    if key.kind is DestKind.SECURITY_GROUP:
+        addresses = sorted(
+            {a for eni in inventory.members.get(key.value, ()) for a in inventory.interfaces[eni].addresses},
+            key=_addr_sort_key,
+        )
+        return Resolved(key, tuple(ipaddress.ip_network(a) for a in addresses))
+    plist = inventory.prefix_lists.get(key.value)
+    if plist is None or plist.entries is None:
+        return Resolved(key, None)
+    return Resolved(key, tuple(ipaddress.ip_network(c) for c in plist.entries))
+
+
+def _addr_sort_key(text: str) -> tuple[int, int]:
+    addr = ipaddress.ip_address(text)
+    return addr.version, int(addr)
+
+
+@lru_cache(maxsize=65536)
+def parse_addr(text: str) -> Addr:
+    return ipaddress.ip_address(text)
+
+
+def permits(rule: Resolved, proto: int, addr: Addr, port_low: int, port_high: int) -> bool:
+    """Does ``rule`` permit egress of ``proto`` to ``addr`` on every port in [port_low, port_high]?
+
+    ICMP flows carry no type/code in flow logs: any ICMP rule to the destination counts (DESIGN §6).
+    """
+    if rule.nets is None:
+        return False
+    key = rule.key
+    rule_proto = rule.proto
+    if rule_proto is not None:
+        if rule_proto != proto:
+            return False
+        if proto in _PORTED:
+            low = key.from_port if key.from_port is not None else 0
+            high = key.to_port if key.to_port is not None else 65535
+            if not (low <= port_low and port_high <= high):
+                return False
+    return any(addr in net for net in rule.nets if net.version == addr.version)
+
+
+def covered(candidate: Resolved, rules: Sequence[Resolved]) -> bool:
+    """Is everything ``candidate`` permits also permitted by the union of ``rules``? (never wider)"""
+    if candidate.nets is None:
+        return False
+    if not candidate.nets:
+        return True
+    key = candidate.key
+    proto = candidate.proto
+    if proto is None:  # all protocols: only all-protocol rules can cover it
+        return _nets_covered(candidate.nets, [r for r in rules if r.proto is None])
+    same = [r for r in rules if r.nets is not None and (r.proto is None or r.proto == proto)]
+    if proto in _PORTED:
+        low = key.from_port if key.from_port is not None else 0
+        high = key.to_port if key.to_port is not None else 65535
+        return _ports_covered(candidate.nets, low, high, same)
+    if proto in (_ICMP, _ICMPV6):
+        # ICMP reaches IPv4 addresses only, ICMPv6 IPv6 only: an SG reference's other family is moot.
+        family = 4 if proto == _ICMP else 6
+        nets = tuple(n for n in candidate.nets if n.version == family)
+        icmp_type, icmp_code = key.from_port, key.to_port
+        fitting = [r for r in same if r.proto is None or _icmp_covers(r.key, icmp_type, icmp_code)]
+        return _nets_covered(nets, fitting)
+    return _nets_covered(candidate.nets, same)
+
+
+def _icmp_covers(rule: RuleKey, icmp_type: int | None, icmp_code: int | None) -> bool:
+    def field_covers(have: int | None, want: int | None) -> bool:
+        return have is None or have == -1 or (want is not None and want != -1 and have == want)
+
+    return field_covers(rule.from_port, icmp_type) and field_covers(rule.to_port, icmp_code)
+
+
+def _ports_covered(nets: tuple[Net, ...], low: int, high: int, rules: Sequence[Resolved]) -> bool:
+    """Split [low, high] at every rule boundary; each piece needs its own address cover."""
+    spans: list[tuple[int, int, Resolved]] = []
+    for rule in rules:
+        if rule.proto is None:
+            spans.append((0, 65535, rule))
+        else:
+            r_low = rule.key.from_port if rule.key.from_port is not None else 0
+            r_high = rule.key.to_port if rule.key.to_port is not None else 65535
+            spans.append((r_low, r_high, rule))
+    cuts = {low, high + 1}
+    for r_low, r_high, _ in spans:
+        for point in (r_low, r_high + 1):
+            if low < point <= high:
+                cuts.add(point)
+    points = sorted(cuts)
+    for start, stop in itertools.pairwise(points):
+        piece_rules = [rule for r_low, r_high, rule in spans if r_low <= start and stop - 1 <= r_high]
+        if not _nets_covered(nets, piece_rules):
+            return False
+    return True
+
+
+def _nets_covered(nets: Iterable[Net], rules: Sequence[Resolved]) -> bool:
+    union: list[Net] = [n for r in rules if r.nets is not None for n in r.nets]
+    for version in (4, 6):
+        wanted = [n for n in nets if n.version == version]
+        if not wanted:
+            continue
+        have = list(ipaddress.collapse_addresses([n for n in union if n.version == version]))  # type: ignore[type-var]
+        for net in wanted:
+            if not _net_in(net, have):
+                return False
+    return True
+
+
+def _net_in(net: Net, have: Sequence[Net]) -> bool:
+    remaining: list[Net] = [net]
+    for block in have:
+        nxt: list[Net] = []
+        for part in remaining:
+            if part.subnet_of(block):  # type: ignore[arg-type]
+                continue
+            if block.subnet_of(part):  # type: ignore[arg-type]
+                nxt.extend(part.address_exclude(block))  # type: ignore[arg-type]
+            else:
+                nxt.append(part)
+        remaining = nxt
+        if not remaining:
+            return True
+    return not remaining

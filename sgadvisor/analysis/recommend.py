@@ -1,0 +1,656 @@
+"""The whole offline analysis: flow edges + inventory → Recommendation (recommendation.json).
+
+A pure function over typed values: no AWS, no files. Stages: classify edges (direction), select the
+flows, place them on groups, synthesise least-privilege rules, judge coverage, diff against the current
+rules, and collect the evidence the reviewer needs beside each decision.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import polars as pl
+
+from sgadvisor import __version__
+from sgadvisor.accounting import InputAccounting
+from sgadvisor.analysis.direction import Confidence, EphemeralRanges, classify_edges
+from sgadvisor.analysis.flows import Flow, edges_to_flows, iter_flows, protocol_name
+from sgadvisor.analysis.permits import parse_addr, permits, resolve
+from sgadvisor.analysis.synthesis import (
+    Placed,
+    RuleBook,
+    host_key,
+    key_order,
+    place_flows,
+    strongest,
+    synthesize_group,
+)
+from sgadvisor.config import RuleException
+from sgadvisor.flowlogs.edges import FlowEdges, Window
+from sgadvisor.inventory.model import Inventory, SgRule
+from sgadvisor.models import (
+    Change,
+    CollectionOut,
+    CoverageOut,
+    EdgeOut,
+    Evidence,
+    GroupReport,
+    InfrastructureEni,
+    NotPermitted,
+    ProposedRule,
+    Recommendation,
+    Rejected,
+    Tool,
+    Unattributed,
+    WindowOut,
+    WouldBeBlocked,
+)
+from sgadvisor.rules import DestKind, Rule, RuleKey, make_key
+from sgadvisor.timeparse import format_instant
+
+EDGES_PER_GROUP = 200
+SKIPDATA_TOLERANCE = 0.01
+OUT_OF_SCOPE = "out of scope"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which groups are analysed (DESIGN §3): by VPC, group or ENI; empty means everything."""
+
+    vpcs: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    enis: frozenset[str] = frozenset()
+
+    def groups_in(self, inventory: Inventory) -> list[str]:
+        chosen = []
+        for gid, sg in sorted(inventory.groups.items()):
+            if self.vpcs and sg.vpc_id not in self.vpcs:
+                continue
+            if self.groups and gid not in self.groups:
+                continue
+            if self.enis and not (set(inventory.members.get(gid, ())) & self.enis):
+                continue
+            chosen.append(gid)
+        return chosen
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    min_window: int = 7 * 86400
+    min_records: int = 1
+    min_confidence: Confidence = Confidence.LOW
+    max_unattributed: int = 0
+    ephemeral: EphemeralRanges = field(default_factory=EphemeralRanges)
+    scope: Scope = field(default_factory=Scope)
+    pins: tuple[RuleException, ...] = ()
+
+
+def build_recommendation(flows: FlowEdges, inventory: Inventory, options: AnalysisOptions) -> Recommendation:
+    window = flows.window or Window(0, 0)
+    in_scope = options.scope.groups_in(inventory)
+    scope_enis = {eni for gid in in_scope for eni in inventory.members.get(gid, ())}
+    warnings = list(inventory.warnings) + list(flows.warnings)
+
+    edges = flows.edges
+    known = set(inventory.interfaces)
+    infra = {eni for eni, itf in inventory.interfaces.items() if itf.is_infrastructure}
+    accounting = _scope_accounting(flows.accounting, edges, known, infra, scope_enis)
+    edges_known = edges.filter(pl.col("interface_id").is_in(sorted(known)))
+    classified = classify_edges(edges_known, options.ephemeral)
+    analysed = classified.filter(pl.col("interface_id").is_in(sorted(scope_enis - infra)))
+
+    all_flows = list(iter_flows(edges_to_flows(analysed.filter(pl.col("class") != "reply"))))
+    chosen: list[Flow] = []
+    below: list[tuple[Flow, str]] = []
+    for flow in all_flows:
+        if flow.confidence.rank < options.min_confidence.rank:
+            below.append(
+                (flow, f"confidence {flow.confidence} below --min-confidence {options.min_confidence}")
+            )
+        elif flow.records < options.min_records:
+            below.append((flow, f"{flow.records} records below --min-records {options.min_records}"))
+        else:
+            chosen.append(flow)
+
+    book = RuleBook(inventory)
+    unattributed, unknown_flows = _unattributed(edges, known)
+    bearing = _groups_bearing_unattributed(unknown_flows, book, in_scope, options.max_unattributed)
+    coverage = {gid: _coverage(gid, inventory, flows, window, options, bearing) for gid in in_scope}
+    ok_groups = {gid for gid in in_scope if coverage[gid].status == "ok"}
+
+    carried, stuck, not_permitted = place_flows(chosen, book, ok_groups)
+    pins, pin_warnings = _pins_by_group(options.pins, inventory, window)
+    warnings += pin_warnings
+
+    reports: list[GroupReport] = []
+    for gid in in_scope:
+        plan = _plan_group(gid, carried.get(gid, []), stuck, book, coverage[gid], pins.get(gid, {}))
+        reports.append(_group_report(gid, plan, carried, inventory, coverage[gid], analysed, book))
+
+    blocked = _would_be_blocked(below, reports, book, inventory)
+    return Recommendation(
+        tool=Tool(version=__version__),
+        window=WindowOut(start=format_instant(window.start), end=format_instant(window.end)),
+        collection=CollectionOut(
+            source=flows.source if flows.source in ("files", "insights", "edges") else "files",
+            records_scanned=flows.accounting.records,
+        ),
+        security_groups=reports,
+        labels=_labels(inventory, reports),
+        infrastructure_enis=_infrastructure(edges, inventory, infra),
+        unattributed=unattributed,
+        not_permitted_now=_not_permitted(not_permitted),
+        rejected_egress=_rejected(edges, known),
+        would_be_blocked=blocked,
+        warnings=sorted(set(warnings)),
+        input_accounting=accounting,
+    )
+
+
+# ------------------------------------------------------------------------------------------- planning
+
+
+@dataclass
+class _Plan:
+    proposed: list[Placed]
+    flows: list[Flow]
+    kept_reasons: dict[RuleKey, str]
+
+
+def _plan_group(
+    gid: str,
+    flows: list[Flow],
+    stuck: Sequence[tuple[Flow, list[SgRule]]],
+    book: RuleBook,
+    coverage: CoverageOut,
+    pins: dict[RuleKey, RuleException],
+) -> _Plan:
+    current = book.group(gid)
+    if coverage.status != "ok":
+        why = f"coverage {coverage.status}: " + "; ".join(coverage.reasons or ["no evidence"])
+        proposed = [Placed(key=rule.key(), kept_rule=rule, reason=why) for rule, _ in current]
+        for placed in proposed:
+            placed.flows = [f for f in flows if _permits_key(book, placed.key, f)]
+        return _Plan(_sorted(proposed), flows, {p.key: why for p in proposed})
+    proposed = synthesize_group(gid, flows, book)
+    kept_reasons: dict[RuleKey, str] = {}
+    by_key = {p.key: p for p in proposed}
+    current_by_key = {rule.key(): rule for rule, _ in current}
+    for flow, rules in stuck:
+        for rule in rules:
+            if rule.group_id == gid and rule.key() in current_by_key:
+                entry = by_key.setdefault(rule.key(), Placed(key=rule.key(), kept_rule=rule))
+                entry.flows.append(flow)
+                kept_reasons[rule.key()] = (
+                    "kept: no narrower rule covers the observed port range "
+                    f"{flow.port_low}-{flow.port_high} to {flow.remote} without widening another member"
+                )
+    for key, pin in pins.items():
+        if key in current_by_key:
+            by_key.setdefault(key, Placed(key=key, kept_rule=current_by_key[key]))
+            kept_reasons[key] = f"pinned: {pin.reason}" + (f" (until {pin.expires})" if pin.expires else "")
+    for key, placed in by_key.items():
+        if key in current_by_key:
+            placed.kept_rule = current_by_key[key]
+    return _Plan(_sorted(list(by_key.values())), flows, kept_reasons)
+
+
+def _permits_key(book: RuleBook, key: RuleKey, flow: Flow) -> bool:
+    return permits(resolve(key, book.inventory), flow.proto, flow.addr, flow.port_low, flow.port_high)
+
+
+def _sorted(placed: list[Placed]) -> list[Placed]:
+    return sorted(placed, key=lambda p: key_order(p.key))
+
+
+# ------------------------------------------------------------------------------------------- report
+
+
+def _group_report(
+    gid: str,
+    plan: _Plan,
+    carried: dict[str, list[Flow]],
+    inventory: Inventory,
+    coverage: CoverageOut,
+    analysed: pl.DataFrame,
+    book: RuleBook,
+) -> GroupReport:
+    sg = inventory.groups[gid]
+    members = inventory.members.get(gid, ())
+    current = list(sg.egress)
+    current_rules = [_rule_of(rule) for rule in current]
+    proposed_out = [_proposed_rule(p) for p in plan.proposed]
+    proposed_keys = {p.key: i for i, p in enumerate(plan.proposed)}
+    changes: list[Change] = []
+    narrowed_into: dict[int, list[str]] = defaultdict(list)
+    for index, rule in enumerate(current):
+        key = rule.key()
+        ref = rule.rule_id or f"current_egress[{index}]"
+        out = current_rules[index]
+        if key in proposed_keys:
+            placed = plan.proposed[proposed_keys[key]]
+            reason = plan.kept_reasons.get(key) or _usage(placed.flows)
+            changes.append(
+                Change(action="keep", security_group_rule_id=rule.rule_id, rule=out, reason=reason)
+            )
+            continue
+        used = [f for f in plan.flows if _permits_key(book, key, f)]
+        if used:
+            targets = sorted(
+                {i for i, p in enumerate(plan.proposed) for f in used if f in p.flows and p.key not in (key,)}
+            )
+            for target in targets:
+                narrowed_into[target].append(ref)
+            changes.append(
+                Change(
+                    action="narrow",
+                    security_group_rule_id=rule.rule_id,
+                    rule=out,
+                    reason=f"only part of what it permits was used: {_usage(used)}",
+                    replaced_by=targets,
+                )
+            )
+            continue
+        changes.append(
+            Change(
+                action="remove",
+                security_group_rule_id=rule.rule_id,
+                rule=out,
+                reason=_removal_reason(key, gid, carried, book, analysed, members),
+            )
+        )
+    current_keys = {rule.key() for rule in current}
+    for index, placed in enumerate(plan.proposed):
+        if placed.key in current_keys:
+            continue
+        replaces = sorted(set(narrowed_into.get(index, [])))
+        changes.append(
+            Change(
+                action="add",
+                rule=Rule.from_key(placed.key, description=proposed_out[index].description),
+                reason=f"carries {_usage(placed.flows)}",
+                replaces=replaces or None,
+            )
+        )
+    edges, omitted = _group_edges(analysed, members)
+    return GroupReport(
+        group_id=gid,
+        group_name=sg.group_name,
+        vpc_id=sg.vpc_id,
+        name_tag=sg.name_tag,
+        unattached=not members,
+        coverage=coverage,
+        current_egress=current_rules,
+        edges=edges,
+        edges_omitted=omitted,
+        proposed_egress=proposed_out,
+        changes=changes,
+    )
+
+
+def _rule_of(rule: SgRule) -> Rule:
+    return Rule.from_key(rule.key(), description=rule.description, rule_id=rule.rule_id)
+
+
+def _proposed_rule(placed: Placed) -> ProposedRule:
+    key = placed.key
+    evidence = _evidence(placed.flows) if placed.flows else None
+    if placed.kept_rule is not None:
+        description = placed.kept_rule.description
+        rule_id = placed.kept_rule.rule_id
+    else:
+        description = _describe(placed, evidence)
+        rule_id = None
+    return ProposedRule(
+        security_group_rule_id=rule_id,
+        ip_protocol=key.ip_protocol,
+        from_port=key.from_port,
+        to_port=key.to_port,
+        description=description,
+        evidence=evidence,
+        **{key.kind.value: key.value},
+    )
+
+
+def _describe(placed: Placed, evidence: Evidence | None) -> str:
+    """A Terraform-safe description: the evidence summary (EC2 allows a limited character set)."""
+    parts = ["sgadvisor"]
+    if placed.label:
+        parts.append(placed.label)
+    if evidence is not None:
+        first = (evidence.first_seen or "")[:10]
+        last = (evidence.last_seen or "")[:10]
+        parts.append(f"{evidence.records} records {first}..{last}")
+    text = " ".join(parts)
+    return "".join(ch for ch in text if ch.isalnum() or ch in " ._-:/()#,@[]+=&;{}!$*")[:255]
+
+
+def _evidence(flows: Sequence[Flow]) -> Evidence:
+    firsts = [f.first for f in flows if f.first is not None]
+    lasts = [f.last for f in flows if f.last is not None]
+    why: list[str] = []
+    for flow in sorted(flows, key=lambda f: -f.confidence.rank):
+        for sentence in flow.why:
+            if sentence not in why:
+                why.append(sentence)
+    return Evidence(
+        records=sum(f.records for f in flows),
+        bytes=sum(f.bytes for f in flows),
+        first_seen=format_instant(min(firsts)) if firsts else None,
+        last_seen=format_instant(max(lasts)) if lasts else None,
+        enis=sorted({f.eni for f in flows}),
+        destinations=sorted({f.remote for f in flows}),
+        confidence=strongest(flows).value,
+        why=why,
+    )
+
+
+def _usage(flows: Sequence[Flow]) -> str:
+    if not flows:
+        return "no initiated traffic in the window"
+    records = sum(f.records for f in flows)
+    destinations = len({f.remote for f in flows})
+    return f"{records} records of initiated traffic to {destinations} destination(s)"
+
+
+def _removal_reason(
+    key: RuleKey,
+    gid: str,
+    carried: dict[str, list[Flow]],
+    book: RuleBook,
+    analysed: pl.DataFrame,
+    members: Sequence[str],
+) -> str:
+    member_set = set(members)
+    elsewhere = sorted(
+        other
+        for other, flows in carried.items()
+        if other != gid and any(f.eni in member_set and _permits_key(book, key, f) for f in flows)
+    )
+    if elsewhere:
+        return f"the traffic it permits is carried by {', '.join(elsewhere)} (fewer members)"
+    replies = analysed.filter(pl.col("interface_id").is_in(list(members)) & (pl.col("class") == "reply"))
+    resolved = resolve(key, book.inventory)
+    for row in replies.select("protocol", "remote_addr", "remote_port").iter_rows():
+        proto, remote, port = row
+        if permits(resolved, proto, parse_addr(remote), port, port):
+            return "only replies used it (security groups are stateful: replies need no egress rule)"
+    return "no initiated traffic used it in the window, and coverage is ok"
+
+
+def _group_edges(analysed: pl.DataFrame, members: Sequence[str]) -> tuple[list[EdgeOut], int]:
+    mine = analysed.filter(pl.col("interface_id").is_in(list(members)))
+    ordered = mine.sort(
+        ["records", "interface_id", "remote_addr", "protocol", "remote_port", "local_port"],
+        descending=[True, False, False, False, False, False],
+    )
+    edges = [
+        EdgeOut(
+            eni=row["interface_id"],
+            remote=row["remote_addr"],
+            protocol=protocol_name(row["protocol"]),
+            port=row["remote_port"],
+            records=row["records"],
+            klass=row["class"],
+            confidence=row["confidence"],
+        )
+        for row in ordered.head(EDGES_PER_GROUP).iter_rows(named=True)
+    ]
+    return edges, max(mine.height - EDGES_PER_GROUP, 0)
+
+
+# ------------------------------------------------------------------------------------------- coverage
+
+
+def _coverage(
+    gid: str,
+    inventory: Inventory,
+    flows: FlowEdges,
+    window: Window,
+    options: AnalysisOptions,
+    bearing: dict[str, int],
+) -> CoverageOut:
+    members = inventory.members.get(gid, ())
+    seconds = max(window.seconds, 0)
+    if not members:
+        return CoverageOut(status="none", enis=0, enis_with_evidence=0, window_seconds=seconds,
+                           skipdata_share=0.0, reasons=["unattached"])  # fmt: skip
+    rows = {row["interface_id"]: row for row in flows.coverage.iter_rows(named=True)}
+    reasons: list[str] = []
+    with_evidence = 0
+    worst_skip = 0.0
+    for eni in members:
+        row = rows.get(eni)
+        span = 0
+        if row is not None and row["first_start"] is not None and row["last_end"] is not None:
+            span = min(row["last_end"], window.end) - max(row["first_start"], window.start)
+        if _flow_log_covers(inventory, eni, window):
+            span = max(span, seconds)
+        skip = (row["skipdata_seconds"] / seconds) if row is not None and seconds else 0.0
+        worst_skip = max(worst_skip, skip)
+        if row is None and span == 0:
+            reasons.append(f"{eni}: no flow-log records")
+        elif span < options.min_window:
+            reasons.append(f"{eni}: evidence spans {_days(span)} < --min-window {_days(options.min_window)}")
+        elif skip > SKIPDATA_TOLERANCE:
+            reasons.append(f"{eni}: SKIPDATA {skip:.1%} of the window")
+        else:
+            with_evidence += 1
+    if gid in bearing:
+        reasons.append(f"traffic of an unknown ENI may need these rules ({bearing[gid]} records)")
+    if with_evidence == 0:
+        status = "none"
+    elif with_evidence == len(members) and gid not in bearing:
+        status = "ok"
+    else:
+        status = "partial"
+    return CoverageOut(
+        status=status,
+        enis=len(members),
+        enis_with_evidence=with_evidence,
+        window_seconds=seconds,
+        skipdata_share=round(worst_skip, 6),
+        reasons=reasons,
+    )
+
+
+def _days(seconds: int) -> str:
+    return f"{seconds / 86400:.1f}d"
+
+
+def _flow_log_covers(inventory: Inventory, eni: str, window: Window) -> bool:
+    """A flow log (ALL or ACCEPT) on the ENI, its subnet or its VPC, created before the window began."""
+    itf = inventory.interfaces[eni]
+    targets = {eni, itf.subnet_id, itf.vpc_id}
+    return any(
+        fl.resource_id in targets
+        and fl.traffic_type in ("ALL", "ACCEPT")
+        and fl.created is not None
+        and fl.created <= window.start
+        for fl in inventory.flow_logs
+    )
+
+
+# ------------------------------------------------------------------------------------------- sections
+
+
+def _scope_accounting(
+    accounting: InputAccounting, edges: pl.DataFrame, known: set[str], infra: set[str], scope_enis: set[str]
+) -> InputAccounting:
+    """Records of ENIs in the inventory but outside the scope are filtered with reason 'out of scope'."""
+    out = edges.filter(pl.col("interface_id").is_in(sorted(known - scope_enis - infra)))
+    count = int(out["records"].sum() or 0)
+    if not count:
+        return accounting
+    filtered = dict(accounting.filtered)
+    filtered[OUT_OF_SCOPE] = filtered.get(OUT_OF_SCOPE, 0) + count
+    return accounting.model_copy(
+        update={"used": accounting.used - count, "filtered": dict(sorted(filtered.items()))}
+    )
+
+
+def _unattributed(edges: pl.DataFrame, known: set[str]) -> tuple[list[Unattributed], list[Flow]]:
+    unknown = edges.filter(~pl.col("interface_id").is_in(sorted(known)))
+    if unknown.height == 0:
+        return [], []
+    classified = classify_edges(unknown)
+    flows = list(iter_flows(edges_to_flows(classified.filter(pl.col("class") != "reply"))))
+    out = []
+    for (eni,), group in unknown.sort("interface_id").group_by("interface_id", maintain_order=True):
+        initiated = [f for f in flows if f.eni == eni]
+        destinations = sorted({f"{f.remote}:{f.port_low}" for f in initiated})
+        out.append(
+            Unattributed(
+                interface_id=str(eni),
+                records=int(group["records"].sum()),
+                destinations=destinations[:20],
+                note="ENI not in inventory",
+            )
+        )
+    return out, flows
+
+
+def _groups_bearing_unattributed(
+    flows: Sequence[Flow], book: RuleBook, groups: Sequence[str], threshold: int
+) -> dict[str, int]:
+    if sum(f.records for f in flows) <= threshold:
+        return {}
+    bearing: dict[str, int] = defaultdict(int)
+    for gid in groups:
+        for flow in flows:
+            if book.permitting(gid, flow):
+                bearing[gid] += flow.records
+    return dict(bearing)
+
+
+def _infrastructure(edges: pl.DataFrame, inventory: Inventory, infra: set[str]) -> list[InfrastructureEni]:
+    totals = dict(
+        edges.filter(pl.col("interface_id").is_in(sorted(infra)))
+        .group_by("interface_id")
+        .agg(pl.col("records").sum())
+        .iter_rows()
+    )
+    return [
+        InfrastructureEni(
+            eni=eni,
+            type=inventory.interfaces[eni].interface_type,
+            records=int(totals.get(eni, 0)),
+            note="forwards other hosts' traffic and carries no security groups: never turned into rules",
+        )
+        for eni in sorted(infra)
+    ]
+
+
+def _not_permitted(flows: Sequence[Flow]) -> list[NotPermitted]:
+    out = []
+    for flow in flows:
+        key = host_key(flow)
+        note = "accepted in the window, not permitted by the current rules"
+        if flow.klass == "unknown":
+            note += " (likely replies, which state tracking lets out, or rules changed during the window)"
+        out.append(NotPermitted(eni=flow.eni, rule=Rule.from_key(key), records=flow.records, note=note))
+    return sorted(out, key=lambda n: (n.eni, key_order(n.rule.key())))
+
+
+def _rejected(edges: pl.DataFrame, known: set[str]) -> list[Rejected]:
+    rejected = (
+        edges.filter((pl.col("action") == "REJECT") & (pl.col("direction") == "egress"))
+        .group_by("interface_id", "protocol", "remote_addr", "remote_port")
+        .agg(pl.col("records").sum())
+        .sort("interface_id", "protocol", "remote_addr", "remote_port")
+    )
+    return [
+        Rejected(
+            eni=row["interface_id"],
+            ip_protocol=protocol_name(row["protocol"]),
+            dst=row["remote_addr"],
+            port=row["remote_port"],
+            records=row["records"],
+            note="REJECT may come from a security group or a network ACL",
+        )
+        for row in rejected.iter_rows(named=True)
+    ]
+
+
+def _would_be_blocked(
+    below: Sequence[tuple[Flow, str]], reports: Sequence[GroupReport], book: RuleBook, inventory: Inventory
+) -> list[WouldBeBlocked]:
+    """Flows left out by a threshold that the proposal would no longer permit."""
+    proposed_by_group = {
+        r.group_id: [resolve(p.key(), inventory) for p in r.proposed_egress] for r in reports
+    }
+    out = []
+    for flow, reason in below:
+        itf = inventory.interfaces[flow.eni]
+        rules = [res for gid in itf.group_ids for res in proposed_by_group.get(gid, [])]
+        if any(permits(r, flow.proto, flow.addr, flow.port_low, flow.port_high) for r in rules):
+            continue
+        out.append(
+            WouldBeBlocked(
+                eni=flow.eni,
+                remote=flow.remote,
+                protocol=protocol_name(flow.proto),
+                port=flow.port_low,
+                records=flow.records,
+                klass=flow.klass,
+                confidence=flow.confidence.value,
+                reason=reason,
+            )
+        )
+    return out
+
+
+def _pins_by_group(
+    pins: Sequence[RuleException], inventory: Inventory, window: Window
+) -> tuple[dict[str, dict[RuleKey, RuleException]], list[str]]:
+    """Pins apply to a current rule of their group; an expired pin (at the window's end) is reported."""
+    today = datetime.fromtimestamp(window.end, tz=UTC).date() if window.end else date.today()
+    out: dict[str, dict[RuleKey, RuleException]] = defaultdict(dict)
+    warnings = []
+    for pin in pins:
+        try:
+            key = _pin_key(pin)
+        except ValueError as exc:
+            warnings.append(f"pin for {pin.group}: {exc}")
+            continue
+        if pin.expires is not None and pin.expires < today:
+            warnings.append(f"pin for {pin.group} ({key.ip_protocol} {key.value}) expired on {pin.expires}")
+            continue
+        sg = inventory.groups.get(pin.group)
+        if sg is None or all(rule.key() != key for rule in sg.egress):
+            warnings.append(f"pin for {pin.group} ({key.ip_protocol} {key.value}) matches no current rule")
+            continue
+        out[pin.group][key] = pin
+    return dict(out), warnings
+
+
+def _pin_key(pin: RuleException) -> RuleKey:
+    destinations = [
+        (DestKind.CIDR_IPV4, pin.cidr_ipv4),
+        (DestKind.CIDR_IPV6, pin.cidr_ipv6),
+        (DestKind.PREFIX_LIST, pin.prefix_list_id),
+        (DestKind.SECURITY_GROUP, pin.referenced_security_group_id),
+    ]
+    given = [(kind, value) for kind, value in destinations if value is not None]
+    if len(given) != 1:
+        raise ValueError("a pin names exactly one destination")
+    kind, value = given[0]
+    return make_key(pin.ip_protocol, pin.from_port, pin.to_port, kind, value)
+
+
+def _labels(inventory: Inventory, reports: Sequence[GroupReport]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for gid, sg in inventory.groups.items():
+        labels[gid] = (
+            f"{sg.group_name} ({sg.name_tag})"
+            if sg.name_tag and sg.name_tag != sg.group_name
+            else sg.group_name
+        )
+    for eni, itf in inventory.interfaces.items():
+        labels[eni] = itf.name_tag or itf.description or itf.interface_type
+    for pid, plist in inventory.prefix_lists.items():
+        labels[pid] = plist.name
+    return dict(sorted(labels.items()))

@@ -1,0 +1,157 @@
+"""recommendation.json: the one model every renderer reads (DESIGN §5). Field order here is file order."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sgadvisor.accounting import InputAccounting
+from sgadvisor.rules import Rule
+
+SCHEMA_VERSION = 1
+CoverageStatus = Literal["ok", "partial", "none"]
+ConfidenceLevel = Literal["high", "medium", "low"]
+EdgeClass = Literal["initiated", "reply", "unknown"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Tool(_Model):
+    name: str = "sgadvisor"
+    version: str
+
+
+class WindowOut(_Model):
+    start: str
+    end: str
+
+
+class CollectionOut(_Model):
+    source: Literal["files", "insights", "edges"]
+    queries: int = 0
+    result_rows: int = 0
+    records_scanned: int = 0
+    bytes_scanned: int = 0
+
+
+class CoverageOut(_Model):
+    status: CoverageStatus
+    enis: int
+    enis_with_evidence: int
+    window_seconds: int
+    skipdata_share: float
+    reasons: list[str] = []
+
+
+class EdgeOut(_Model):
+    eni: str
+    remote: str
+    protocol: str
+    port: int
+    records: int
+    klass: EdgeClass = Field(alias="class")
+    confidence: ConfidenceLevel
+
+
+class Evidence(_Model):
+    records: int
+    bytes: int
+    first_seen: str | None
+    last_seen: str | None
+    enis: list[str]
+    destinations: list[str]
+    confidence: ConfidenceLevel
+    why: list[str]
+
+
+class ProposedRule(Rule):
+    evidence: Evidence | None = None
+
+
+class Change(_Model):
+    action: Literal["keep", "remove", "narrow", "add"]
+    security_group_rule_id: str | None = None
+    rule: Rule
+    reason: str
+    replaced_by: list[int] | None = None
+    replaces: list[str] | None = None
+
+
+class GroupReport(_Model):
+    group_id: str
+    group_name: str
+    vpc_id: str | None
+    name_tag: str | None
+    unattached: bool
+    coverage: CoverageOut
+    current_egress: list[Rule]
+    edges: list[EdgeOut]
+    edges_omitted: int
+    proposed_egress: list[ProposedRule]
+    changes: list[Change]
+
+
+class InfrastructureEni(_Model):
+    eni: str
+    type: str
+    records: int
+    note: str
+
+
+class Unattributed(_Model):
+    interface_id: str
+    records: int
+    destinations: list[str]
+    note: str
+
+
+class NotPermitted(_Model):
+    eni: str
+    rule: Rule
+    records: int
+    note: str
+
+
+class Rejected(_Model):
+    eni: str
+    ip_protocol: str
+    dst: str
+    port: int
+    records: int
+    note: str
+
+
+class WouldBeBlocked(_Model):
+    eni: str
+    remote: str
+    protocol: str
+    port: int
+    records: int
+    klass: EdgeClass = Field(alias="class")
+    confidence: ConfidenceLevel
+    reason: str
+
+
+class Recommendation(_Model):
+    schema_version: int = SCHEMA_VERSION
+    tool: Tool
+    window: WindowOut
+    collection: CollectionOut
+    security_groups: list[GroupReport]
+    labels: dict[str, str]
+    infrastructure_enis: list[InfrastructureEni]
+    unattributed: list[Unattributed]
+    not_permitted_now: list[NotPermitted]
+    rejected_egress: list[Rejected]
+    would_be_blocked: list[WouldBeBlocked] = []
+    warnings: list[str] = []
+    input_accounting: InputAccounting
+
+    def to_json(self) -> str:
+        """The canonical file text: same inputs → byte-identical output."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
