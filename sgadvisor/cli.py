@@ -9,15 +9,26 @@ from typing import Annotated, Any
 import typer
 
 from sgadvisor import __version__
-from sgadvisor.config import build_default_map, find_config_path, load_config
+from sgadvisor.analysis.direction import Confidence
+from sgadvisor.analysis.recommend import AnalysisOptions, Scope
+from sgadvisor.config import ConfigFile, build_default_map, find_config_path, load_config
 from sgadvisor.errors import SgAdvisorError, TooManyMalformedError, UsageError
 from sgadvisor.flowlogs.edgefile import write_edge_lines
 from sgadvisor.flowlogs.edges import PortRange, Window
 from sgadvisor.flowlogs.fields import parse_log_format
 from sgadvisor.flowlogs.ingest import DEFAULT_MAX_MALFORMED, IngestOptions, read_flows
-from sgadvisor.flowlogs.summary import describe_flows
+from sgadvisor.flowlogs.summary import describe_accounting, describe_flows
 from sgadvisor.outputs import atomic_writer
-from sgadvisor.timeparse import parse_instant
+from sgadvisor.pipeline import (
+    AVAILABLE_FORMATS,
+    OutputFormat,
+    RecommendInputs,
+    check_formats,
+    recommend,
+    write_outputs,
+)
+from sgadvisor.render.summary_table import format_summary
+from sgadvisor.timeparse import parse_duration, parse_instant
 
 app = typer.Typer(
     name="sgadvisor",
@@ -64,6 +75,10 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", help="TOML config (default ./sgadvisor.toml if present)."),
 ]
+RegionOpt = Annotated[
+    str | None, typer.Option("--region", help="AWS region (else AWS_REGION / the profile's).")
+]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (else AWS_PROFILE).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
 
@@ -136,6 +151,85 @@ def edges_command(
         typer.echo(describe_flows(result, verbose=verbose), err=True)
 
 
+@app.command("recommend")
+def recommend_command(
+    flows: FlowsOpt = [],  # noqa: B006 - typer reads the default, it is never mutated
+    inventory: Annotated[
+        list[Path],
+        typer.Option("--inventory", help="Inventory snapshot files or directories (AWS CLI JSON shapes)."),
+    ] = [],  # noqa: B006
+    out: Annotated[
+        str | None, typer.Option("--out", help="Output directory, or - for recommendation.json on stdout.")
+    ] = None,
+    formats: Annotated[
+        list[OutputFormat],
+        typer.Option("--format", help="Outputs to write (repeatable); default: every available one."),
+    ] = [],  # noqa: B006
+    min_window: Annotated[
+        str, typer.Option("--min-window", help="Evidence a group needs before removals (7d, 36h, …).")
+    ] = "7d",
+    min_records: Annotated[int, typer.Option("--min-records", help="Records a flow needs to count.")] = 1,
+    min_confidence: Annotated[
+        Confidence, typer.Option("--min-confidence", help="Lowest initiator confidence that counts.")
+    ] = Confidence.LOW,
+    max_unattributed: Annotated[
+        int,
+        typer.Option(
+            "--max-unattributed", help="Initiated records of unknown ENIs tolerated before coverage drops."
+        ),
+    ] = 0,
+    vpc: Annotated[list[str], typer.Option("--vpc", help="Analyse groups of this VPC (repeatable).")] = [],  # noqa: B006
+    group: Annotated[list[str], typer.Option("--group", help="Analyse this group (repeatable).")] = [],  # noqa: B006
+    eni: Annotated[
+        list[str], typer.Option("--eni", help="Analyse the groups of this ENI (repeatable).")
+    ] = [],  # noqa: B006
+    log_format: LogFormatOpt = None,
+    log_stream: LogStreamOpt = None,
+    bucket_ports: BucketOpt = "32768-65535",
+    start: StartOpt = None,
+    end: EndOpt = None,
+    max_malformed: MaxMalformedOpt = DEFAULT_MAX_MALFORMED,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Propose least-privilege egress rules from flow evidence (writes recommendation.json)."""
+    chosen = list(dict.fromkeys(formats)) or list(AVAILABLE_FORMATS)
+    check_formats(chosen)
+    loaded = loaded_config()
+    pins = loaded.pins if loaded is not None else []
+    inputs = RecommendInputs(
+        flows=tuple(flows),
+        inventory=tuple(inventory),
+        ingest=_ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed),
+        analysis=AnalysisOptions(
+            min_window=parse_duration(min_window, option="--min-window"),
+            min_records=min_records,
+            min_confidence=min_confidence,
+            max_unattributed=max_unattributed,
+            scope=Scope(frozenset(vpc), frozenset(group), frozenset(eni)),
+            pins=tuple(pins),
+        ),
+    )
+    result = recommend(inputs)
+    summary = format_summary(result)
+    if out == "-":
+        sys.stdout.write(result.to_json())
+        if not quiet:
+            typer.echo(summary, err=True)
+        return
+    if out is not None:
+        write_outputs(result, Path(out), chosen)
+    if not quiet:
+        typer.echo(summary)
+        if out is None:
+            typer.echo("(nothing written: pass --out DIR, or --out - for the JSON on stdout)", err=True)
+    if verbose:
+        typer.echo(describe_accounting(result.input_accounting, verbose=True), err=True)
+
+
 # ------------------------------------------------------------------------------------------ entry
 
 
@@ -152,6 +246,14 @@ def _options_by_command(commands: dict[str, Any]) -> dict[str, dict[str, str]]:
     return table
 
 
+_LOADED_CONFIG: list[ConfigFile] = []
+
+
+def loaded_config() -> ConfigFile | None:
+    """The config file this run read (for its [[pin]]/[[allow]] tables), if any."""
+    return _LOADED_CONFIG[0] if _LOADED_CONFIG else None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; SgAdvisorError becomes a one-line message with a hint and exit code 2."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -160,8 +262,10 @@ def main(argv: list[str] | None = None) -> None:
         default_map: dict[str, Any] = {}
         config_path = find_config_path(args)
         commands: dict[str, Any] = getattr(command, "commands", {})
+        _LOADED_CONFIG.clear()
         if config_path is not None:
             config = load_config(config_path, sorted(commands))
+            _LOADED_CONFIG.append(config)
             default_map = build_default_map(config, _options_by_command(commands))
         command.main(args=args, prog_name="sgadvisor", default_map=default_map, standalone_mode=True)
     except SgAdvisorError as exc:

@@ -10,6 +10,12 @@ from pathlib import Path
 from typing import IO
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 @contextmanager
 def atomic_writer(path: Path) -> Iterator[IO[str]]:
     """Write to a temporary file beside ``path`` and rename it into place only on success."""
@@ -21,6 +27,7 @@ def atomic_writer(path: Path) -> Iterator[IO[str]]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -75,6 +75,8 @@ def make_key(
     elif proto in ("icmp", "icmpv6"):
         from_port = -1 if from_port is None else from_port
         to_port = -1 if to_port is None else to_port
+    elif proto not in ("tcp", "udp"):
+        from_port = to_port = None  # EC2 ignores ports for other protocols (the API shows -1/-1 or nothing)
     if kind in (DestKind.CIDR_IPV4, DestKind.CIDR_IPV6):
         value = canonical_cidr(value)
     return RuleKey(proto, from_port, to_port, kind, value)

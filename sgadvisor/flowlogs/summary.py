@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sgadvisor.accounting import InputAccounting
 from sgadvisor.flowlogs.edges import FlowEdges
 from sgadvisor.timeparse import format_instant
 
@@ -21,6 +22,19 @@ def describe_flows(flows: FlowEdges, *, verbose: bool = False) -> str:
     if flows.window is not None:
         lines.append(f"window {format_instant(flows.window.start)} .. {format_instant(flows.window.end)}")
     lines.extend(f"warning: {w}" for w in flows.warnings)
+    lines.append(describe_accounting(acc, verbose=verbose, with_totals=False))
+    return "\n".join(line for line in lines if line)
+
+
+def describe_accounting(acc: InputAccounting, *, verbose: bool = False, with_totals: bool = True) -> str:
+    """Where input was skipped or damaged (the first ten, or all kept with ``verbose``)."""
+    lines = []
+    if with_totals:
+        lines.append(
+            f"records {acc.records:,}: used {acc.used:,}, nodata {acc.nodata:,}, skipdata {acc.skipdata:,}, "
+            f"malformed {acc.malformed:,}"
+            + "".join(f", {reason} {count:,}" for reason, count in acc.filtered.items())
+        )
     shown = acc.issues if verbose else acc.issues[:_SHOWN_ISSUES]
     for issue in shown:
         where = f"{issue.file}:{issue.line}" if issue.line is not None else issue.file

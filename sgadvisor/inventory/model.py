@@ -23,7 +23,9 @@ AWS_MANAGED_WEIGHTS: dict[str, int] = {
 }
 
 # ENI types that forward other hosts' traffic and carry no security groups: never turned into rules.
-INFRASTRUCTURE_TYPES = frozenset({"nat_gateway", "transit_gateway", "gateway_load_balancer_endpoint"})
+INFRASTRUCTURE_TYPES = frozenset(
+    {"nat_gateway", "transit_gateway", "gateway_load_balancer", "gateway_load_balancer_endpoint"}
+)
 
 
 @dataclass(frozen=True, slots=True)

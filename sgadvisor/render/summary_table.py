@@ -1,0 +1,53 @@
+"""The short per-group table printed after ``recommend``: what changes, and how sure we are."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sgadvisor.models import Recommendation
+
+_HEADERS = ("group", "name", "current", "proposed", "keep", "narrow", "remove", "add", "coverage")
+
+
+def format_summary(recommendation: Recommendation) -> str:
+    rows: list[tuple[str, ...]] = []
+    for group in recommendation.security_groups:
+        actions = Counter(change.action for change in group.changes)
+        rows.append(
+            (
+                group.group_id,
+                group.group_name,
+                str(len(group.current_egress)),
+                str(len(group.proposed_egress)),
+                str(actions["keep"]),
+                str(actions["narrow"]),
+                str(actions["remove"]),
+                str(actions["add"]),
+                group.coverage.status,
+            )
+        )
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(_HEADERS)]
+    numeric = {2, 3, 4, 5, 6, 7}
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(cells)
+        ).rstrip()
+
+    out = [line(_HEADERS), line(tuple("-" * w for w in widths)), *(line(r) for r in rows)]
+    totals = Counter(change.action for g in recommendation.security_groups for change in g.changes)
+    out.append(
+        f"{len(rows)} groups: {totals['keep']} keep, {totals['narrow']} narrow, {totals['remove']} remove, "
+        f"{totals['add']} add; window {recommendation.window.start} .. {recommendation.window.end}"
+    )
+    extras = [
+        (len(recommendation.rejected_egress), "rejected egress destinations"),
+        (len(recommendation.not_permitted_now), "accepted flows not permitted now"),
+        (len(recommendation.unattributed), "unattributed ENIs"),
+        (len(recommendation.would_be_blocked), "flows below the thresholds that would be blocked"),
+        (len(recommendation.warnings), "warnings"),
+    ]
+    listed = [f"{count} {what}" for count, what in extras if count]
+    if listed:
+        out.append("; ".join(listed))
+    return "\n".join(out)
