@@ -60,8 +60,8 @@ class EdgeOut(_Model):
 class Evidence(_Model):
     records: int
     bytes: int
-    first_seen: str | None
-    last_seen: str | None
+    first_seen: str | None = None
+    last_seen: str | None = None
     enis: list[str]
     destinations: list[str]
     confidence: ConfidenceLevel
@@ -84,8 +84,8 @@ class Change(_Model):
 class GroupReport(_Model):
     group_id: str
     group_name: str
-    vpc_id: str | None
-    name_tag: str | None
+    vpc_id: str | None = None
+    name_tag: str | None = None
     unattached: bool
     coverage: CoverageOut
     current_egress: list[Rule]
@@ -152,6 +152,7 @@ class Recommendation(_Model):
     input_accounting: InputAccounting
 
     def to_json(self) -> str:
-        """The canonical file text: same inputs → byte-identical output."""
+        """The canonical file text: same inputs → byte-identical output. Absent values are omitted
+        (every optional field defaults to None, so the file reads back into the same model)."""
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

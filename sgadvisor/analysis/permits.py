@@ -70,6 +70,8 @@ def permits(rule: Resolved, proto: int, addr: Addr, port_low: int, port_high: in
     """
     if rule.nets is None:
         return False
+    if (proto == _ICMP and addr.version != 4) or (proto == _ICMPV6 and addr.version != 6):
+        return False  # ICMP reaches IPv4 addresses only, ICMPv6 IPv6 only
     key = rule.key
     rule_proto = rule.proto
     if rule_proto is not None:

@@ -1,0 +1,206 @@
+"""Hypothesis strategies for whole estates: groups with rules, ENIs with several groups, flow edges.
+
+Small address and port universes keep the invariant checks exhaustive: every address, port and protocol
+that appears anywhere (plus the boundaries next to them) is a probe point.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import polars as pl
+from hypothesis import strategies as st
+
+from sgadvisor.accounting import InputAccounting
+from sgadvisor.flowlogs.edges import COVERAGE_SCHEMA, EDGE_SCHEMA, FlowEdges, Window
+from sgadvisor.inventory.model import FlowLogConfig, Interface, Inventory, PrefixList, SecurityGroup, SgRule
+from sgadvisor.rules import DestKind
+
+T0 = 1_793_491_200
+WINDOW = Window(T0, T0 + 8 * 86400)
+S3_LIST = "pl-0s3"
+S3_ENTRIES = ("52.0.0.0/30", "52.0.1.0/30")
+EXTERNAL = ["52.0.0.1", "52.0.0.2", "52.0.1.1", "198.51.100.7", "198.51.100.8", "2001:db8::7"]
+PORTS = [22, 53, 123, 443, 5432, 8000, 8001, 8080, 50051]
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    proto: str
+    low: int | None
+    high: int | None
+    kind: DestKind
+    value: str  # for SECURITY_GROUP: index of the group as text
+
+
+_RULE_PALETTE = [
+    RuleSpec("-1", None, None, DestKind.CIDR_IPV4, "0.0.0.0/0"),
+    RuleSpec("-1", None, None, DestKind.CIDR_IPV6, "::/0"),
+    RuleSpec("tcp", 443, 443, DestKind.CIDR_IPV4, "0.0.0.0/0"),
+    RuleSpec("tcp", 443, 443, DestKind.PREFIX_LIST, S3_LIST),
+    RuleSpec("tcp", 0, 65535, DestKind.CIDR_IPV4, "10.0.0.0/24"),
+    RuleSpec("tcp", 8000, 8100, DestKind.CIDR_IPV4, "10.0.0.0/16"),
+    RuleSpec("tcp", 5432, 5432, DestKind.SECURITY_GROUP, "0"),
+    RuleSpec("tcp", 8080, 8080, DestKind.SECURITY_GROUP, "1"),
+    RuleSpec("tcp", 50051, 50051, DestKind.SECURITY_GROUP, "2"),
+    RuleSpec("udp", 53, 53, DestKind.CIDR_IPV4, "10.0.0.5/32"),
+    RuleSpec("udp", 0, 65535, DestKind.CIDR_IPV4, "0.0.0.0/0"),
+    RuleSpec("icmp", -1, -1, DestKind.CIDR_IPV4, "10.0.0.0/24"),
+    RuleSpec("tcp", 22, 22, DestKind.CIDR_IPV4, "198.51.100.0/24"),
+    RuleSpec("tcp", 443, 443, DestKind.CIDR_IPV6, "2001:db8::/64"),
+]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    inventory: Inventory
+    flows: FlowEdges
+
+
+def _group_id(index: int) -> str:
+    return f"sg-{index:04d}"
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    n_groups = draw(st.integers(1, 4))
+    n_enis = draw(st.integers(1, 5))
+    groups_rules: list[list[RuleSpec]] = [
+        draw(st.lists(st.sampled_from(_RULE_PALETTE), max_size=5, unique=True)) for _ in range(n_groups)
+    ]
+    memberships = [
+        sorted(draw(st.sets(st.integers(0, n_groups - 1), min_size=1, max_size=2))) for _ in range(n_enis)
+    ]
+    interfaces: dict[str, Interface] = {}
+    for index, member_of in enumerate(memberships):
+        eni = f"eni-{index:04d}"
+        addresses = [f"10.0.0.{10 + index}"]
+        if draw(st.booleans()):
+            addresses.append(f"2001:db8::{10 + index:x}")
+        interfaces[eni] = Interface(
+            eni,
+            tuple(addresses),
+            tuple(_group_id(g) for g in member_of),
+            subnet_id="subnet-1",
+            vpc_id="vpc-1",
+        )
+    # A resolver that is not in any analysed group's membership but is an inventory ENI with a group.
+    interfaces["eni-dns"] = Interface(
+        "eni-dns", ("10.0.0.5",), (_group_id(n_groups),), subnet_id="subnet-1", vpc_id="vpc-1"
+    )
+    groups: dict[str, SecurityGroup] = {}
+    for g in range(n_groups + 1):
+        gid = _group_id(g)
+        rules: list[SgRule] = []
+        for spec in groups_rules[g] if g < n_groups else []:
+            value = spec.value
+            if spec.kind is DestKind.SECURITY_GROUP:
+                value = _group_id(int(spec.value) % (n_groups + 1))
+            rules.append(
+                SgRule.build(
+                    gid, True, spec.proto, spec.low, spec.high, spec.kind, value, None, f"sgr-{g}{len(rules)}"
+                )
+            )
+        groups[gid] = SecurityGroup(gid, f"group{g}", "vpc-1", egress=tuple(rules))
+    inventory = Inventory(
+        groups=groups,
+        interfaces=interfaces,
+        prefix_lists={
+            S3_LIST: PrefixList(S3_LIST, "com.amazonaws.eu-west-1.s3", "IPv4", "AWS", None, S3_ENTRIES)
+        },
+        flow_logs=(FlowLogConfig("fl-1", "vpc-1", "ALL", None, "s3", None, None, T0 - 86400),),
+        has_rule_ids=True,
+    )
+    peers = [a for itf in interfaces.values() for a in itf.addresses] + EXTERNAL
+    edges = draw(st.lists(_edge(sorted(interfaces), peers), max_size=25))
+    frame = (
+        pl.DataFrame(edges, schema=EDGE_SCHEMA, orient="row").unique(
+            subset=[
+                "interface_id",
+                "direction",
+                "action",
+                "protocol",
+                "local_addr",
+                "remote_addr",
+                "local_port",
+                "remote_port",
+            ],
+            keep="first",
+            maintain_order=True,
+        )
+        if edges
+        else pl.DataFrame(schema=EDGE_SCHEMA)
+    )
+    # Local addresses: the ENI's own first address.
+    own = {eni: itf.addresses[0] for eni, itf in interfaces.items()}
+    frame = frame.with_columns(pl.col("interface_id").replace_strict(own, default=None).alias("local_addr"))
+    coverage = pl.DataFrame(
+        [(eni, WINDOW.start, WINDOW.end - 1, 10, 0, 0, 0) for eni in sorted(interfaces)],
+        schema=COVERAGE_SCHEMA,
+        orient="row",
+    )
+    records = int(frame["records"].sum() or 0) + 10 * len(interfaces)
+    accounting = InputAccounting(
+        records=records, used=records - 10 * len(interfaces), nodata=10 * len(interfaces)
+    )
+    return Scenario(inventory, FlowEdges(frame, coverage, WINDOW, accounting, "edges"))
+
+
+def _edge(enis: list[str], peers: list[str]) -> st.SearchStrategy[tuple[object, ...]]:
+    @st.composite
+    def build(draw: st.DrawFn) -> tuple[object, ...]:
+        eni = draw(st.sampled_from(enis))
+        remote = draw(st.sampled_from(peers))
+        proto = draw(st.sampled_from([6, 6, 6, 17, 1]))
+        initiated = draw(st.booleans())
+        service = draw(st.sampled_from(PORTS)) if proto != 1 else 0
+        local_port, remote_port = (0, service) if initiated else (service, 0)
+        if proto == 1:
+            local_port = remote_port = 0
+        direction = draw(st.sampled_from(["egress", "egress", "ingress"]))
+        action = draw(st.sampled_from(["ACCEPT", "ACCEPT", "ACCEPT", "REJECT"]))
+        records = draw(st.integers(1, 50))
+        syn = records if (proto == 6 and initiated == (direction == "egress")) else 0
+        synack = records if (proto == 6 and initiated != (direction == "egress")) else 0
+        ephemeral = 40000
+        return (
+            eni, direction, action, proto, "", remote, local_port, remote_port, records, records * 2, records * 100,
+            T0 + 3600, T0 + 7 * 86400,
+            ephemeral if local_port == 0 and proto != 1 else local_port,
+            ephemeral + 5 if local_port == 0 and proto != 1 else local_port,
+            5 if local_port == 0 and proto != 1 else 1,
+            ephemeral if remote_port == 0 and proto != 1 else remote_port,
+            ephemeral + 5 if remote_port == 0 and proto != 1 else remote_port,
+            5 if remote_port == 0 and proto != 1 else 1,
+            syn if proto == 6 else None, synack if proto == 6 else None, 0 if proto == 6 else None,
+            0 if proto == 6 else None, None,
+        )  # fmt: skip
+
+    return build()
+
+
+def probe_points(inventory: Inventory, flows: FlowEdges) -> list[tuple[int, str, int]]:
+    """(protocol, address, port) points that exercise every boundary of every rule and flow."""
+    addresses = set(EXTERNAL) | {"0.0.0.1", "255.255.255.254", "10.0.1.1", "2001:db8::ffff", "2600::1"}
+    for itf in inventory.interfaces.values():
+        addresses.update(itf.addresses)
+    for cidr in S3_ENTRIES:
+        net = ipaddress.ip_network(cidr)
+        addresses.update(
+            {str(net.network_address), str(net.broadcast_address), str(net.broadcast_address + 1)}
+        )
+    for sg in inventory.groups.values():
+        for rule in sg.egress:
+            if rule.kind in (DestKind.CIDR_IPV4, DestKind.CIDR_IPV6):
+                net = ipaddress.ip_network(rule.value)
+                addresses.update({str(net.network_address), str(net.broadcast_address)})
+    ports = {0, 1, 65535, 40000, 40005, 40003}
+    for port in [*PORTS, 8100, 8101, 7999]:
+        ports.update({port - 1, port, port + 1})
+    return [
+        (proto, addr, port)
+        for proto in (6, 17, 1, 50)
+        for addr in sorted(addresses)
+        for port in sorted(ports)
+    ]

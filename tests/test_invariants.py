@@ -1,0 +1,159 @@
+"""The six safety invariants of DESIGN §6, as properties over generated estates and flows.
+
+Never wider and no breakage are checked point by point (every address, port and protocol that appears
+anywhere, with its neighbours), with the plain ``permits`` test, not with the synthesis' own set algebra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import polars as pl
+from hypothesis import given, settings
+
+from sgadvisor.analysis.direction import classify_edges
+from sgadvisor.analysis.flows import edges_to_flows, iter_flows
+from sgadvisor.analysis.permits import Resolved, parse_addr, permits, resolve
+from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
+from sgadvisor.inventory.model import Inventory, SgRule
+from sgadvisor.models import Recommendation
+from sgadvisor.rules import RuleKey
+from tests.estates import Scenario, probe_points, scenarios
+
+
+def _current_keys(inventory: Inventory, eni: str) -> list[RuleKey]:
+    itf = inventory.interfaces[eni]
+    return [rule.key() for gid in itf.group_ids for rule in inventory.groups[gid].egress]
+
+
+def _proposed_keys(rec: Recommendation, inventory: Inventory, eni: str) -> list[RuleKey]:
+    by_group = {g.group_id: [p.key() for p in g.proposed_egress] for g in rec.security_groups}
+    itf = inventory.interfaces[eni]
+    return [key for gid in itf.group_ids for key in by_group[gid]]
+
+
+def _allows(keys: list[RuleKey], inventory: Inventory, proto: int, addr: str, low: int, high: int) -> bool:
+    target = parse_addr(addr)
+    cache = _RESOLVED.setdefault(id(inventory), {})
+    for key in keys:
+        if key not in cache:
+            cache[key] = resolve(key, inventory)
+        if permits(cache[key], proto, target, low, high):
+            return True
+    return False
+
+
+_RESOLVED: dict[int, dict[RuleKey, Resolved]] = {}
+
+
+def _apply(rec: Recommendation, inventory: Inventory) -> Inventory:
+    """The estate after applying the recommendation: each group's egress is its proposed rules."""
+    groups = dict(inventory.groups)
+    for report in rec.security_groups:
+        rules: list[SgRule] = []
+        for rule in report.proposed_egress:
+            key = rule.key()
+            rules.append(
+                SgRule(
+                    report.group_id,
+                    True,
+                    key.ip_protocol,
+                    key.from_port,
+                    key.to_port,
+                    key.kind,
+                    key.value,
+                    rule.description,
+                    rule.security_group_rule_id or f"sgr-new{len(rules)}",
+                )
+            )
+        groups[report.group_id] = replace(groups[report.group_id], egress=tuple(rules))
+    return replace(inventory, groups=groups)
+
+
+def _flows(scenario: Scenario) -> list[tuple[str, int, str, int, int]]:
+    classified = classify_edges(scenario.flows.edges)
+    chosen = edges_to_flows(classified.filter(pl.col("class") != "reply"))
+    return [(f.eni, f.proto, f.remote, f.port_low, f.port_high) for f in iter_flows(chosen)]
+
+
+@settings(max_examples=120)
+@given(scenarios())
+def test_never_wider_and_no_breakage(scenario: Scenario) -> None:
+    inventory = scenario.inventory
+    _RESOLVED.clear()
+    rec = build_recommendation(scenario.flows, inventory, AnalysisOptions())
+    points = probe_points(inventory, scenario.flows)
+    for eni in inventory.interfaces:
+        current = _current_keys(inventory, eni)
+        proposed = _proposed_keys(rec, inventory, eni)
+        for proto, addr, port in points:
+            if _allows(proposed, inventory, proto, addr, port, port):
+                assert _allows(current, inventory, proto, addr, port, port), (
+                    f"wider: {eni} may now reach {proto}/{addr}:{port}"
+                )
+    for eni, proto, remote, low, high in _flows(scenario):
+        current = _current_keys(inventory, eni)
+        proposed = _proposed_keys(rec, inventory, eni)
+        for port in range(low, high + 1):
+            if _allows(current, inventory, proto, remote, port, port):
+                assert _allows(proposed, inventory, proto, remote, port, port), (
+                    f"breaks: {eni} {proto}/{remote}:{port}"
+                )
+
+
+@settings(max_examples=80)
+@given(scenarios())
+def test_justified_and_diff_structure(scenario: Scenario) -> None:
+    inventory = scenario.inventory
+    rec = build_recommendation(scenario.flows, inventory, AnalysisOptions())
+    for report in rec.security_groups:
+        current_keys = [r.key() for r in report.current_egress]
+        proposed_keys = [p.key() for p in report.proposed_egress]
+        if report.coverage.status != "ok":
+            assert proposed_keys == sorted(current_keys, key=lambda k: proposed_keys.index(k)), (
+                report.group_id
+            )
+            assert all(c.action == "keep" for c in report.changes)
+            continue
+        for rule in report.proposed_egress:
+            assert rule.evidence is not None and rule.evidence.records > 0, (report.group_id, rule)
+        # Every current rule once as keep/remove/narrow; every new rule once as add.
+        verdicts = [c for c in report.changes if c.action != "add"]
+        assert [c.rule.key() for c in verdicts] == current_keys
+        adds = [c for c in report.changes if c.action == "add"]
+        assert sorted(map(str, (c.rule.key() for c in adds))) == sorted(
+            str(k) for k in proposed_keys if k not in current_keys
+        )
+        kept = {c.rule.key() for c in verdicts if c.action == "keep"}
+        assert kept == {k for k in proposed_keys if k in current_keys}
+        for change in verdicts:
+            if change.action == "narrow":
+                assert change.replaced_by
+                for index in change.replaced_by:
+                    target = proposed_keys[index]
+                    add = next(c for c in adds if c.rule.key() == target)
+                    assert add.replaces and (change.security_group_rule_id in add.replaces)
+
+
+@settings(max_examples=80)
+@given(scenarios())
+def test_fixed_point(scenario: Scenario) -> None:
+    first = build_recommendation(scenario.flows, scenario.inventory, AnalysisOptions())
+    applied = _apply(first, scenario.inventory)
+    second = build_recommendation(scenario.flows, applied, AnalysisOptions())
+    for before, after in zip(first.security_groups, second.security_groups, strict=True):
+        assert [p.key() for p in after.proposed_egress] == [p.key() for p in before.proposed_egress], (
+            before.group_id
+        )
+        assert {c.action for c in after.changes} <= {"keep"}, (before.group_id, after.changes)
+
+
+@settings(max_examples=40)
+@given(scenarios())
+def test_deterministic_and_accounting(scenario: Scenario) -> None:
+    one = build_recommendation(scenario.flows, scenario.inventory, AnalysisOptions()).to_json()
+    shuffled = replace(scenario.flows, edges=scenario.flows.edges.reverse())
+    two = build_recommendation(shuffled, scenario.inventory, AnalysisOptions()).to_json()
+    assert one == two
+    rec = Recommendation.model_validate_json(one)
+    assert rec.input_accounting.balanced
