@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -255,7 +256,8 @@ def test_edges_match_the_reference_whatever_the_block_size(recs: list[Rec]) -> N
     with tempfile.TemporaryDirectory() as tmp:
         path = write_lines(Path(tmp) / "f.log", [r.line() for r in recs], header=V5)
         big = read_flows([path])
-        small = read_flows([path], block_bytes=300, compact_rows=1)  # many blocks, compaction every time
+        # The careful path in many blocks, compacting every time, must agree with the one-pass fast path.
+        small = read_flows([path], block_bytes=300, compact_rows=1, fast=False)
     assert big.accounting.balanced and big.accounting.used == len(recs)
     assert small.edges.equals(big.edges)
     assert small.coverage.equals(big.coverage)
@@ -266,8 +268,9 @@ def test_edges_match_the_reference_whatever_the_block_size(recs: list[Rec]) -> N
         assert {k: got[key][k] for k in want} == want, key
 
 
-def test_one_interface_in_two_formats_merges_with_exact_distinct_ports(tmp_path: Path) -> None:
-    """A format change mid-window gives two partial edges for one edge; ports seen in both count once."""
+def test_one_interface_in_two_formats_merges(tmp_path: Path) -> None:
+    """A format change mid-window gives two partial edges for one edge. Distinct ports are exact within
+    one pass over the data; merging passes sums them (an upper bound, which the analysis accepts)."""
     v2 = [default_line("10.0.1.10", "10.0.2.15", p, 443, eni="eni-0a") for p in (40001, 40002)]
     v2 += [default_line("10.0.1.10", p, 40001, 443, eni="eni-0a") for p in ("10.0.3.1", "10.0.3.2")]
     v5 = [
@@ -275,8 +278,36 @@ def test_one_interface_in_two_formats_merges_with_exact_distinct_ports(tmp_path:
     ]
     write_lines(tmp_path / "old.log", v2, header=DEFAULT_HEADER)
     write_lines(tmp_path / "new.log", v5, header=V5)
-    flows = read_flows([tmp_path])
-    edge = flows.edges.filter(pl.col("remote_addr") == "10.0.2.15").row(0, named=True)
-    assert edge["records"] == 4
-    assert edge["local_port_distinct"] == 3
-    assert (edge["syn_records"], edge["zero_flag_records"]) == (2, 0)
+    careful = read_flows([tmp_path], fast=False)
+    fast = read_flows([tmp_path])
+    for flows, distinct in ((careful, 3), (fast, 4)):
+        edge = flows.edges.filter(pl.col("remote_addr") == "10.0.2.15").row(0, named=True)
+        assert edge["records"] == 4
+        assert edge["local_port_distinct"] == distinct
+        assert (edge["syn_records"], edge["zero_flag_records"]) == (2, 0)
+    assert careful.edges.drop("local_port_distinct").equals(fast.edges.drop("local_port_distinct"))
+
+
+def test_clean_files_take_the_one_pass_fast_path_and_damaged_ones_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sgadvisor.flowlogs import ingest
+
+    taken: list[bool] = []
+    real = ingest.scan_clean_text  # type: ignore[attr-defined]
+
+    def spy(*args: Any, **kwargs: Any) -> bool:
+        taken.append(real(*args, **kwargs))
+        return taken[-1]
+
+    monkeypatch.setattr(ingest, "scan_clean_text", spy)
+    lines = [default_line(sport=40000 + i) for i in range(20)]
+    clean = write_lines(tmp_path / "clean.log.gz", lines, gz=True, header=DEFAULT_HEADER)
+    damaged = write_lines(tmp_path / "damaged.log", [*lines, "junk"], header=DEFAULT_HEADER)
+    fast = read_flows([clean])
+    assert taken == [True]
+    careful = read_flows([clean], fast=False)
+    assert fast.edges.equals(careful.edges) and fast.accounting == careful.accounting
+    flows = read_flows([damaged], IngestOptions(max_malformed=1.0))
+    assert taken == [True, False]
+    assert flows.accounting.malformed == 1 and flows.accounting.issues[0].line == 22

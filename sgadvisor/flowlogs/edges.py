@@ -74,6 +74,7 @@ TRANSIT_GATEWAY = "transit gateway record (no interface)"
 NO_INTERFACE = "no interface id"
 INCOMPLETE = "lacks address, protocol or action"
 DIRECTION_UNKNOWN = "direction unknown"
+MALFORMED = "malformed"  # only inside a fast scan, which then gives way to the careful path
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,8 @@ _MERGE_AGGS: tuple[pl.Expr, ...] = (
     _sum("zero"),
     pl.col("src_svc").max(),
     pl.col("dst_svc").max(),
+    _sum("_scan_src_n"),
+    _sum("_scan_dst_n"),
 )
 _COVERAGE_MERGE: tuple[pl.Expr, ...] = (
     pl.col("first_start").min(),
@@ -169,8 +172,121 @@ _COVERAGE_MERGE: tuple[pl.Expr, ...] = (
 )
 
 
-def _column(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Expr:
-    return pl.col(name) if name in frame.columns else pl.lit(None, dtype=dtype)
+def record_exprs(columns: Collection[str]) -> list[pl.Expr]:
+    """Typed AWS columns → the internal record columns (absent fields become null)."""
+    string, integer = pl.String(), pl.Int64()
+
+    def col(name: str, dtype: pl.DataType) -> pl.Expr:
+        return pl.col(name) if name in columns else pl.lit(None, dtype=dtype)
+
+    iface = col("interface-id", string)
+    if STREAM_ENI_COL in columns:
+        iface = pl.coalesce(iface, pl.col(STREAM_ENI_COL))
+    return [
+        iface.alias("iface"),
+        col("log-status", string).alias("status"),
+        col("flow-direction", string).alias("fdir"),
+        col("action", string).alias("action"),
+        col("protocol", integer).alias("protocol"),
+        col("srcaddr", string).alias("saddr"),
+        col("dstaddr", string).alias("daddr"),
+        col("pkt-srcaddr", string).alias("psrc"),
+        col("pkt-dstaddr", string).alias("pdst"),
+        col("srcport", integer).fill_null(0).alias("sport_raw"),
+        col("dstport", integer).fill_null(0).alias("dport_raw"),
+        col("packets", integer).alias("packets"),
+        col("bytes", integer).alias("bytes"),
+        col("start", integer).alias("start"),
+        col("end", integer).alias("end"),
+        col("tcp-flags", integer).alias("flags"),
+        col("pkt-src-aws-service", string).alias("src_svc"),
+        col("pkt-dst-aws-service", string).alias("dst_svc"),
+        col("resource-type", string).alias("rtype"),
+        col("tgw-id", string).alias("tgw"),
+    ]
+
+
+def category_expr(window: Window | None, *, with_validity: bool = False) -> pl.Expr:
+    """What happens to each record: used, nodata, skipdata, or a filter reason (first match wins)."""
+    cases: list[tuple[pl.Expr, str]] = [
+        (
+            (pl.col("rtype") == "TransitGateway") | (pl.col("iface").is_null() & pl.col("tgw").is_not_null()),
+            TRANSIT_GATEWAY,
+        ),
+        (pl.col("iface").is_null(), NO_INTERFACE),
+    ]
+    if window is not None:
+        cases.append((pl.col("start").is_null(), NO_START))
+        cases.append(((pl.col("start") < window.start) | (pl.col("start") >= window.end), OUTSIDE_WINDOW))
+    incomplete = pl.any_horizontal(pl.col(c).is_null() for c in ("saddr", "daddr", "protocol", "action"))
+    cases += [
+        (pl.col("status") == "NODATA", "nodata"),
+        (pl.col("status") == "SKIPDATA", "skipdata"),
+        (incomplete, INCOMPLETE),
+    ]
+    category: pl.Expr = pl.lit("used")
+    if with_validity:
+        cases.insert(0, (pl.col("_bad"), MALFORMED))
+    for condition, label in reversed(cases):
+        category = pl.when(condition).then(pl.lit(label)).otherwise(category)
+    return category
+
+
+def keyed_exprs(bucket: PortRange) -> list[pl.Expr]:
+    """Bucketed ports (DESIGN §4.2) and pkt-addresses only where they differ from the interface's."""
+    used = pl.col("cat") == "used"
+    s_eph = used & pl.col("sport_raw").is_between(bucket.low, bucket.high)
+    d_eph = used & pl.col("dport_raw").is_between(bucket.low, bucket.high)
+    return [
+        pl.when(s_eph & ~d_eph).then(0).otherwise(pl.col("sport_raw")).alias("sport"),
+        pl.when(d_eph & ~s_eph).then(0).otherwise(pl.col("dport_raw")).alias("dport"),
+        pl.when(pl.col("psrc") != pl.col("saddr")).then(pl.col("psrc")).alias("psrc"),
+        pl.when(pl.col("pdst") != pl.col("daddr")).then(pl.col("pdst")).alias("pdst"),
+        # The bucketed side's real port, for the exact distinct count.
+        pl.when(s_eph & ~d_eph).then(pl.col("sport_raw")).alias("_src_bucketed"),
+        pl.when(d_eph & ~s_eph).then(pl.col("dport_raw")).alias("_dst_bucketed"),
+    ]
+
+
+_FLAGS = pl.col("flags")
+_PARTIAL_AGGS: tuple[pl.Expr, ...] = (
+    pl.len().cast(pl.Int64).alias("records"),
+    pl.col("packets").sum().alias("packets"),
+    pl.col("bytes").sum().alias("bytes"),
+    pl.col("start").min().alias("first_start"),
+    pl.col("end").max().alias("last_end"),
+    pl.col("sport_raw").min().alias("sport_min"),
+    pl.col("sport_raw").max().alias("sport_max"),
+    pl.col("dport_raw").min().alias("dport_min"),
+    pl.col("dport_raw").max().alias("dport_max"),
+    _FLAGS.count().cast(pl.Int64).alias("flags_known"),
+    # tcp-flags are OR-ed per interval: SYN without ACK = initiator, SYN-ACK = responder.
+    ((_FLAGS & 18) == 2).sum().cast(pl.Int64).alias("syn"),
+    ((_FLAGS & 18) == 18).sum().cast(pl.Int64).alias("synack"),
+    ((_FLAGS & 1) == 1).sum().cast(pl.Int64).alias("fin"),
+    (_FLAGS == 0).sum().cast(pl.Int64).alias("zero"),
+    pl.col("src_svc").max(),
+    pl.col("dst_svc").max(),
+    (pl.col("end") - pl.col("start")).sum().cast(pl.Int64).alias("_seconds"),
+    pl.col("_src_bucketed").drop_nulls().unique().alias("_src_ports"),
+    pl.col("_dst_bucketed").drop_nulls().unique().alias("_dst_ports"),
+)
+# One streaming pass over a whole file counts distinct bucketed ports in the group-by itself (exact for
+# that pass); merging with other passes sums the counts, an upper bound (the analysis does not need more).
+_SCAN_AGGS: tuple[pl.Expr, ...] = (
+    *_PARTIAL_AGGS[:-2],
+    pl.col("_src_bucketed").drop_nulls().n_unique().cast(pl.Int64).alias("_scan_src_n"),
+    pl.col("_dst_bucketed").drop_nulls().n_unique().cast(pl.Int64).alias("_scan_dst_n"),
+)
+
+
+def merge_grouped(grouped: pl.DataFrame) -> pl.DataFrame:
+    """Re-aggregate a fast scan's grouped rows whose keys changed (e.g. addresses canonicalised)."""
+    return (
+        grouped.group_by(["cat", *_PRE_KEY])
+        .agg(*_MERGE_AGGS, _sum("_seconds"))
+        .with_columns(pl.struct(_PRE_KEY).hash(seed=0).alias(_HASH))
+    )
 
 
 @dataclass
@@ -190,125 +306,68 @@ class EdgeAggregator:
     source: str = "files"
 
     def add_records(self, block: RecordBlock) -> None:
-        frame = block.frame
-        string, integer = pl.String(), pl.Int64()
-        iface = _column(frame, "interface-id", string)
-        if STREAM_ENI_COL in frame.columns:
-            iface = pl.coalesce(iface, pl.col(STREAM_ENI_COL))
-        status = _column(frame, "log-status", string)
-        rec = frame.select(
-            iface.alias("iface"),
-            status.alias("status"),
-            _column(frame, "flow-direction", string).alias("fdir"),
-            _column(frame, "action", string).alias("action"),
-            _column(frame, "protocol", integer).alias("protocol"),
-            _column(frame, "srcaddr", string).alias("saddr"),
-            _column(frame, "dstaddr", string).alias("daddr"),
-            _column(frame, "pkt-srcaddr", string).alias("psrc"),
-            _column(frame, "pkt-dstaddr", string).alias("pdst"),
-            _column(frame, "srcport", integer).fill_null(0).alias("sport_raw"),
-            _column(frame, "dstport", integer).fill_null(0).alias("dport_raw"),
-            _column(frame, "packets", integer).alias("packets"),
-            _column(frame, "bytes", integer).alias("bytes"),
-            _column(frame, "start", integer).alias("start"),
-            _column(frame, "end", integer).alias("end"),
-            _column(frame, "tcp-flags", integer).alias("flags"),
-            _column(frame, "pkt-src-aws-service", string).alias("src_svc"),
-            _column(frame, "pkt-dst-aws-service", string).alias("dst_svc"),
-            _column(frame, "resource-type", string).alias("rtype"),
-            _column(frame, "tgw-id", string).alias("tgw"),
+        """Fold one block of typed records (the careful, line-locating path)."""
+        grouped = (
+            block.frame.lazy().select(record_exprs(block.frame.columns)).pipe(self.grouped_query).collect()
         )
-        cases: list[tuple[pl.Expr, str]] = [
-            (
-                (pl.col("rtype") == "TransitGateway")
-                | (pl.col("iface").is_null() & pl.col("tgw").is_not_null()),
-                TRANSIT_GATEWAY,
-            ),
-            (pl.col("iface").is_null(), NO_INTERFACE),
-        ]
-        if self.window is not None:
-            cases.append((pl.col("start").is_null(), NO_START))
-            outside = (pl.col("start") < self.window.start) | (pl.col("start") >= self.window.end)
-            cases.append((outside, OUTSIDE_WINDOW))
-        incomplete = pl.any_horizontal(pl.col(c).is_null() for c in ("saddr", "daddr", "protocol", "action"))
-        cases += [
-            (pl.col("status") == "NODATA", "nodata"),
-            (pl.col("status") == "SKIPDATA", "skipdata"),
-            (incomplete, INCOMPLETE),
-        ]
-        category: pl.Expr = pl.lit("used")
-        for condition, label in reversed(cases):
-            category = pl.when(condition).then(pl.lit(label)).otherwise(category)
-        rec = rec.with_columns(category.alias("cat"))
-        counts = dict(rec.group_by("cat").len().iter_rows())
-        self.ledger.add_used(counts.pop("used", 0))
-        self.ledger.add_coverage(counts.pop("nodata", 0), counts.pop("skipdata", 0))
-        for reason, count in counts.items():
-            self.ledger.add_filtered(reason, count)
+        self.add_grouped(grouped)
 
-        covered = rec.filter(pl.col("cat").is_in(["used", "nodata", "skipdata"]))
+    def grouped_query(self, records: pl.LazyFrame, *, whole_scan: bool = False) -> pl.LazyFrame:
+        """Records (internal column names) → one row per (category, partial edge) with every aggregate
+        the edges, the coverage and the accounting need: a single group-by per block or file.
+
+        ``whole_scan``: the records are a whole file in one streaming pass; distinct ports are counted in
+        the group-by instead of being kept as lists (memory stays with the edges)."""
+        return (
+            records.with_columns(category_expr(self.window, with_validity=whole_scan).alias("cat"))
+            .with_columns(keyed_exprs(self.bucket))
+            .with_columns(pl.struct(_PRE_KEY).hash(seed=0).alias(_HASH))
+            .group_by(["cat", *_PRE_KEY, _HASH])
+            .agg(*(_SCAN_AGGS if whole_scan else _PARTIAL_AGGS))
+        )
+
+    def add_grouped(self, grouped: pl.DataFrame) -> None:
+        """Consume the output of :meth:`grouped_query` (from a block or from a whole clean file)."""
+        counts = dict(grouped.group_by("cat").agg(pl.col("records").sum()).iter_rows())
+        self.ledger.add_used(int(counts.pop("used", 0)))
+        self.ledger.add_coverage(int(counts.pop("nodata", 0)), int(counts.pop("skipdata", 0)))
+        for reason, count in sorted(counts.items()):
+            self.ledger.add_filtered(reason, int(count))
+        covered = grouped.filter(pl.col("cat").is_in(["used", "nodata", "skipdata"]))
         if covered.height:
             self._coverage.append(
                 covered.group_by("iface").agg(
-                    pl.col("start").min().alias("first_start"),
-                    pl.col("end").max().alias("last_end"),
-                    pl.len().cast(pl.Int64).alias("records"),
-                    (pl.col("cat") == "nodata").sum().cast(pl.Int64).alias("nodata"),
-                    (pl.col("cat") == "skipdata").sum().cast(pl.Int64).alias("skipdata"),
-                    pl.when(pl.col("cat") == "skipdata")
-                    .then(pl.col("end") - pl.col("start"))
-                    .otherwise(0)
-                    .sum()
-                    .cast(pl.Int64)
-                    .alias("skipdata_seconds"),
+                    pl.col("first_start").min(),
+                    pl.col("last_end").max(),
+                    pl.col("records").sum(),
+                    pl.col("records").filter(pl.col("cat") == "nodata").sum().alias("nodata"),
+                    pl.col("records").filter(pl.col("cat") == "skipdata").sum().alias("skipdata"),
+                    pl.col("_seconds").filter(pl.col("cat") == "skipdata").sum().alias("skipdata_seconds"),
                 )
             )
-        used = rec.filter(pl.col("cat") == "used")
-        if used.height:
-            self._add_used(used)
-
-    def _add_used(self, used: pl.DataFrame) -> None:
-        low, high = self.bucket.low, self.bucket.high
-        s_eph = pl.col("sport_raw").is_between(low, high)
-        d_eph = pl.col("dport_raw").is_between(low, high)
-        flags = pl.col("flags")
-        used = used.with_columns(
-            pl.when(s_eph & ~d_eph).then(0).otherwise(pl.col("sport_raw")).alias("sport"),
-            pl.when(d_eph & ~s_eph).then(0).otherwise(pl.col("dport_raw")).alias("dport"),
-            pl.when(pl.col("psrc") != pl.col("saddr")).then(pl.col("psrc")).alias("psrc"),
-            pl.when(pl.col("pdst") != pl.col("daddr")).then(pl.col("pdst")).alias("pdst"),
-            # The bucketed side (True = source) and its real port, for the exact distinct count.
-            pl.when(s_eph & ~d_eph).then(True).when(d_eph & ~s_eph).then(False).alias("bucketed_src"),
-            pl.when(s_eph & ~d_eph)
-            .then(pl.col("sport_raw"))
-            .when(d_eph & ~s_eph)
-            .then(pl.col("dport_raw"))
-            .alias("bucketed_port"),
-        ).with_columns(pl.struct(_PRE_KEY).hash(seed=0).alias(_HASH))
-        partial = used.group_by([*_PRE_KEY, _HASH]).agg(
-            pl.len().cast(pl.Int64).alias("records"),
-            pl.col("packets").sum().alias("packets"),
-            pl.col("bytes").sum().alias("bytes"),
-            pl.col("start").min().alias("first_start"),
-            pl.col("end").max().alias("last_end"),
-            pl.col("sport_raw").min().alias("sport_min"),
-            pl.col("sport_raw").max().alias("sport_max"),
-            pl.col("dport_raw").min().alias("dport_min"),
-            pl.col("dport_raw").max().alias("dport_max"),
-            flags.count().cast(pl.Int64).alias("flags_known"),
-            # tcp-flags are OR-ed per interval: SYN without ACK = initiator, SYN-ACK = responder.
-            ((flags & 18) == 2).sum().cast(pl.Int64).alias("syn"),
-            ((flags & 18) == 18).sum().cast(pl.Int64).alias("synack"),
-            ((flags & 1) == 1).sum().cast(pl.Int64).alias("fin"),
-            (flags == 0).sum().cast(pl.Int64).alias("zero"),
-            pl.col("src_svc").max(),
-            pl.col("dst_svc").max(),
-        )
-        pairs = (
-            used.filter(pl.col("bucketed_port").is_not_null())
-            .select(_HASH, "bucketed_src", "bucketed_port")
-            .unique()
-        )
+        used = grouped.filter(pl.col("cat") == "used")
+        if used.height == 0:
+            return
+        if "_src_ports" in used.columns:
+            pairs = pl.concat(
+                [
+                    used.select(
+                        _HASH, pl.lit(True).alias("bucketed_src"), pl.col("_src_ports").alias("bucketed_port")
+                    ),
+                    used.select(
+                        _HASH,
+                        pl.lit(False).alias("bucketed_src"),
+                        pl.col("_dst_ports").alias("bucketed_port"),
+                    ),
+                ]
+            )
+            pairs = pairs.explode("bucketed_port").drop_nulls("bucketed_port")
+            partial = used.drop("cat", "_seconds", "_src_ports", "_dst_ports").with_columns(
+                pl.lit(0, dtype=pl.Int64).alias("_scan_src_n"), pl.lit(0, dtype=pl.Int64).alias("_scan_dst_n")
+            )
+        else:
+            pairs = pl.DataFrame(schema=_PAIRS_SCHEMA)
+            partial = used.drop("cat", "_seconds")
         self._partials.append(partial)
         self._pairs.append(pairs)
         self._pending_rows += partial.height + pairs.height
@@ -376,6 +435,8 @@ def _empty_partial() -> pl.DataFrame:
         schema[name] = integer
     schema["src_svc"] = string
     schema["dst_svc"] = string
+    schema["_scan_src_n"] = integer
+    schema["_scan_dst_n"] = integer
     return pl.DataFrame(schema=schema)
 
 
@@ -506,9 +567,16 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         pl.col("bucketed_src").sum().cast(pl.Int64).alias("_src_n"),
         (~pl.col("bucketed_src")).sum().cast(pl.Int64).alias("_dst_n"),
     )
-    oriented = oriented.join(per_hash, on=_HASH, how="left").with_columns(
-        pick("_src_n", "_dst_n").fill_null(0).alias("_local_distinct"),
-        pick("_dst_n", "_src_n").fill_null(0).alias("_remote_distinct"),
+    oriented = (
+        oriented.join(per_hash, on=_HASH, how="left")
+        .with_columns(
+            (pl.col("_src_n").fill_null(0) + pl.col("_scan_src_n").fill_null(0)).alias("_src_n"),
+            (pl.col("_dst_n").fill_null(0) + pl.col("_scan_dst_n").fill_null(0)).alias("_dst_n"),
+        )
+        .with_columns(
+            pick("_src_n", "_dst_n").alias("_local_distinct"),
+            pick("_dst_n", "_src_n").alias("_remote_distinct"),
+        )
     )
     merged = oriented.group_by(key).agg(
         _sum("records"),
@@ -529,6 +597,7 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         _sum("_local_distinct"),
         _sum("_remote_distinct"),
         pl.len().alias("_parts"),
+        (pl.col("_scan_src_n").fill_null(0) + pl.col("_scan_dst_n").fill_null(0)).sum().alias("_scanned"),
     )
     merged = _exact_distinct_for_merged_parts(merged, oriented, pairs)
 
@@ -557,7 +626,8 @@ def _exact_distinct_for_merged_parts(
     """Recount distinct ports exactly where several partial edges became one edge (summing per-part
     counts would count a port seen in both twice). Rare: e.g. one ENI logged in two formats."""
     key = list(EDGE_KEY)
-    multi = merged.filter(pl.col("_parts") > 1).select(key)
+    # Ports counted inside a fast scan are not kept as a list: those edges keep the (upper-bound) sum.
+    multi = merged.filter((pl.col("_parts") > 1) & (pl.col("_scanned") == 0)).select(key)
     if multi.height == 0:
         return merged
     parts = oriented.join(multi, on=key, how="semi", nulls_equal=True).select(_HASH, *key)
@@ -573,7 +643,7 @@ def _exact_distinct_for_merged_parts(
         )
     )
     merged = merged.join(exact, on=key, how="left", nulls_equal=True)
-    in_multi = pl.col("_parts") > 1
+    in_multi = (pl.col("_parts") > 1) & (pl.col("_scanned") == 0)
     return merged.with_columns(
         pl.when(in_multi)
         .then(pl.col("_x_local").fill_null(0))

@@ -315,6 +315,30 @@ def _preview(line: bytes) -> str:
     return repr(text + ("…" if len(line) > 60 else ""))
 
 
+def sniff_text_layout(flow_file: FlowFile, options: ReadOptions) -> tuple[bool, tuple[str, ...], int] | None:
+    """For a text flow log (plain or gzip): (gzipped, field order, header lines). None for every other
+    shape, and for anything doubtful: the careful reader then decides and reports."""
+    try:
+        with flow_file.path.open("rb") as handle:
+            head = handle.read(65536)
+    except OSError:
+        return None
+    gzipped = head[:2] == b"\x1f\x8b"
+    if gzipped:
+        try:
+            head = zlib.decompressobj(wbits=31).decompress(head)
+        except zlib.error:
+            return None
+    if head[:4] == b"PAR1" or head.lstrip()[:1] in (b"{", b"[") or not head.strip():
+        return None
+    cut = head.rfind(b"\n")
+    try:
+        fields, header_lines = _text_layout(head[: cut + 1] if cut > 0 else head, options)
+    except NotAFlowLog:
+        return None
+    return gzipped, fields, header_lines
+
+
 # ---------------------------------------------------------------------------------------------- JSON
 
 

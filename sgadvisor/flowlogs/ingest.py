@@ -17,13 +17,16 @@ from sgadvisor.flowlogs.edges import (
     PortRange,
     Window,
 )
+from sgadvisor.flowlogs.fastpath import decompressed, scan_clean_text
 from sgadvisor.flowlogs.files import (
     BLOCK_BYTES,
+    FlowFile,
     ReadOptions,
     RecordBlock,
     discover_flow_files,
     is_edge_file,
     read_flow_file,
+    sniff_text_layout,
 )
 
 DEFAULT_MAX_MALFORMED = 0.01
@@ -45,6 +48,7 @@ def read_flows(
     *,
     block_bytes: int = BLOCK_BYTES,
     compact_rows: int = COMPACT_ROWS,
+    fast: bool = True,
 ) -> FlowEdges:
     """Read every flow file under ``paths`` into edges, coverage and accounting.
 
@@ -67,6 +71,8 @@ def read_flows(
                 edge_windows.append(window)
             continue
         record_files += 1
+        if fast and _read_fast(flow_file, read_options, aggregator):
+            continue
         for block in read_flow_file(flow_file, read_options, ledger, block_bytes=block_bytes):
             aggregator.add_records(block)
     aggregator.source = "files" if record_files or not edge_windows else "edges"
@@ -83,6 +89,19 @@ def read_flows(
             issues=accounting.issues,
         )
     return flows
+
+
+def _read_fast(flow_file: FlowFile, options: ReadOptions, aggregator: EdgeAggregator) -> bool:
+    """Clean text files go through one streaming pass of the engine; False sends the file to the
+    careful path (which locates every bad line), with nothing counted twice."""
+    layout = sniff_text_layout(flow_file, options)
+    if layout is None:
+        return False
+    gzipped, fields, header_lines = layout
+    if not gzipped:
+        return scan_clean_text(flow_file.path, fields, header_lines, aggregator)
+    with decompressed(flow_file.path) as plain:
+        return plain is not None and scan_clean_text(plain, fields, header_lines, aggregator)
 
 
 def read_records(

@@ -19,7 +19,7 @@ from sgadvisor.flowlogs.fields import Kind, spec_for
 
 LINE_COL = "_line"
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4_RE = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
+IPV4_RE = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 _ERR_COL = "_error"
 _OVERFLOW = "_overflow"
 _ENUMS: dict[str, tuple[str, ...]] = {
@@ -222,7 +222,7 @@ def type_columns(raw: pl.DataFrame, fields: Sequence[str], *, file: str, ledger:
     raw = raw.with_columns(
         *(present_of(n).alias(f"_p:{n}") for n in fields),
         *(
-            pl.col(n).cast(pl.String).str.contains(_IPV4_RE).fill_null(False).alias(f"_v4:{n}")
+            pl.col(n).cast(pl.String).str.contains(IPV4_RE).fill_null(False).alias(f"_v4:{n}")
             for n in addr_fields
         ),
     )
