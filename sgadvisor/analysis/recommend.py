@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+import networkx as nx
 import polars as pl
 
 from sgadvisor import __version__
 from sgadvisor.accounting import InputAccounting
 from sgadvisor.analysis.direction import Confidence, EphemeralRanges, classify_edges
 from sgadvisor.analysis.flows import Flow, edges_to_flows, iter_flows, protocol_name
+from sgadvisor.analysis.graph import Node, build_graph, busiest_flows
 from sgadvisor.analysis.permits import parse_addr, permits, resolve
 from sgadvisor.analysis.synthesis import (
     Placed,
@@ -125,10 +127,11 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     pins, pin_warnings = _pins_by_group(options.pins, inventory, window)
     warnings += pin_warnings
 
+    graph = build_graph(analysed, inventory)
     reports: list[GroupReport] = []
     for gid in in_scope:
         plan = _plan_group(gid, carried.get(gid, []), stuck, book, coverage[gid], pins.get(gid, {}))
-        reports.append(_group_report(gid, plan, carried, inventory, coverage[gid], analysed, book))
+        reports.append(_group_report(gid, plan, carried, inventory, coverage[gid], analysed, book, graph))
 
     blocked = _would_be_blocked(below, reports, book, inventory)
     return Recommendation(
@@ -217,6 +220,7 @@ def _group_report(
     coverage: CoverageOut,
     analysed: pl.DataFrame,
     book: RuleBook,
+    graph: nx.MultiDiGraph[Node],
 ) -> GroupReport:
     sg = inventory.groups[gid]
     members = inventory.members.get(gid, ())
@@ -275,7 +279,19 @@ def _group_report(
                 replaces=replaces or None,
             )
         )
-    edges, omitted = _group_edges(analysed, members)
+    busiest, omitted = busiest_flows(graph, gid, EDGES_PER_GROUP)
+    edges = [
+        EdgeOut(
+            eni=f.eni,
+            remote=f.remote,
+            protocol=protocol_name(f.protocol),
+            port=f.port,
+            records=f.records,
+            klass=f.klass,
+            confidence=f.confidence,
+        )
+        for f in busiest
+    ]
     return GroupReport(
         group_id=gid,
         group_name=sg.group_name,
@@ -379,27 +395,6 @@ def _removal_reason(
         if permits(resolved, proto, parse_addr(remote), port, port):
             return "only replies used it (security groups are stateful: replies need no egress rule)"
     return "no initiated traffic used it in the window, and coverage is ok"
-
-
-def _group_edges(analysed: pl.DataFrame, members: Sequence[str]) -> tuple[list[EdgeOut], int]:
-    mine = analysed.filter(pl.col("interface_id").is_in(list(members)))
-    ordered = mine.sort(
-        ["records", "interface_id", "remote_addr", "protocol", "remote_port", "local_port"],
-        descending=[True, False, False, False, False, False],
-    )
-    edges = [
-        EdgeOut(
-            eni=row["interface_id"],
-            remote=row["remote_addr"],
-            protocol=protocol_name(row["protocol"]),
-            port=row["remote_port"],
-            records=row["records"],
-            klass=row["class"],
-            confidence=row["confidence"],
-        )
-        for row in ordered.head(EDGES_PER_GROUP).iter_rows(named=True)
-    ]
-    return edges, max(mine.height - EDGES_PER_GROUP, 0)
 
 
 # ------------------------------------------------------------------------------------------- coverage
