@@ -38,7 +38,7 @@ def sample() -> Recommendation:
 def test_every_current_rule_gets_the_verdict_the_traffic_implies(sample: Recommendation) -> None:
     expected = {r.rule_id: r.expect for g in build_estate().security_groups for r in g.egress}
     got = {
-        c.security_group_rule_id: c.action
+        c.security_group_rule_id or "": c.action
         for g in sample.security_groups
         for c in g.changes
         if c.action != "add"
