@@ -178,6 +178,16 @@ def recommend_command(
             "--max-unattributed", help="Initiated records of unknown ENIs tolerated before coverage drops."
         ),
     ] = 0,
+    cidr_tolerance: Annotated[
+        int | None,
+        typer.Option(
+            "--cidr-tolerance",
+            help="Aggregate destination CIDRs when the wider block admits at most N unobserved addresses.",
+        ),
+    ] = None,
+    rule_budget: Annotated[
+        int, typer.Option("--rule-budget", help="Egress rules per group and IP family before widening.")
+    ] = 60,
     vpc: Annotated[list[str], typer.Option("--vpc", help="Analyse groups of this VPC (repeatable).")] = [],  # noqa: B006
     group: Annotated[list[str], typer.Option("--group", help="Analyse this group (repeatable).")] = [],  # noqa: B006
     eni: Annotated[
@@ -211,6 +221,8 @@ def recommend_command(
             max_unattributed=max_unattributed,
             scope=Scope(frozenset(vpc), frozenset(group), frozenset(eni)),
             pins=tuple(pins),
+            cidr_tolerance=cidr_tolerance,
+            rule_budget=rule_budget,
         ),
     )
     result = recommend(inputs)

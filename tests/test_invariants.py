@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import polars as pl
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sgadvisor.analysis.direction import classify_edges
 from sgadvisor.analysis.flows import edges_to_flows, iter_flows
@@ -76,12 +77,16 @@ def _flows(scenario: Scenario) -> list[tuple[str, int, str, int, int]]:
     return [(f.eni, f.proto, f.remote, f.port_low, f.port_high) for f in iter_flows(chosen)]
 
 
+# Defaults, and the widening knobs: CIDR aggregation under a tolerance and a tiny rule budget.
+OPTION_SETS = [AnalysisOptions(), AnalysisOptions(cidr_tolerance=8, rule_budget=2)]
+
+
 @settings(max_examples=120)
-@given(scenarios())
-def test_never_wider_and_no_breakage(scenario: Scenario) -> None:
+@given(scenarios(), st.sampled_from(OPTION_SETS))
+def test_never_wider_and_no_breakage(scenario: Scenario, options: AnalysisOptions) -> None:
     inventory = scenario.inventory
     _RESOLVED.clear()
-    rec = build_recommendation(scenario.flows, inventory, AnalysisOptions())
+    rec = build_recommendation(scenario.flows, inventory, options)
     points = probe_points(inventory, scenario.flows)
     for eni in inventory.interfaces:
         current = _current_keys(inventory, eni)
@@ -136,11 +141,11 @@ def test_justified_and_diff_structure(scenario: Scenario) -> None:
 
 
 @settings(max_examples=80)
-@given(scenarios())
-def test_fixed_point(scenario: Scenario) -> None:
-    first = build_recommendation(scenario.flows, scenario.inventory, AnalysisOptions())
+@given(scenarios(), st.sampled_from(OPTION_SETS))
+def test_fixed_point(scenario: Scenario, options: AnalysisOptions) -> None:
+    first = build_recommendation(scenario.flows, scenario.inventory, options)
     applied = _apply(first, scenario.inventory)
-    second = build_recommendation(scenario.flows, applied, AnalysisOptions())
+    second = build_recommendation(scenario.flows, applied, options)
     for before, after in zip(first.security_groups, second.security_groups, strict=True):
         assert [p.key() for p in after.proposed_egress] == [p.key() for p in before.proposed_egress], (
             before.group_id

@@ -68,7 +68,7 @@ def test_replies_never_become_rules(sample: Recommendation) -> None:
                 continue
             assert rule.evidence.why != ["tcp-flags: SYN-ACK from the ENI (a reply)"]
             if rule.ip_protocol in ("tcp", "udp"):
-                assert rule.from_port is not None and rule.from_port < 32768 or rule.from_port == 50051
+                assert (rule.from_port is not None and rule.from_port < 32768) or rule.from_port == 50051
 
 
 def test_proposals_use_identity_where_they_can(sample: Recommendation) -> None:
@@ -98,7 +98,9 @@ def run(argv: list[str]) -> int:
     return caught.value.code if isinstance(caught.value.code, int) else 0
 
 
-def test_cli_writes_byte_identical_json_and_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_writes_byte_identical_json_and_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["recommend", "--flows", str(SAMPLE / "flows"), "--inventory", str(SAMPLE / "inventory")]
     assert run([*args, "--out", str(tmp_path / "a")]) == 0
     summary = capsys.readouterr().out
@@ -121,7 +123,9 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "inventory.json"
     bad.write_text(json.dumps({"SecurityGroups": [{"GroupName": "x"}]}))
     out = tmp_path / "out"
-    assert run(["recommend", "--flows", str(SAMPLE / "flows"), "--inventory", str(bad), "--out", str(out)]) == 2
+    assert (
+        run(["recommend", "--flows", str(SAMPLE / "flows"), "--inventory", str(bad), "--out", str(out)]) == 2
+    )
     assert "inventory.json" in capsys.readouterr().err
     assert not out.exists()
     assert run(["recommend", "--flows", str(SAMPLE / "flows"), "--inventory", str(SAMPLE / "inventory"),
@@ -170,3 +174,24 @@ def test_pin_keeps_a_rule_that_rare_traffic_needs(tmp_path: Path, capsys: pytest
     )
     assert change.action == "keep" and change.reason.startswith("pinned: monthly partner SFTP")
     assert any("expired" in w for w in rec.warnings)
+
+
+def test_cidr_tolerance_and_rule_budget_widen_only_never_wider() -> None:
+    inventory = load_snapshot([SAMPLE / "inventory"])
+    flows = read_flows([SAMPLE / "flows"], addresses=inventory.addresses)
+
+    def web_443(rec: Recommendation) -> list[str]:
+        web = next(g for g in rec.security_groups if g.group_name == "web")
+        return [r.cidr_ipv4 for r in web.proposed_egress if r.from_port == 443 and r.cidr_ipv4]
+
+    assert web_443(build_recommendation(flows, inventory, AnalysisOptions())) == [
+        "203.0.113.10/32",
+        "203.0.113.11/32",
+    ]
+    # Two neighbours merge into a /31 that admits no unobserved address: tolerance 0 suffices.
+    aggregated = build_recommendation(flows, inventory, AnalysisOptions(cidr_tolerance=0))
+    assert web_443(aggregated) == ["203.0.113.10/31"]
+    # A budget of one rule per family cannot be met without widening beyond today's rules: it yields.
+    tight = build_recommendation(flows, inventory, AnalysisOptions(rule_budget=1))
+    assert any("exceeds the rule budget of 1" in w for w in tight.warnings)
+    assert web_443(tight) == ["203.0.113.10/31"]

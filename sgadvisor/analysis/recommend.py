@@ -17,6 +17,7 @@ import polars as pl
 
 from sgadvisor import __version__
 from sgadvisor.accounting import InputAccounting
+from sgadvisor.analysis.budget import DEFAULT_BUDGET, aggregate, enforce_budget
 from sgadvisor.analysis.direction import Confidence, EphemeralRanges, classify_edges
 from sgadvisor.analysis.flows import Flow, edges_to_flows, iter_flows, protocol_name
 from sgadvisor.analysis.graph import Node, build_graph, busiest_flows
@@ -88,6 +89,8 @@ class AnalysisOptions:
     ephemeral: EphemeralRanges = field(default_factory=EphemeralRanges)
     scope: Scope = field(default_factory=Scope)
     pins: tuple[RuleException, ...] = ()
+    cidr_tolerance: int | None = None  # aggregate CIDRs admitting at most this many unobserved addresses
+    rule_budget: int = DEFAULT_BUDGET
 
 
 def build_recommendation(flows: FlowEdges, inventory: Inventory, options: AnalysisOptions) -> Recommendation:
@@ -131,6 +134,12 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     reports: list[GroupReport] = []
     for gid in in_scope:
         plan = _plan_group(gid, carried.get(gid, []), stuck, book, coverage[gid], pins.get(gid, {}))
+        if coverage[gid].status == "ok":
+            if options.cidr_tolerance is not None:
+                plan.proposed = aggregate(plan.proposed, gid, book, options.cidr_tolerance)
+            plan.proposed, over = enforce_budget(plan.proposed, gid, book, options.rule_budget)
+            if over:
+                warnings.append(over)
         reports.append(_group_report(gid, plan, carried, inventory, coverage[gid], analysed, book, graph))
 
     blocked = _would_be_blocked(below, reports, book, inventory)

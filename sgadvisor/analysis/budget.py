@@ -1,0 +1,127 @@
+"""CIDR aggregation under an explicit tolerance, and the per-group rule budget (DESIGN §6 "Destinations").
+
+Both widen the same way — merge rules of one protocol/port range into the smallest CIDR holding them —
+and only ever to a rule that stays never wider (checked for every member of the group). Aggregation runs
+only when the user gives a tolerance (addresses a merged CIDR may admit that no flow went to); the budget
+(default 60 rules per IP family, prefix lists counted by MaxEntries or the AWS weight table) widens the
+least costly way first and, when nothing never-wider is left, yields: the proposal is emitted over budget
+with a warning.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sgadvisor.analysis.permits import Net
+from sgadvisor.analysis.synthesis import Placed, RuleBook, key_order
+from sgadvisor.rules import DestKind, RuleKey
+
+DEFAULT_BUDGET = 60
+
+
+@dataclass(frozen=True, slots=True)
+class _Merge:
+    added: int  # addresses the merged CIDR admits beyond the rules it replaces
+    group: tuple[str, int | None, int | None, DestKind]
+    supernet: Net
+    members: tuple[int, ...]  # indices into the rule list
+
+
+def aggregate(rules: list[Placed], group_id: str, book: RuleBook, tolerance: int) -> list[Placed]:
+    """Merge CIDR rules while the cheapest merge admits at most ``tolerance`` new addresses."""
+    while True:
+        merge = _cheapest_merge(rules, group_id, book)
+        if merge is None or merge.added > tolerance:
+            return rules
+        rules = _apply(rules, merge)
+
+
+def enforce_budget(
+    rules: list[Placed], group_id: str, book: RuleBook, budget: int
+) -> tuple[list[Placed], str | None]:
+    """Widen (never wider than today) until each IP family fits ``budget``; else say why not."""
+    while True:
+        over = [family for family, used in _usage(rules, book).items() if used > budget]
+        if not over:
+            return rules, None
+        merge = _cheapest_merge(rules, group_id, book, families=set(over))
+        if merge is None:
+            usage = _usage(rules, book)
+            detail = ", ".join(f"IPv{f}: {usage[f]}" for f in sorted(over))
+            return rules, (
+                f"{group_id}: proposal exceeds the rule budget of {budget} per IP family ({detail}); "
+                "no never-wider widening is left, so it is emitted over budget"
+            )
+        rules = _apply(rules, merge)
+
+
+def _usage(rules: Sequence[Placed], book: RuleBook) -> dict[int, int]:
+    """Rules each IP family costs: one per rule, a prefix list its MaxEntries or AWS weight."""
+    used = {4: 0, 6: 0}
+    for rule in rules:
+        key = rule.key
+        if key.kind is DestKind.CIDR_IPV6:
+            used[6] += 1
+        elif key.kind is DestKind.PREFIX_LIST:
+            plist = book.inventory.prefix_lists.get(key.value)
+            family = 6 if plist is not None and plist.address_family == "IPv6" else 4
+            used[family] += (plist.weight if plist is not None else None) or 1
+        else:
+            used[4] += 1
+    return used
+
+
+def _cheapest_merge(
+    rules: Sequence[Placed], group_id: str, book: RuleBook, families: set[int] | None = None
+) -> _Merge | None:
+    buckets: dict[tuple[str, int | None, int | None, DestKind], list[tuple[Net, int]]] = defaultdict(list)
+    for index, rule in enumerate(rules):
+        key = rule.key
+        if key.kind not in (DestKind.CIDR_IPV4, DestKind.CIDR_IPV6) or rule.kept_rule is not None:
+            continue  # kept rules (pins, coverage) stay exactly as they are
+        net = ipaddress.ip_network(key.value)
+        if families is not None and net.version not in families:
+            continue
+        buckets[(key.ip_protocol, key.from_port, key.to_port, key.kind)].append((net, index))
+    best: _Merge | None = None
+    for group, nets in sorted(buckets.items(), key=lambda item: str(item[0])):
+        nets.sort(key=lambda pair: (int(pair[0].network_address), pair[0].prefixlen))
+        for (left, _), (right, _) in itertools.pairwise(nets):
+            supernet = _common_supernet(left, right)
+            inside = tuple(i for net, i in nets if net.subnet_of(supernet))  # type: ignore[arg-type]
+            blocks: list[Net] = list(
+                ipaddress.collapse_addresses([net for net, i in nets if i in inside])  # type: ignore[type-var]
+            )
+            covered_size = sum(int(block.num_addresses) for block in blocks)
+            candidate = _Merge(supernet.num_addresses - covered_size, group, supernet, inside)
+            if best is not None and (candidate.added, str(candidate.supernet)) >= (
+                best.added,
+                str(best.supernet),
+            ):
+                continue
+            key = RuleKey(group[0], group[1], group[2], group[3], str(supernet))
+            if book.never_wider(key, group_id):
+                best = candidate
+    return best
+
+
+def _common_supernet(left: Net, right: Net) -> Net:
+    bits = left.max_prefixlen
+    diff = int(left.network_address) ^ int(right.network_address)
+    prefix = min(left.prefixlen, right.prefixlen, bits - diff.bit_length())
+    return left.supernet(new_prefix=prefix)
+
+
+def _apply(rules: list[Placed], merge: _Merge) -> list[Placed]:
+    group = merge.group
+    key = RuleKey(group[0], group[1], group[2], group[3], str(merge.supernet))
+    merged = Placed(key=key)
+    for index in merge.members:
+        merged.flows.extend(rules[index].flows)
+        merged.label = merged.label or rules[index].label
+    kept = [rule for index, rule in enumerate(rules) if index not in set(merge.members)]
+    return sorted([*kept, merged], key=lambda p: key_order(p.key))
