@@ -10,6 +10,7 @@ with a warning.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import itertools
 from collections import defaultdict
@@ -89,14 +90,16 @@ def _cheapest_merge(
         buckets[(key.ip_protocol, key.from_port, key.to_port, key.kind)].append((net, index))
     best: _Merge | None = None
     for group, nets in sorted(buckets.items(), key=lambda item: str(item[0])):
-        nets.sort(key=lambda pair: (int(pair[0].network_address), pair[0].prefixlen))
+        nets.sort(key=lambda pair: (int(pair[0].network_address), -pair[0].prefixlen))
+        starts = [int(net.network_address) for net, _ in nets]
         for (left, _), (right, _) in itertools.pairwise(nets):
             supernet = _common_supernet(left, right)
-            inside = tuple(i for net, i in nets if net.subnet_of(supernet))  # type: ignore[arg-type]
-            blocks: list[Net] = list(
-                ipaddress.collapse_addresses([net for net, i in nets if i in inside])  # type: ignore[type-var]
-            )
-            covered_size = sum(int(block.num_addresses) for block in blocks)
+            low, high = int(supernet.network_address), int(supernet.broadcast_address)
+            first, last = bisect.bisect_left(starts, low), bisect.bisect_right(starts, high)
+            inside = tuple(i for net, i in nets[first:last] if net.subnet_of(supernet))  # type: ignore[arg-type]
+            inner = [net for net, i in nets[first:last] if i in inside]
+            # Rules of one bucket do not overlap (distinct hosts, or blocks that absorbed their hosts).
+            covered_size = sum(int(net.num_addresses) for net in inner if not _within_other(net, inner))
             candidate = _Merge(supernet.num_addresses - covered_size, group, supernet, inside)
             if best is not None and (candidate.added, str(candidate.supernet)) >= (
                 best.added,
@@ -107,6 +110,10 @@ def _cheapest_merge(
             if book.never_wider(key, group_id):
                 best = candidate
     return best
+
+
+def _within_other(net: Net, nets: Sequence[Net]) -> bool:
+    return any(other != net and net.subnet_of(other) for other in nets)  # type: ignore[arg-type]
 
 
 def _common_supernet(left: Net, right: Net) -> Net:

@@ -211,7 +211,7 @@ def _plan_group(
 
 
 def _permits_key(book: RuleBook, key: RuleKey, flow: Flow) -> bool:
-    return permits(resolve(key, book.inventory), flow.proto, flow.addr, flow.port_low, flow.port_high)
+    return book.permits_key(key, flow)
 
 
 def _sorted(placed: list[Placed]) -> list[Placed]:
@@ -239,6 +239,10 @@ def _group_report(
     proposed_keys = {p.key: i for i, p in enumerate(plan.proposed)}
     changes: list[Change] = []
     narrowed_into: dict[int, list[str]] = defaultdict(list)
+    carrier: dict[Flow, list[int]] = defaultdict(list)  # flow → the proposed rules that carry it
+    for index, placed in enumerate(plan.proposed):
+        for flow in placed.flows:
+            carrier[flow].append(index)
     for index, rule in enumerate(current):
         key = rule.key()
         ref = rule.rule_id or f"current_egress[{index}]"
@@ -252,9 +256,7 @@ def _group_report(
             continue
         used = [f for f in plan.flows if _permits_key(book, key, f)]
         if used:
-            targets = sorted(
-                {i for i, p in enumerate(plan.proposed) for f in used if f in p.flows and p.key not in (key,)}
-            )
+            targets = sorted({i for f in used for i in carrier.get(f, ()) if plan.proposed[i].key != key})
             for target in targets:
                 narrowed_into[target].append(ref)
             changes.append(

@@ -53,6 +53,13 @@ class RuleBook:
         self._by_group: dict[str, list[tuple[SgRule, Resolved]]] = {}
         self._by_eni: dict[str, list[Resolved]] = {}
         self._lists: dict[str, tuple[Net, ...]] = {}
+        self._resolved: dict[RuleKey, Resolved] = {}
+        self._never_wider: dict[tuple[RuleKey, str], bool] = {}
+
+    def resolved(self, key: RuleKey) -> Resolved:
+        if key not in self._resolved:
+            self._resolved[key] = resolve(key, self.inventory)
+        return self._resolved[key]
 
     def group(self, group_id: str) -> list[tuple[SgRule, Resolved]]:
         if group_id not in self._by_group:
@@ -81,9 +88,17 @@ class RuleBook:
         return self._lists[prefix_list_id]
 
     def never_wider(self, key: RuleKey, group_id: str) -> bool:
-        """Is ``key`` (if added to the group) covered by every member's current rules?"""
-        candidate = resolve(key, self.inventory)
-        return all(covered(candidate, self.eni(eni)) for eni in self.inventory.members.get(group_id, ()))
+        """Is ``key`` (if added to the group) covered by every member's current rules? (memoised)"""
+        memo = (key, group_id)
+        if memo not in self._never_wider:
+            candidate = self.resolved(key)
+            self._never_wider[memo] = all(
+                covered(candidate, self.eni(eni)) for eni in self.inventory.members.get(group_id, ())
+            )
+        return self._never_wider[memo]
+
+    def permits_key(self, key: RuleKey, flow: Flow) -> bool:
+        return permits(self.resolved(key), flow.proto, flow.addr, flow.port_low, flow.port_high)
 
 
 def flow_key(flow: Flow, kind: DestKind, value: str, icmp_from: SgRule | None = None) -> RuleKey:
@@ -125,16 +140,43 @@ def place_flows(
             if rules:
                 candidates.append((len(inventory.members.get(gid, ())), gid, rules))
         if not candidates:
-            not_permitted.append(flow)
+            partial = _union_permitting(flow, book) if flow.port_low != flow.port_high else None
+            if partial:
+                stuck.append((flow, partial))  # several rules together cover the observed port range
+            else:
+                not_permitted.append(flow)
             continue
-        candidates.sort(key=lambda c: (c[0], c[1]))
-        for _, gid, rules in candidates:
-            if gid not in groups_in_play or book.never_wider(host_key(flow, _icmp_rule(rules)), gid):
-                carried[gid].append(flow)
-                break
-        else:
-            stuck.append((flow, candidates[0][2]))
+        # The smallest group that permits the flow carries it. Its most specific rule (the address and
+        # the observed ports, ICMP type/code of the permitting rule) lies inside that permitting rule,
+        # which every member of the group has: so it is never wider, and no further check is needed.
+        _, gid, _ = min(candidates, key=lambda c: (c[0], c[1]))
+        carried[gid].append(flow)
     return carried, stuck, not_permitted
+
+
+def _union_permitting(flow: Flow, book: RuleBook) -> list[SgRule] | None:
+    """For a range of bucketed ports no single rule spans: the rules of one of the ENI's groups that
+    together cover it (kept as they are), or None."""
+    candidate = book.resolved(host_key(flow))
+    for gid in sorted(book.inventory.interfaces[flow.eni].group_ids):
+        rules = book.group(gid)
+        if covered(candidate, [res for _, res in rules]):
+            return [
+                rule
+                for rule, res in rules
+                if any(
+                    permits(res, flow.proto, flow.addr, port, port)
+                    for port in (flow.port_low, flow.port_high)
+                )
+                or (
+                    rule.from_port is not None
+                    and rule.to_port is not None
+                    and flow.port_low <= rule.to_port
+                    and rule.from_port <= flow.port_high
+                    and permits(res, flow.proto, flow.addr, rule.from_port, rule.from_port)
+                )
+            ]
+    return None
 
 
 def _icmp_rule(rules: Sequence[SgRule]) -> SgRule | None:
