@@ -16,6 +16,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sgadvisor.analysis.permits import Net
 from sgadvisor.analysis.synthesis import Placed, RuleBook, key_order
@@ -33,12 +34,12 @@ class _Merge:
 
 
 def aggregate(rules: list[Placed], group_id: str, book: RuleBook, tolerance: int) -> list[Placed]:
-    """Merge CIDR rules while the cheapest merge admits at most ``tolerance`` new addresses."""
+    """Merge CIDR rules while the cheapest merges admit at most ``tolerance`` new addresses."""
     while True:
-        merge = _cheapest_merge(rules, group_id, book)
-        if merge is None or merge.added > tolerance:
+        merges = [m for m in _merges(rules, group_id, book) if m.added <= tolerance]
+        if not merges:
             return rules
-        rules = _apply(rules, merge)
+        rules = _apply(rules, merges)
 
 
 def enforce_budget(
@@ -46,18 +47,18 @@ def enforce_budget(
 ) -> tuple[list[Placed], str | None]:
     """Widen (never wider than today) until each IP family fits ``budget``; else say why not."""
     while True:
-        over = [family for family, used in _usage(rules, book).items() if used > budget]
-        if not over:
+        usage = _usage(rules, book)
+        excess = {family: used - budget for family, used in usage.items() if used > budget}
+        if not excess:
             return rules, None
-        merge = _cheapest_merge(rules, group_id, book, families=set(over))
-        if merge is None:
-            usage = _usage(rules, book)
-            detail = ", ".join(f"IPv{f}: {usage[f]}" for f in sorted(over))
+        merges = _merges(rules, group_id, book, families=set(excess), limit=max(excess.values()))
+        if not merges:
+            detail = ", ".join(f"IPv{f}: {usage[f]}" for f in sorted(excess))
             return rules, (
                 f"{group_id}: proposal exceeds the rule budget of {budget} per IP family ({detail}); "
                 "no never-wider widening is left, so it is emitted over budget"
             )
-        rules = _apply(rules, merge)
+        rules = _apply(rules, merges)
 
 
 def _usage(rules: Sequence[Placed], book: RuleBook) -> dict[int, int]:
@@ -76,19 +77,25 @@ def _usage(rules: Sequence[Placed], book: RuleBook) -> dict[int, int]:
     return used
 
 
-def _cheapest_merge(
-    rules: Sequence[Placed], group_id: str, book: RuleBook, families: set[int] | None = None
-) -> _Merge | None:
+def _merges(
+    rules: Sequence[Placed],
+    group_id: str,
+    book: RuleBook,
+    families: set[int] | None = None,
+    limit: int | None = None,
+) -> list[_Merge]:
+    """The cheapest never-wider merges of neighbouring CIDR rules, cheapest first, not overlapping
+    (so one round can apply them all), at most ``limit`` of them."""
     buckets: dict[tuple[str, int | None, int | None, DestKind], list[tuple[Net, int]]] = defaultdict(list)
     for index, rule in enumerate(rules):
         key = rule.key
         if key.kind not in (DestKind.CIDR_IPV4, DestKind.CIDR_IPV6) or rule.kept_rule is not None:
             continue  # kept rules (pins, coverage) stay exactly as they are
-        net = ipaddress.ip_network(key.value)
+        net = _network(key.value)
         if families is not None and net.version not in families:
             continue
         buckets[(key.ip_protocol, key.from_port, key.to_port, key.kind)].append((net, index))
-    best: _Merge | None = None
+    candidates: list[_Merge] = []
     for group, nets in sorted(buckets.items(), key=lambda item: str(item[0])):
         nets.sort(key=lambda pair: (int(pair[0].network_address), -pair[0].prefixlen))
         starts = [int(net.network_address) for net, _ in nets]
@@ -96,20 +103,38 @@ def _cheapest_merge(
             supernet = _common_supernet(left, right)
             low, high = int(supernet.network_address), int(supernet.broadcast_address)
             first, last = bisect.bisect_left(starts, low), bisect.bisect_right(starts, high)
-            inside = tuple(i for net, i in nets[first:last] if net.subnet_of(supernet))  # type: ignore[arg-type]
-            inner = [net for net, i in nets[first:last] if i in inside]
+            inner = [(net, i) for net, i in nets[first:last] if net.subnet_of(supernet)]  # type: ignore[arg-type]
+            blocks = [net for net, _ in inner]
             # Rules of one bucket do not overlap (distinct hosts, or blocks that absorbed their hosts).
-            covered_size = sum(int(net.num_addresses) for net in inner if not _within_other(net, inner))
-            candidate = _Merge(supernet.num_addresses - covered_size, group, supernet, inside)
-            if best is not None and (candidate.added, str(candidate.supernet)) >= (
-                best.added,
-                str(best.supernet),
-            ):
-                continue
-            key = RuleKey(group[0], group[1], group[2], group[3], str(supernet))
-            if book.never_wider(key, group_id):
-                best = candidate
-    return best
+            covered_size = sum(int(net.num_addresses) for net in blocks if not _within_other(net, blocks))
+            inside = tuple(i for _, i in inner)
+            candidates.append(_Merge(supernet.num_addresses - covered_size, group, supernet, inside))
+    candidates.sort(
+        key=lambda m: (
+            m.added,
+            m.supernet.version,
+            int(m.supernet.network_address),
+            m.supernet.prefixlen,
+            str(m.group),
+        )
+    )
+    chosen: list[_Merge] = []
+    taken: set[int] = set()
+    for merge in candidates:
+        if limit is not None and len(chosen) >= limit:
+            break
+        if taken & set(merge.members):
+            continue
+        group = merge.group
+        if book.never_wider(RuleKey(group[0], group[1], group[2], group[3], str(merge.supernet)), group_id):
+            chosen.append(merge)
+            taken.update(merge.members)
+    return chosen
+
+
+@lru_cache(maxsize=65536)
+def _network(text: str) -> Net:
+    return ipaddress.ip_network(text)
 
 
 def _within_other(net: Net, nets: Sequence[Net]) -> bool:
@@ -123,12 +148,16 @@ def _common_supernet(left: Net, right: Net) -> Net:
     return left.supernet(new_prefix=prefix)
 
 
-def _apply(rules: list[Placed], merge: _Merge) -> list[Placed]:
-    group = merge.group
-    key = RuleKey(group[0], group[1], group[2], group[3], str(merge.supernet))
-    merged = Placed(key=key)
-    for index in merge.members:
-        merged.flows.extend(rules[index].flows)
-        merged.label = merged.label or rules[index].label
-    kept = [rule for index, rule in enumerate(rules) if index not in set(merge.members)]
-    return sorted([*kept, merged], key=lambda p: key_order(p.key))
+def _apply(rules: list[Placed], merges: Sequence[_Merge]) -> list[Placed]:
+    replaced: set[int] = set()
+    added: list[Placed] = []
+    for merge in merges:
+        group = merge.group
+        merged = Placed(key=RuleKey(group[0], group[1], group[2], group[3], str(merge.supernet)))
+        for index in merge.members:
+            merged.flows.extend(rules[index].flows)
+            merged.label = merged.label or rules[index].label
+        replaced.update(merge.members)
+        added.append(merged)
+    kept = [rule for index, rule in enumerate(rules) if index not in replaced]
+    return sorted([*kept, *added], key=lambda p: key_order(p.key))

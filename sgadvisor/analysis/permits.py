@@ -8,6 +8,7 @@ prefix list whose entries are unknown is *opaque*: it permits nothing we can pro
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import itertools
 from collections.abc import Iterable, Sequence
@@ -24,33 +25,43 @@ _TCP, _UDP, _ICMP, _ICMPV6 = 6, 17, 1, 58
 _PORTED = {_TCP, _UDP}
 
 
+Span = tuple[int, int, int]  # (IP version, first address, last address) as integers
+
+
 @dataclass(frozen=True, slots=True)
 class Resolved:
     """A rule key with its destination resolved to address blocks (None: opaque)."""
 
     key: RuleKey
     nets: tuple[Net, ...] | None
+    spans: tuple[Span, ...] | None = None  # the same blocks as integer ranges: what the checks use
+    proto: int | None = None  # IANA number, None for all protocols
 
-    @property
-    def proto(self) -> int | None:
-        """IANA number, None for all protocols."""
-        return protocol_number(self.key.ip_protocol)
+    @classmethod
+    def of(cls, key: RuleKey, nets: tuple[Net, ...] | None) -> Resolved:
+        spans = None if nets is None else tuple(_span(n) for n in nets)
+        return cls(key, nets, spans, protocol_number(key.ip_protocol))
+
+
+def _span(net: Net) -> Span:
+    first = int(net.network_address)
+    return net.version, first, first + net.num_addresses - 1
 
 
 def resolve(key: RuleKey, inventory: Inventory) -> Resolved:
     """Resolve a rule's destination on the snapshot."""
     if key.kind in (DestKind.CIDR_IPV4, DestKind.CIDR_IPV6):
-        return Resolved(key, (ipaddress.ip_network(key.value),))
+        return Resolved.of(key, (ipaddress.ip_network(key.value),))
     if key.kind is DestKind.SECURITY_GROUP:
         addresses = sorted(
             {a for eni in inventory.members.get(key.value, ()) for a in inventory.interfaces[eni].addresses},
             key=_addr_sort_key,
         )
-        return Resolved(key, tuple(ipaddress.ip_network(a) for a in addresses))
+        return Resolved.of(key, tuple(ipaddress.ip_network(a) for a in addresses))
     plist = inventory.prefix_lists.get(key.value)
     if plist is None or plist.entries is None:
-        return Resolved(key, None)
-    return Resolved(key, tuple(ipaddress.ip_network(c) for c in plist.entries))
+        return Resolved.of(key, None)
+    return Resolved.of(key, tuple(ipaddress.ip_network(c) for c in plist.entries))
 
 
 def _addr_sort_key(text: str) -> tuple[int, int]:
@@ -82,7 +93,8 @@ def permits(rule: Resolved, proto: int, addr: Addr, port_low: int, port_high: in
             high = key.to_port if key.to_port is not None else 65535
             if not (low <= port_low and port_high <= high):
                 return False
-    return any(addr in net for net in rule.nets if net.version == addr.version)
+    version, value = addr.version, int(addr)
+    return any(v == version and low <= value <= high for v, low, high in rule.spans or ())
 
 
 def covered(candidate: Resolved, rules: Sequence[Resolved]) -> bool:
@@ -141,30 +153,21 @@ def _ports_covered(nets: tuple[Net, ...], low: int, high: int, rules: Sequence[R
 
 
 def _nets_covered(nets: Iterable[Net], rules: Sequence[Resolved]) -> bool:
-    union: list[Net] = [n for r in rules if r.nets is not None for n in r.nets]
-    for version in (4, 6):
-        wanted = [n for n in nets if n.version == version]
-        if not wanted:
-            continue
-        have = list(ipaddress.collapse_addresses([n for n in union if n.version == version]))  # type: ignore[type-var]
-        for net in wanted:
-            if not _net_in(net, have):
-                return False
+    """Each block of ``nets`` lies inside the union of the rules' blocks (merged integer ranges)."""
+    union = sorted(span for r in rules for span in (r.spans or ()))
+    merged: list[list[int]] = []
+    for version, low, high in union:
+        if merged and merged[-1][0] == version and low <= merged[-1][2] + 1:
+            merged[-1][2] = max(merged[-1][2], high)
+        else:
+            merged.append([version, low, high])
+    keys = [(v, low) for v, low, _ in merged]
+    for net in nets:
+        version, low, high = _span(net)
+        index = bisect.bisect_right(keys, (version, low)) - 1
+        if index < 0:
+            return False
+        m_version, _, m_high = merged[index]
+        if m_version != version or high > m_high:
+            return False
     return True
-
-
-def _net_in(net: Net, have: Sequence[Net]) -> bool:
-    remaining: list[Net] = [net]
-    for block in have:
-        nxt: list[Net] = []
-        for part in remaining:
-            if part.subnet_of(block):  # type: ignore[arg-type]
-                continue
-            if block.subnet_of(part):  # type: ignore[arg-type]
-                nxt.extend(part.address_exclude(block))  # type: ignore[arg-type]
-            else:
-                nxt.append(part)
-        remaining = nxt
-        if not remaining:
-            return True
-    return not remaining

@@ -21,7 +21,7 @@ from sgadvisor.analysis.budget import DEFAULT_BUDGET, aggregate, enforce_budget
 from sgadvisor.analysis.direction import Confidence, EphemeralRanges, classify_edges
 from sgadvisor.analysis.flows import Flow, edges_to_flows, iter_flows, protocol_name
 from sgadvisor.analysis.graph import Node, build_graph, busiest_flows
-from sgadvisor.analysis.permits import parse_addr, permits, resolve
+from sgadvisor.analysis.permits import parse_addr, permits
 from sgadvisor.analysis.synthesis import (
     Placed,
     RuleBook,
@@ -400,7 +400,7 @@ def _removal_reason(
     if elsewhere:
         return f"the traffic it permits is carried by {', '.join(elsewhere)} (fewer members)"
     replies = analysed.filter(pl.col("interface_id").is_in(list(members)) & (pl.col("class") == "reply"))
-    resolved = resolve(key, book.inventory)
+    resolved = book.resolved(key)
     for row in replies.select("protocol", "remote_addr", "remote_port").iter_rows():
         proto, remote, port = row
         if permits(resolved, proto, parse_addr(remote), port, port):
@@ -585,9 +585,7 @@ def _would_be_blocked(
     below: Sequence[tuple[Flow, str]], reports: Sequence[GroupReport], book: RuleBook, inventory: Inventory
 ) -> list[WouldBeBlocked]:
     """Flows left out by a threshold that the proposal would no longer permit."""
-    proposed_by_group = {
-        r.group_id: [resolve(p.key(), inventory) for p in r.proposed_egress] for r in reports
-    }
+    proposed_by_group = {r.group_id: [book.resolved(p.key()) for p in r.proposed_egress] for r in reports}
     out = []
     for flow, reason in below:
         itf = inventory.interfaces[flow.eni]

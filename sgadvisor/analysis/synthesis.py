@@ -65,7 +65,7 @@ class RuleBook:
         if group_id not in self._by_group:
             sg = self.inventory.groups.get(group_id)
             rules = sg.egress if sg is not None else ()
-            self._by_group[group_id] = [(r, resolve(r.key(), self.inventory)) for r in rules]
+            self._by_group[group_id] = [(r, self.resolved(r.key())) for r in rules]
         return self._by_group[group_id]
 
     def eni(self, eni: str) -> list[Resolved]:
@@ -275,7 +275,7 @@ def prefer_current(proposed: list[Placed], group_id: str, book: RuleBook) -> lis
     out: list[Placed] = []
     for placed in proposed:
         if placed.kept_rule is None and all(placed.key != rule.key() for rule, _ in current):
-            candidate = resolve(placed.key, book.inventory)
+            candidate = book.resolved(placed.key)
             for rule, res in current:
                 if covered(candidate, [res]) and covered(res, [candidate]):
                     placed = Placed(key=rule.key(), flows=placed.flows, kept_rule=rule, label=placed.label)
