@@ -52,6 +52,7 @@ def generate(n_enis: int, n_groups: int, n_edges: int, seed: int = 7) -> Estate:
         for r in range(rng.randint(3, 8)):
             choice = rng.random()
             port = rng.choice(SERVICE_PORTS)
+            spec: tuple[str, int | None, int | None, DestKind, str]
             if choice < 0.15:
                 spec = ("-1", None, None, DestKind.CIDR_IPV4, "0.0.0.0/0")
             elif choice < 0.45:
@@ -73,7 +74,7 @@ def generate(n_enis: int, n_groups: int, n_edges: int, seed: int = 7) -> Estate:
     enis = sorted(interfaces)
     externals = [f"198.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}" for i in range(max(n_edges // 50, 100))]
     s3 = ("52.0.0.0/16", "3.5.0.0/16")
-    rows = []
+    rows: list[tuple[object, ...]] = []
     seen: set[tuple[object, ...]] = set()
     while len(rows) < n_edges:
         eni = rng.choice(enis)
@@ -95,11 +96,19 @@ def generate(n_enis: int, n_groups: int, n_edges: int, seed: int = 7) -> Estate:
         seen.add(key)
         records = rng.randint(1, 500)
         syn = records if initiated == (direction == "egress") else 0
-        rows.append((eni, direction, "ACCEPT", 6, local, remote, local_port, remote_port, records, records * 3,
-                     records * 900, T0 + 60, T0 + 7 * 86400, 40000 if local_port == 0 else local_port,
-                     40100 if local_port == 0 else local_port, 50 if local_port == 0 else 1,
-                     40000 if remote_port == 0 else remote_port, 40100 if remote_port == 0 else remote_port,
-                     50 if remote_port == 0 else 1, syn, records - syn, 0, 0, None))  # fmt: skip
+        bucketed_local = local_port == 0
+        bucketed_remote = remote_port == 0
+        rows.append(
+            (
+                eni, direction, "ACCEPT", 6, local, remote, local_port, remote_port, records, records * 3,
+                records * 900, T0 + 60, T0 + 7 * 86400,
+                40000 if bucketed_local else local_port, 40100 if bucketed_local else local_port,
+                50 if bucketed_local else 1,
+                40000 if bucketed_remote else remote_port, 40100 if bucketed_remote else remote_port,
+                50 if bucketed_remote else 1,
+                syn, records - syn, 0, 0, None,
+            )
+        )  # fmt: skip
     edges = pl.DataFrame(rows, schema=EDGE_SCHEMA, orient="row")
     coverage = pl.DataFrame(
         [(eni, WINDOW.start, WINDOW.end - 1, 1000, 0, 0, 0) for eni in enis],
