@@ -63,8 +63,9 @@ def generate(n_enis: int, n_groups: int, n_edges: int, seed: int = 7) -> Estate:
                 spec = ("tcp", 443, 443, DestKind.PREFIX_LIST, "pl-s3")
             else:
                 spec = ("tcp", 0, 65535, DestKind.CIDR_IPV4, "10.0.0.0/8")
-            proto, low, high, kind, value = spec
-            rules.append(SgRule.build(gid, True, proto, low, high, kind, value, rule_id=f"sgr-{g:06x}{r:02x}"))
+            proto, low, high, dest, value = spec
+            rule_id = f"sgr-{g:06x}{r:02x}"
+            rules.append(SgRule.build(gid, True, proto, low, high, dest, value, rule_id=rule_id))
         groups[gid] = SecurityGroup(gid, f"group-{g}", "vpc-1", egress=tuple(rules))
     interfaces = {}
     for e in range(n_enis):
