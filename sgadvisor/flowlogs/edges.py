@@ -142,21 +142,24 @@ def _sum(name: str) -> pl.Expr:
     return pl.col(name).sum().alias(name)
 
 
+def _volume_aggs(*port_columns: str) -> list[pl.Expr]:
+    """Merging aggregates: volumes add, time spans widen, each port column's min/max widen."""
+    aggs = [
+        _sum("records"),
+        _sum("packets"),
+        _sum("bytes"),
+        pl.col("first_start").min(),
+        pl.col("last_end").max(),
+    ]
+    for column in port_columns:
+        aggs += [pl.col(f"{column}_min").min(), pl.col(f"{column}_max").max()]
+    return aggs
+
+
+_FLAG_SUMS = (_sum("flags_known"), _sum("syn"), _sum("synack"), _sum("fin"), _sum("zero"))
 _MERGE_AGGS: tuple[pl.Expr, ...] = (
-    _sum("records"),
-    _sum("packets"),
-    _sum("bytes"),
-    pl.col("first_start").min(),
-    pl.col("last_end").max(),
-    pl.col("sport_min").min(),
-    pl.col("sport_max").max(),
-    pl.col("dport_min").min(),
-    pl.col("dport_max").max(),
-    _sum("flags_known"),
-    _sum("syn"),
-    _sum("synack"),
-    _sum("fin"),
-    _sum("zero"),
+    *_volume_aggs("sport", "dport"),
+    *_FLAG_SUMS,
     pl.col("src_svc").max(),
     pl.col("dst_svc").max(),
     _sum("_scan_src_n"),
@@ -579,20 +582,8 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         )
     )
     merged = oriented.group_by(key).agg(
-        _sum("records"),
-        _sum("packets"),
-        _sum("bytes"),
-        pl.col("first_start").min(),
-        pl.col("last_end").max(),
-        pl.col("local_port_min").min(),
-        pl.col("local_port_max").max(),
-        pl.col("remote_port_min").min(),
-        pl.col("remote_port_max").max(),
-        _sum("flags_known"),
-        _sum("syn"),
-        _sum("synack"),
-        _sum("fin"),
-        _sum("zero"),
+        *_volume_aggs("local_port", "remote_port"),
+        *_FLAG_SUMS,
         pl.col("aws_service").max(),
         _sum("_local_distinct"),
         _sum("_remote_distinct"),
@@ -663,16 +654,8 @@ def _merge_final(frames: list[pl.DataFrame]) -> pl.DataFrame:
         pl.concat(frames, how="vertical_relaxed")
         .group_by(key)
         .agg(
-            _sum("records"),
-            _sum("packets"),
-            _sum("bytes"),
-            pl.col("first_start").min(),
-            pl.col("last_end").max(),
-            pl.col("local_port_min").min(),
-            pl.col("local_port_max").max(),
+            *_volume_aggs("local_port", "remote_port"),
             pl.col("local_port_distinct").max(),
-            pl.col("remote_port_min").min(),
-            pl.col("remote_port_max").max(),
             pl.col("remote_port_distinct").max(),
             pl.col("syn_records").sum().alias("syn_records"),
             pl.col("synack_records").sum().alias("synack_records"),
