@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from sgadvisor import __version__
+from sgadvisor.analysis.awsranges import load_ip_ranges
 from sgadvisor.analysis.direction import Confidence
 from sgadvisor.analysis.recommend import AnalysisOptions, Scope
 from sgadvisor.config import ConfigFile, build_default_map, find_config_path, load_config
@@ -185,6 +186,10 @@ def recommend_command(
             help="Aggregate destination CIDRs when the wider block admits at most N unobserved addresses.",
         ),
     ] = None,
+    ip_ranges: Annotated[
+        Path | None,
+        typer.Option("--ip-ranges", help="AWS ip-ranges.json: label destinations with their AWS service."),
+    ] = None,
     rule_budget: Annotated[
         int, typer.Option("--rule-budget", help="Egress rules per group and IP family before widening.")
     ] = 60,
@@ -222,6 +227,7 @@ def recommend_command(
             scope=Scope(frozenset(vpc), frozenset(group), frozenset(eni)),
             pins=tuple(pins),
             cidr_tolerance=cidr_tolerance,
+            ip_ranges=load_ip_ranges(ip_ranges) if ip_ranges is not None else None,
             rule_budget=rule_budget,
         ),
     )

@@ -9,6 +9,7 @@ import pytest
 
 from sgadvisor.analysis.recommend import AnalysisOptions, Scope, build_recommendation
 from sgadvisor.cli import main
+from sgadvisor.errors import InputError
 from sgadvisor.flowlogs.ingest import read_flows
 from sgadvisor.inventory.snapshot import load_snapshot
 from sgadvisor.models import Recommendation
@@ -195,3 +196,39 @@ def test_cidr_tolerance_and_rule_budget_widen_only_never_wider() -> None:
     tight = build_recommendation(flows, inventory, AnalysisOptions(rule_budget=1))
     assert any("exceeds the rule budget of 1" in w for w in tight.warnings)
     assert web_443(tight) == ["203.0.113.10/31"]
+
+
+def test_ip_ranges_label_destinations(tmp_path: Path) -> None:
+    from sgadvisor.analysis.awsranges import load_ip_ranges
+
+    ranges = tmp_path / "ip-ranges.json"
+    ranges.write_text(
+        json.dumps(
+            {
+                "syncToken": "1",
+                "prefixes": [
+                    {"ip_prefix": "203.0.112.0/22", "region": "eu-west-1", "service": "AMAZON"},
+                    {"ip_prefix": "203.0.113.0/24", "region": "eu-west-1", "service": "EC2"},
+                ],
+                "ipv6_prefixes": [
+                    {"ipv6_prefix": "2001:db8::/32", "region": "eu-west-1", "service": "AMAZON"}
+                ],
+            }
+        )
+    )
+    labels = load_ip_ranges(ranges)
+    assert labels.label("203.0.113.10") == "EC2"
+    assert labels.label("203.0.114.1") == "AMAZON"
+    assert labels.label("2001:db8:4006:80b::2003") == "AMAZON"
+    assert labels.label("198.51.100.1") is None
+    inventory = load_snapshot([SAMPLE / "inventory"])
+    flows = read_flows([SAMPLE / "flows"], addresses=inventory.addresses)
+    rec = build_recommendation(flows, inventory, AnalysisOptions(ip_ranges=labels))
+    web = next(g for g in rec.security_groups if g.group_name == "web")
+    described = {r.cidr_ipv4 or r.cidr_ipv6: r.description or "" for r in web.proposed_egress}
+    assert described["203.0.113.10/32"].startswith("sgadvisor EC2 ")
+    assert described["2001:db8:4006:80b::2003/128"].startswith("sgadvisor AMAZON ")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"prefixes": [{"ip_prefix": "300.0.0.0/8", "service": "S3"}]}')
+    with pytest.raises(InputError, match="broken.json: ip entry 0"):
+        load_ip_ranges(broken)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 import networkx as nx
@@ -17,6 +17,7 @@ import polars as pl
 
 from sgadvisor import __version__
 from sgadvisor.accounting import InputAccounting
+from sgadvisor.analysis.awsranges import ServiceRanges
 from sgadvisor.analysis.budget import DEFAULT_BUDGET, aggregate, enforce_budget
 from sgadvisor.analysis.direction import Confidence, EphemeralRanges, classify_edges
 from sgadvisor.analysis.flows import Flow, edges_to_flows, iter_flows, protocol_name
@@ -90,6 +91,7 @@ class AnalysisOptions:
     scope: Scope = field(default_factory=Scope)
     pins: tuple[RuleException, ...] = ()
     cidr_tolerance: int | None = None  # aggregate CIDRs admitting at most this many unobserved addresses
+    ip_ranges: ServiceRanges | None = None  # AWS service labels for destinations (ip-ranges.json)
     rule_budget: int = DEFAULT_BUDGET
 
 
@@ -108,6 +110,9 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     analysed = classified.filter(pl.col("interface_id").is_in(sorted(scope_enis - infra)))
 
     all_flows = list(iter_flows(edges_to_flows(analysed.filter(pl.col("class") != "reply"))))
+    if options.ip_ranges is not None:
+        labels = options.ip_ranges
+        all_flows = [f if f.service else replace(f, service=labels.label(f.remote)) for f in all_flows]
     chosen: list[Flow] = []
     below: list[tuple[Flow, str]] = []
     for flow in all_flows:
