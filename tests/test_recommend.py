@@ -230,5 +230,5 @@ def test_ip_ranges_label_destinations(tmp_path: Path) -> None:
     assert described["2001:db8:4006:80b::2003/128"].startswith("sgadvisor AMAZON ")
     broken = tmp_path / "broken.json"
     broken.write_text('{"prefixes": [{"ip_prefix": "300.0.0.0/8", "service": "S3"}]}')
-    with pytest.raises(InputError, match="broken.json: ip entry 0"):
+    with pytest.raises(InputError, match=r"broken\.json: ip entry 0"):
         load_ip_ranges(broken)
