@@ -106,7 +106,7 @@ def _merges(
             inner = [(net, i) for net, i in nets[first:last] if net.subnet_of(supernet)]  # type: ignore[arg-type]
             blocks = [net for net, _ in inner]
             # Rules of one bucket do not overlap (distinct hosts, or blocks that absorbed their hosts).
-            covered_size = sum(int(net.num_addresses) for net in blocks if not _within_other(net, blocks))
+            covered_size = sum(int(net.num_addresses) for net in blocks)
             inside = tuple(i for _, i in inner)
             candidates.append(_Merge(supernet.num_addresses - covered_size, group, supernet, inside))
     candidates.sort(
@@ -135,10 +135,6 @@ def _merges(
 @lru_cache(maxsize=65536)
 def _network(text: str) -> Net:
     return ipaddress.ip_network(text)
-
-
-def _within_other(net: Net, nets: Sequence[Net]) -> bool:
-    return any(other != net and net.subnet_of(other) for other in nets)  # type: ignore[arg-type]
 
 
 def _common_supernet(left: Net, right: Net) -> Net:

@@ -99,27 +99,28 @@ def permits(rule: Resolved, proto: int, addr: Addr, port_low: int, port_high: in
 
 def covered(candidate: Resolved, rules: Sequence[Resolved]) -> bool:
     """Is everything ``candidate`` permits also permitted by the union of ``rules``? (never wider)"""
-    if candidate.nets is None:
+    if candidate.spans is None:
         return False
-    if not candidate.nets:
+    spans = candidate.spans
+    if not spans:
         return True
     key = candidate.key
     proto = candidate.proto
     if proto is None:  # all protocols: only all-protocol rules can cover it
-        return _nets_covered(candidate.nets, [r for r in rules if r.proto is None])
+        return _spans_covered(spans, [r for r in rules if r.proto is None])
     same = [r for r in rules if r.nets is not None and (r.proto is None or r.proto == proto)]
     if proto in _PORTED:
         low = key.from_port if key.from_port is not None else 0
         high = key.to_port if key.to_port is not None else 65535
-        return _ports_covered(candidate.nets, low, high, same)
+        return _ports_covered(spans, low, high, same)
     if proto in (_ICMP, _ICMPV6):
         # ICMP reaches IPv4 addresses only, ICMPv6 IPv6 only: an SG reference's other family is moot.
         family = 4 if proto == _ICMP else 6
-        nets = tuple(n for n in candidate.nets if n.version == family)
+        family_spans = tuple(span for span in spans if span[0] == family)
         icmp_type, icmp_code = key.from_port, key.to_port
         fitting = [r for r in same if r.proto is None or _icmp_covers(r.key, icmp_type, icmp_code)]
-        return _nets_covered(nets, fitting)
-    return _nets_covered(candidate.nets, same)
+        return _spans_covered(family_spans, fitting)
+    return _spans_covered(spans, same)
 
 
 def _icmp_covers(rule: RuleKey, icmp_type: int | None, icmp_code: int | None) -> bool:
@@ -129,31 +130,31 @@ def _icmp_covers(rule: RuleKey, icmp_type: int | None, icmp_code: int | None) ->
     return field_covers(rule.from_port, icmp_type) and field_covers(rule.to_port, icmp_code)
 
 
-def _ports_covered(nets: tuple[Net, ...], low: int, high: int, rules: Sequence[Resolved]) -> bool:
+def _ports_covered(spans: tuple[Span, ...], low: int, high: int, rules: Sequence[Resolved]) -> bool:
     """Split [low, high] at every rule boundary; each piece needs its own address cover."""
-    spans: list[tuple[int, int, Resolved]] = []
+    ranges: list[tuple[int, int, Resolved]] = []
     for rule in rules:
         if rule.proto is None:
-            spans.append((0, 65535, rule))
+            ranges.append((0, 65535, rule))
         else:
             r_low = rule.key.from_port if rule.key.from_port is not None else 0
             r_high = rule.key.to_port if rule.key.to_port is not None else 65535
-            spans.append((r_low, r_high, rule))
+            ranges.append((r_low, r_high, rule))
     cuts = {low, high + 1}
-    for r_low, r_high, _ in spans:
+    for r_low, r_high, _ in ranges:
         for point in (r_low, r_high + 1):
             if low < point <= high:
                 cuts.add(point)
     points = sorted(cuts)
     for start, stop in itertools.pairwise(points):
-        piece_rules = [rule for r_low, r_high, rule in spans if r_low <= start and stop - 1 <= r_high]
-        if not _nets_covered(nets, piece_rules):
+        piece_rules = [rule for r_low, r_high, rule in ranges if r_low <= start and stop - 1 <= r_high]
+        if not _spans_covered(spans, piece_rules):
             return False
     return True
 
 
-def _nets_covered(nets: Iterable[Net], rules: Sequence[Resolved]) -> bool:
-    """Each block of ``nets`` lies inside the union of the rules' blocks (merged integer ranges)."""
+def _spans_covered(spans: Iterable[Span], rules: Sequence[Resolved]) -> bool:
+    """Each address range of ``spans`` lies inside the union of the rules' ranges (merged)."""
     union = sorted(span for r in rules for span in (r.spans or ()))
     merged: list[list[int]] = []
     for version, low, high in union:
@@ -162,8 +163,7 @@ def _nets_covered(nets: Iterable[Net], rules: Sequence[Resolved]) -> bool:
         else:
             merged.append([version, low, high])
     keys = [(v, low) for v, low, _ in merged]
-    for net in nets:
-        version, low, high = _span(net)
+    for version, low, high in spans:
         index = bisect.bisect_right(keys, (version, low)) - 1
         if index < 0:
             return False
