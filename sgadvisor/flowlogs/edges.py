@@ -130,6 +130,7 @@ class FlowEdges:
 
 # Internal, src/dst-oriented partial key. "_psrc"/"_pdst" are pkt-addresses only where they differ.
 _PRE_KEY = ("iface", "fdir", "action", "protocol", "saddr", "daddr", "psrc", "pdst", "sport", "dport")
+PRE_KEY = _PRE_KEY
 _HASH = "_h"
 _PAIRS_SCHEMA: dict[str, pl.DataType] = {
     _HASH: pl.UInt64(),

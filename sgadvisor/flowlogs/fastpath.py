@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from sgadvisor.flowlogs.edges import MALFORMED, EdgeAggregator, merge_grouped, record_exprs
+from sgadvisor.flowlogs.edges import MALFORMED, PRE_KEY, EdgeAggregator, merge_grouped, record_exprs
 from sgadvisor.flowlogs.fields import Kind, spec_for
 from sgadvisor.flowlogs.parse import IPV4_RE
 
@@ -116,11 +116,23 @@ def _canonical_addresses(grouped: pl.DataFrame) -> pl.DataFrame | None:
             mapping[text] = canonical
     if not mapping:
         return grouped
-    rewritten = grouped.with_columns(pl.col(c).replace(mapping) for c in columns).with_columns(
-        pl.when(pl.col("psrc") != pl.col("saddr")).then(pl.col("psrc")).alias("psrc"),
-        pl.when(pl.col("pdst") != pl.col("daddr")).then(pl.col("pdst")).alias("pdst"),
+    # Rewrite only the rows that hold such a spelling, and merge them with the rows they now equal.
+    odd = list(mapping)
+    touched = pl.any_horizontal(pl.col(c).is_in(odd).fill_null(False) for c in columns)
+    rewritten = (
+        grouped.filter(touched)
+        .with_columns(pl.col(c).replace(mapping) for c in columns)
+        .with_columns(
+            pl.when(pl.col("psrc") != pl.col("saddr")).then(pl.col("psrc")).alias("psrc"),
+            pl.when(pl.col("pdst") != pl.col("daddr")).then(pl.col("pdst")).alias("pdst"),
+        )
     )
-    return merge_grouped(rewritten)
+    untouched = grouped.filter(~touched)
+    keys = ["cat", *PRE_KEY]
+    meeting = untouched.join(rewritten.select(keys).unique(), on=keys, how="semi", nulls_equal=True)
+    rest = untouched.join(rewritten.select(keys).unique(), on=keys, how="anti", nulls_equal=True)
+    merged = merge_grouped(pl.concat([rewritten, meeting], how="vertical_relaxed"))
+    return pl.concat([rest, merged.select(grouped.columns)], how="vertical_relaxed")
 
 
 @contextlib.contextmanager
