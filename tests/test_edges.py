@@ -316,7 +316,9 @@ def test_clean_files_take_the_one_pass_fast_path_and_damaged_ones_do_not(
 def test_non_canonical_ipv6_spellings_agree_on_both_paths(tmp_path: Path) -> None:
     """A valid but non-canonical IPv6 spelling is canonicalised; edges that then coincide merge, and
     every other edge stays: the fast path must agree with the careful one record for record."""
-    lines = [default_line(f"10.0.1.{10 + i}", "10.0.2.15", 40000 + i, 443, eni=f"eni-0{i % 3}") for i in range(30)]
+    lines = [
+        default_line(f"10.0.1.{10 + i}", "10.0.2.15", 40000 + i, 443, eni=f"eni-0{i % 3}") for i in range(30)
+    ]
     lines += [
         default_line("2001:db8:0:0::5", "2600:1f18::1", 41000, 443, eni="eni-06"),
         default_line("2001:db8::5", "2600:1f18:0::1", 41001, 443, eni="eni-06"),
@@ -326,7 +328,15 @@ def test_non_canonical_ipv6_spellings_agree_on_both_paths(tmp_path: Path) -> Non
     fast, careful = read_flows([path]), read_flows([path], fast=False)
     assert fast.accounting == careful.accounting and fast.accounting.used == 33
     assert fast.coverage.equals(careful.coverage)
-    key_and_volume = ["interface_id", "direction", "local_addr", "remote_addr", "local_port", "remote_port", "records"]
+    key_and_volume = [
+        "interface_id",
+        "direction",
+        "local_addr",
+        "remote_addr",
+        "local_port",
+        "remote_port",
+        "records",
+    ]
     assert fast.edges.select(key_and_volume).equals(careful.edges.select(key_and_volume))
     six = fast.edges.filter(pl.col("interface_id") == "eni-06")
     addresses = set(six["local_addr"].to_list()) | set(six["remote_addr"].to_list())
