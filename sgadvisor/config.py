@@ -16,23 +16,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sgadvisor.errors import InputError
+from sgadvisor.rules import Rule
 
 DEFAULT_CONFIG = Path("sgadvisor.toml")
 
 
-class RuleException(BaseModel):
-    """A ``[[pin]]`` or ``[[allow]]`` table: one rule of one group, why, and until when."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RuleException(Rule):
+    """A ``[[pin]]`` or ``[[allow]]`` table: one rule (Terraform's argument names, exactly one
+    destination) of one group, why, and until when."""
 
     group: str
-    ip_protocol: str
-    from_port: int | None = None
-    to_port: int | None = None
-    cidr_ipv4: str | None = None
-    cidr_ipv6: str | None = None
-    prefix_list_id: str | None = None
-    referenced_security_group_id: str | None = None
     reason: str = Field(min_length=1)
     expires: date | None = None
 

@@ -52,7 +52,7 @@ from sgadvisor.models import (
     WindowOut,
     WouldBeBlocked,
 )
-from sgadvisor.rules import DestKind, Rule, RuleKey, make_key
+from sgadvisor.rules import Rule, RuleKey
 from sgadvisor.timeparse import format_instant
 
 EDGES_PER_GROUP = 200
@@ -621,7 +621,7 @@ def _pins_by_group(
     warnings = []
     for pin in pins:
         try:
-            key = _pin_key(pin)
+            key = pin.key()
         except ValueError as exc:
             warnings.append(f"pin for {pin.group}: {exc}")
             continue
@@ -634,20 +634,6 @@ def _pins_by_group(
             continue
         out[pin.group][key] = pin
     return dict(out), warnings
-
-
-def _pin_key(pin: RuleException) -> RuleKey:
-    destinations = [
-        (DestKind.CIDR_IPV4, pin.cidr_ipv4),
-        (DestKind.CIDR_IPV6, pin.cidr_ipv6),
-        (DestKind.PREFIX_LIST, pin.prefix_list_id),
-        (DestKind.SECURITY_GROUP, pin.referenced_security_group_id),
-    ]
-    given = [(kind, value) for kind, value in destinations if value is not None]
-    if len(given) != 1:
-        raise ValueError("a pin names exactly one destination")
-    kind, value = given[0]
-    return make_key(pin.ip_protocol, pin.from_port, pin.to_port, kind, value)
 
 
 def _labels(inventory: Inventory, reports: Sequence[GroupReport]) -> dict[str, str]:
