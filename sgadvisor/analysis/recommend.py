@@ -136,6 +136,7 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     warnings += pin_warnings
 
     graph = build_graph(analysed, inventory)
+    usage = _Usage.build(carried, analysed)
     reports: list[GroupReport] = []
     for gid in in_scope:
         plan = _plan_group(gid, carried.get(gid, []), stuck, book, coverage[gid], pins.get(gid, {}))
@@ -145,7 +146,7 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
             plan.proposed, over = enforce_budget(plan.proposed, gid, book, options.rule_budget)
             if over:
                 warnings.append(over)
-        reports.append(_group_report(gid, plan, carried, inventory, coverage[gid], analysed, book, graph))
+        reports.append(_group_report(gid, plan, usage, inventory, coverage[gid], book, graph))
 
     blocked = _would_be_blocked(below, reports, book, inventory)
     return Recommendation(
@@ -229,10 +230,9 @@ def _sorted(placed: list[Placed]) -> list[Placed]:
 def _group_report(
     gid: str,
     plan: _Plan,
-    carried: dict[str, list[Flow]],
+    usage: _Usage,
     inventory: Inventory,
     coverage: CoverageOut,
-    analysed: pl.DataFrame,
     book: RuleBook,
     graph: nx.MultiDiGraph[Node],
 ) -> GroupReport:
@@ -279,7 +279,7 @@ def _group_report(
                 action="remove",
                 security_group_rule_id=rule.rule_id,
                 rule=out,
-                reason=_removal_reason(key, gid, carried, book, analysed, members),
+                reason=_removal_reason(key, gid, usage, book, members),
             )
         )
     current_keys = {rule.key() for rule in current}
@@ -388,28 +388,44 @@ def _usage(flows: Sequence[Flow]) -> str:
     return f"{records} records of initiated traffic to {destinations} destination(s)"
 
 
-def _removal_reason(
-    key: RuleKey,
-    gid: str,
-    carried: dict[str, list[Flow]],
-    book: RuleBook,
-    analysed: pl.DataFrame,
-    members: Sequence[str],
-) -> str:
-    member_set = set(members)
+@dataclass(frozen=True)
+class _Usage:
+    """Per ENI, built once: the flows other groups carry, and the reply edges (why a rule went unused)."""
+
+    carried: dict[str, list[tuple[str, Flow]]]
+    replies: dict[str, list[tuple[int, str, int]]]
+
+    @classmethod
+    def build(cls, carried: dict[str, list[Flow]], analysed: pl.DataFrame) -> _Usage:
+        by_eni: dict[str, list[tuple[str, Flow]]] = defaultdict(list)
+        for gid, flows in carried.items():
+            for flow in flows:
+                by_eni[flow.eni].append((gid, flow))
+        replies: dict[str, list[tuple[int, str, int]]] = defaultdict(list)
+        rows = analysed.filter(pl.col("class") == "reply").select(
+            "interface_id", "protocol", "remote_addr", "remote_port"
+        )
+        for eni, proto, remote, port in rows.iter_rows():
+            replies[eni].append((proto, remote, port))
+        return cls(dict(by_eni), dict(replies))
+
+
+def _removal_reason(key: RuleKey, gid: str, usage: _Usage, book: RuleBook, members: Sequence[str]) -> str:
     elsewhere = sorted(
-        other
-        for other, flows in carried.items()
-        if other != gid and any(f.eni in member_set and _permits_key(book, key, f) for f in flows)
+        {
+            other
+            for eni in members
+            for other, flow in usage.carried.get(eni, ())
+            if other != gid and _permits_key(book, key, flow)
+        }
     )
     if elsewhere:
         return f"the traffic it permits is carried by {', '.join(elsewhere)} (fewer members)"
-    replies = analysed.filter(pl.col("interface_id").is_in(list(members)) & (pl.col("class") == "reply"))
     resolved = book.resolved(key)
-    for row in replies.select("protocol", "remote_addr", "remote_port").iter_rows():
-        proto, remote, port = row
-        if permits(resolved, proto, parse_addr(remote), port, port):
-            return "only replies used it (security groups are stateful: replies need no egress rule)"
+    for eni in members:
+        for proto, remote, port in usage.replies.get(eni, ()):
+            if permits(resolved, proto, parse_addr(remote), port, port):
+                return "only replies used it (security groups are stateful: replies need no egress rule)"
     return "no initiated traffic used it in the window, and coverage is ok"
 
 
