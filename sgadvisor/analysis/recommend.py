@@ -261,7 +261,21 @@ def _group_report(
             continue
         used = [f for f in plan.flows if _permits_key(book, key, f)]
         if used:
-            targets = sorted({i for f in used for i in carrier.get(f, ()) if plan.proposed[i].key != key})
+            current_keys_now = {r.key() for r in current}
+            targets = sorted(
+                {i for f in used for i in carrier.get(f, ()) if plan.proposed[i].key not in current_keys_now}
+            )
+            if not targets:
+                # Everything it permitted that is needed is covered by rules that stay: a removal.
+                changes.append(
+                    Change(
+                        action="remove",
+                        security_group_rule_id=rule.rule_id,
+                        rule=out,
+                        reason=f"all of its needed traffic ({_usage(used)}) is covered by kept rules",
+                    )
+                )
+                continue
             for target in targets:
                 narrowed_into[target].append(ref)
             changes.append(

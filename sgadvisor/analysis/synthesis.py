@@ -251,9 +251,9 @@ def _reference_groups(owners: Mapping[Flow, str], inventory: Inventory) -> dict[
         ranked = sorted((len(inventory.members.get(g, ())), g) for g in candidates)
         return ranked[0][1] if ranked else None
 
-    everyone = smallest(
-        g for g, members in inventory.members.items() if members and dest_enis <= set(members)
-    )
+    # A group holds every destination ENI exactly when it is one of each destination's groups.
+    common = set.intersection(*(set(inventory.interfaces[eni].group_ids) for eni in dest_enis))
+    everyone = smallest(common)
     if everyone is not None:
         return {everyone: sorted(owners, key=_flow_order)}
     out: dict[str, list[Flow]] = defaultdict(list)
