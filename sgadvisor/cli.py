@@ -10,7 +10,7 @@ import typer
 
 from sgadvisor import __version__
 from sgadvisor.analysis.awsranges import load_ip_ranges
-from sgadvisor.analysis.direction import Confidence
+from sgadvisor.analysis.direction import Confidence, EphemeralRanges
 from sgadvisor.analysis.recommend import AnalysisOptions, Scope
 from sgadvisor.config import ConfigFile, build_default_map, find_config_path, load_config
 from sgadvisor.errors import SgAdvisorError, TooManyMalformedError, UsageError
@@ -186,6 +186,14 @@ def recommend_command(
             help="Aggregate destination CIDRs when the wider block admits at most N unobserved addresses.",
         ),
     ] = None,
+    ephemeral_ports: Annotated[
+        list[str],
+        typer.Option(
+            "--ephemeral-ports",
+            help="Client port range LOW-HIGH for initiator inference (repeatable; default Linux 32768-60999 "
+            "and Windows 49152-65535).",
+        ),
+    ] = [],  # noqa: B006
     ip_ranges: Annotated[
         Path | None,
         typer.Option("--ip-ranges", help="AWS ip-ranges.json: label destinations with their AWS service."),
@@ -227,6 +235,9 @@ def recommend_command(
             scope=Scope(frozenset(vpc), frozenset(group), frozenset(eni)),
             pins=tuple(pins),
             cidr_tolerance=cidr_tolerance,
+            ephemeral=EphemeralRanges(tuple(PortRange.parse(r) for r in ephemeral_ports))
+            if ephemeral_ports
+            else EphemeralRanges(),
             ip_ranges=load_ip_ranges(ip_ranges) if ip_ranges is not None else None,
             rule_budget=rule_budget,
         ),

@@ -232,3 +232,40 @@ def test_ip_ranges_label_destinations(tmp_path: Path) -> None:
     broken.write_text('{"prefixes": [{"ip_prefix": "300.0.0.0/8", "service": "S3"}]}')
     with pytest.raises(InputError, match=r"broken\.json: ip entry 0"):
         load_ip_ranges(broken)
+
+
+def test_unattributed_traffic_and_skipdata_lower_coverage() -> None:
+    """Records of an ENI missing from the inventory are reported, and a group whose rules permit that
+    ENI's initiated traffic loses `ok` (no removals); so does a group with too much SKIPDATA."""
+    from dataclasses import replace
+
+    import polars as pl
+
+    inventory = load_snapshot([SAMPLE / "inventory"])
+    flows = read_flows([SAMPLE / "flows"], addresses=inventory.addresses)
+    gone = "eni-0527cbf755e48af1d"  # web-2: pretend the instance was replaced
+    interfaces = {eni: itf for eni, itf in inventory.interfaces.items() if eni != gone}
+    without = replace(inventory, interfaces=interfaces)
+    rec = build_recommendation(flows, without, AnalysisOptions())
+    assert [u.interface_id for u in rec.unattributed] == [gone]
+    assert rec.unattributed[0].records > 0 and rec.unattributed[0].destinations
+    web = next(g for g in rec.security_groups if g.group_name == "web")
+    assert web.coverage.status == "partial"
+    assert any("unknown ENI" in r for r in web.coverage.reasons)
+    tolerant = build_recommendation(flows, without, AnalysisOptions(max_unattributed=10**9))
+    assert next(g for g in tolerant.security_groups if g.group_name == "web").coverage.status == "ok"
+
+    db = next(g for g in build_estate().security_groups if g.group_name == "db")
+    member = sorted(inventory.members[db.group_id])[0]
+    skipped = flows.coverage.with_columns(
+        pl.when(pl.col("interface_id") == member)
+        .then(86400)
+        .otherwise(pl.col("skipdata_seconds"))
+        .alias("skipdata_seconds")
+    )
+    rec = build_recommendation(replace(flows, coverage=skipped), inventory, AnalysisOptions())
+    report = next(g for g in rec.security_groups if g.group_id == db.group_id)
+    assert report.coverage.status == "partial" and report.coverage.skipdata_share > 0.1
+    assert all(c.action in ("keep", "add") for c in report.changes) and not any(
+        c.action == "add" for c in report.changes
+    )
