@@ -13,7 +13,7 @@ ENI, ME, PEER = "eni-01", "10.0.1.10", "10.0.2.15"
 
 
 def edge(direction: str, proto: int, local_port: int, remote_port: int, **extra: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {name: None for name in EDGE_SCHEMA}
+    row: dict[str, Any] = dict.fromkeys(EDGE_SCHEMA)
     row.update(
         interface_id=ENI, direction=direction, action="ACCEPT", protocol=proto, local_addr=ME,
         remote_addr=extra.pop("remote", PEER), local_port=local_port, remote_port=remote_port, records=5,
