@@ -269,3 +269,20 @@ def test_unattributed_traffic_and_skipdata_lower_coverage() -> None:
     assert all(c.action in ("keep", "add") for c in report.changes) and not any(
         c.action == "add" for c in report.changes
     )
+
+
+def test_group_edges_are_the_busiest_and_count_the_rest(sample: Recommendation) -> None:
+    from sgadvisor.analysis import recommend as module
+
+    inventory = load_snapshot([SAMPLE / "inventory"])
+    flows = read_flows([SAMPLE / "flows"], addresses=inventory.addresses)
+    original = module.EDGES_PER_GROUP
+    try:
+        module.EDGES_PER_GROUP = 5
+        small = build_recommendation(flows, inventory, AnalysisOptions())
+    finally:
+        module.EDGES_PER_GROUP = original
+    for full, cut in zip(sample.security_groups, small.security_groups, strict=True):
+        total = len(full.edges) + full.edges_omitted
+        assert len(cut.edges) == min(5, total) and cut.edges_omitted == total - len(cut.edges)
+        assert [e.records for e in cut.edges] == [e.records for e in full.edges[:5]]

@@ -31,9 +31,12 @@ class FlowEdge:
     confidence: str
 
 
-def build_graph(classified: pl.DataFrame, inventory: Inventory) -> nx.MultiDiGraph[Node]:
+def build_graph(
+    classified: pl.DataFrame, inventory: Inventory, flows_per_eni: int | None = None
+) -> nx.MultiDiGraph[Node]:
     """Nodes for every ENI, group and prefix list of the inventory and every observed peer; edges for
-    membership (sg → eni), current egress rules (sg → destination) and classified egress flows."""
+    membership (sg → eni), current egress rules (sg → destination) and classified egress flows
+    (each ENI's ``flows_per_eni`` busiest only, when given)."""
     graph: nx.MultiDiGraph[Node] = nx.MultiDiGraph()
     for gid, sg in inventory.groups.items():
         graph.add_node(("sg", gid), name=sg.group_name)
@@ -49,6 +52,11 @@ def build_graph(classified: pl.DataFrame, inventory: Inventory) -> nx.MultiDiGra
             graph.add_edge(("sg", gid), ("eni", eni), kind="member")
     owners = inventory.owner_of_address
     columns = ["interface_id", "remote_addr", "protocol", "remote_port", "records", "class", "confidence"]
+    if flows_per_eni is not None:
+        # A group's busiest flows are among its members' busiest: the rest need not be in memory.
+        classified = classified.sort(
+            ["records", *columns[:4], "class"], descending=[True, False, False, False, False, False]
+        ).filter(pl.int_range(pl.len()).over("interface_id") < flows_per_eni)
     for eni, remote, protocol, port, records, klass, confidence in classified.select(columns).iter_rows():
         target: Node = ("eni", owners[remote]) if remote in owners else ("peer", remote)
         graph.add_edge(

@@ -135,7 +135,7 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     pins, pin_warnings = _pins_by_group(options.pins, inventory, window)
     warnings += pin_warnings
 
-    graph = build_graph(analysed, inventory)
+    graph = build_graph(analysed, inventory, flows_per_eni=EDGES_PER_GROUP)
     usage = _Usage.build(carried, analysed)
     reports: list[GroupReport] = []
     for gid in in_scope:
@@ -309,7 +309,9 @@ def _group_report(
                 replaces=replaces or None,
             )
         )
-    busiest, omitted = busiest_flows(graph, gid, EDGES_PER_GROUP)
+    busiest, _ = busiest_flows(graph, gid, EDGES_PER_GROUP)
+    # The graph holds each ENI's busiest flows only: count what was left out from the full table.
+    omitted = sum(usage.flow_counts.get(eni, 0) for eni in members) - len(busiest)
     edges = [
         EdgeOut(
             eni=f.eni,
@@ -408,6 +410,7 @@ class _Usage:
 
     carried: dict[str, list[tuple[str, Flow]]]
     replies: dict[str, list[tuple[int, str, int]]]
+    flow_counts: dict[str, int]  # accepted egress edges per ENI (the report's edge list)
 
     @classmethod
     def build(cls, carried: dict[str, list[Flow]], analysed: pl.DataFrame) -> _Usage:
@@ -421,7 +424,8 @@ class _Usage:
         )
         for eni, proto, remote, port in rows.iter_rows():
             replies[eni].append((proto, remote, port))
-        return cls(dict(by_eni), dict(replies))
+        counts = dict(analysed.group_by("interface_id").len().iter_rows())
+        return cls(dict(by_eni), dict(replies), {str(k): int(v) for k, v in counts.items()})
 
 
 def _removal_reason(key: RuleKey, gid: str, usage: _Usage, book: RuleBook, members: Sequence[str]) -> str:
