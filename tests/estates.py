@@ -13,7 +13,7 @@ import polars as pl
 from hypothesis import strategies as st
 
 from sgadvisor.accounting import InputAccounting
-from sgadvisor.flowlogs.edges import COVERAGE_SCHEMA, EDGE_SCHEMA, FlowEdges, Window
+from sgadvisor.flowlogs.edges import COVERAGE_SCHEMA, EDGE_KEY, EDGE_SCHEMA, FlowEdges, Window
 from sgadvisor.inventory.model import FlowLogConfig, Interface, Inventory, PrefixList, SecurityGroup, SgRule
 from sgadvisor.rules import DestKind
 
@@ -116,16 +116,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     edges = draw(st.lists(_edge(sorted(interfaces), peers), max_size=25))
     frame = (
         pl.DataFrame(edges, schema=EDGE_SCHEMA, orient="row").unique(
-            subset=[
-                "interface_id",
-                "direction",
-                "action",
-                "protocol",
-                "local_addr",
-                "remote_addr",
-                "local_port",
-                "remote_port",
-            ],
+            subset=list(EDGE_KEY),
             keep="first",
             maintain_order=True,
         )

@@ -23,13 +23,8 @@ import polars as pl
 
 from sgadvisor.flowlogs.edges import MALFORMED, PRE_KEY, EdgeAggregator, merge_grouped, record_exprs
 from sgadvisor.flowlogs.fields import Kind, spec_for
-from sgadvisor.flowlogs.parse import IPV4_RE
+from sgadvisor.flowlogs.parse import ENUMS, IPV4_RE
 
-_ENUMS: dict[str, tuple[str, ...]] = {
-    "action": ("ACCEPT", "REJECT"),
-    "log-status": ("OK", "NODATA", "SKIPDATA"),
-    "flow-direction": ("ingress", "egress"),
-}
 _IPV6_CHARS = r"^[0-9a-f:.]+$"
 _COPY_BYTES = 8 * 1024 * 1024
 
@@ -93,8 +88,8 @@ def _validity(names: Sequence[str]) -> pl.Expr:
                 col.str.contains(":", literal=True) & col.str.contains(_IPV6_CHARS)
             )
             checks.append(col.is_not_null() & ~ok)
-        elif name in _ENUMS:
-            checks.append(col.is_not_null() & ~col.is_in(_ENUMS[name]))
+        elif name in ENUMS:
+            checks.append(col.is_not_null() & ~col.is_in(ENUMS[name]))
         elif name == "interface-id":
             checks.append(col.str.contains(r"[\x00-\x1f\x7f\ufffd]"))
     return pl.any_horizontal(checks).fill_null(False)

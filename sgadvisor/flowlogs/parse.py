@@ -22,7 +22,8 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4_RE = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 _ERR_COL = "_error"
 _OVERFLOW = "_overflow"
-_ENUMS: dict[str, tuple[str, ...]] = {
+# Fields with a closed set of documented values (both parsing paths check them).
+ENUMS: dict[str, tuple[str, ...]] = {
     "action": ("ACCEPT", "REJECT"),
     "log-status": ("OK", "NODATA", "SKIPDATA"),
     "flow-direction": ("ingress", "egress"),
@@ -250,7 +251,7 @@ def type_columns(raw: pl.DataFrame, fields: Sequence[str], *, file: str, ledger:
             checks.append((present & typed.is_null(), name, "{field}: {value} is not an IP address"))
         else:
             typed_exprs.append(pl.when(present).then(pl.col(name).cast(pl.String)))
-            allowed = _ENUMS.get(name)
+            allowed = ENUMS.get(name)
             if allowed is not None:
                 bad_enum = typed.is_not_null() & ~typed.is_in(allowed)
                 checks.append((bad_enum, name, "{field}: {value} is not one of " + "/".join(allowed)))
