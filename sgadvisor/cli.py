@@ -19,15 +19,16 @@ from sgadvisor.flowlogs.edges import PortRange, Window
 from sgadvisor.flowlogs.fields import parse_log_format
 from sgadvisor.flowlogs.ingest import DEFAULT_MAX_MALFORMED, IngestOptions, read_flows
 from sgadvisor.flowlogs.summary import describe_accounting, describe_flows
+from sgadvisor.models import Recommendation
 from sgadvisor.outputs import atomic_writer
 from sgadvisor.pipeline import (
-    AVAILABLE_FORMATS,
     OutputFormat,
     RecommendInputs,
-    check_formats,
+    load_recommendation,
     recommend,
     write_outputs,
 )
+from sgadvisor.render import RenderContext
 from sgadvisor.render.summary_table import format_summary
 from sgadvisor.timeparse import parse_duration, parse_instant
 
@@ -80,6 +81,21 @@ RegionOpt = Annotated[
     str | None, typer.Option("--region", help="AWS region (else AWS_REGION / the profile's).")
 ]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (else AWS_PROFILE).")]
+FormatsOpt = Annotated[
+    list[OutputFormat],
+    typer.Option(
+        "--format",
+        help="Outputs to write (repeatable): json, terraform, html, markdown; default all.",
+    ),
+]
+TerraformDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--terraform-dir",
+        help="Your Terraform code: warn when a group's egress is also managed there (inline egress blocks, "
+        "aws_security_group_rule), which would fight egress.tf.",
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
 
@@ -162,10 +178,8 @@ def recommend_command(
     out: Annotated[
         str | None, typer.Option("--out", help="Output directory, or - for recommendation.json on stdout.")
     ] = None,
-    formats: Annotated[
-        list[OutputFormat],
-        typer.Option("--format", help="Outputs to write (repeatable); default: every available one."),
-    ] = [],  # noqa: B006
+    formats: FormatsOpt = [],  # noqa: B006
+    terraform_dir: TerraformDirOpt = None,
     min_window: Annotated[
         str, typer.Option("--min-window", help="Evidence a group needs before removals (7d, 36h, …).")
     ] = "7d",
@@ -219,8 +233,7 @@ def recommend_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Propose least-privilege egress rules from flow evidence (writes recommendation.json)."""
-    chosen = list(dict.fromkeys(formats)) or list(AVAILABLE_FORMATS)
-    check_formats(chosen)
+    chosen = list(dict.fromkeys(formats)) or list(OutputFormat)
     loaded = loaded_config()
     pins = loaded.pins if loaded is not None else []
     inputs = RecommendInputs(
@@ -250,13 +263,46 @@ def recommend_command(
             typer.echo(summary, err=True)
         return
     if out is not None:
-        write_outputs(result, Path(out), chosen)
+        _write(result, Path(out), chosen, RenderContext(terraform_dir=terraform_dir), quiet=quiet)
     if not quiet:
         typer.echo(summary)
         if out is None:
             typer.echo("(nothing written: pass --out DIR, or --out - for the JSON on stdout)", err=True)
     if verbose:
         typer.echo(describe_accounting(result.input_accounting, verbose=True), err=True)
+
+
+@app.command("render")
+def render_command(
+    recommendation: Annotated[
+        Path,
+        typer.Argument(help="A recommendation.json written by `sgadvisor recommend`.", show_default=False),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    formats: FormatsOpt = [],  # noqa: B006
+    terraform_dir: TerraformDirOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Rebuild the outputs (egress.tf + removals.sh, report.html, summary.md, the JSON) from a
+    recommendation.json alone: no flows, inventory or AWS needed."""
+    result = load_recommendation(recommendation)
+    chosen = list(dict.fromkeys(formats)) or list(OutputFormat)
+    _write(result, out, chosen, RenderContext(terraform_dir=terraform_dir), quiet=quiet)
+    if not quiet:
+        typer.echo(format_summary(result))
+
+
+def _write(
+    result: Recommendation, out: Path, formats: list[OutputFormat], context: RenderContext, *, quiet: bool
+) -> None:
+    written, warnings = write_outputs(result, out, formats, context)
+    if quiet:
+        return
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"wrote {', '.join(str(path) for path in written)}", err=True)
 
 
 # ------------------------------------------------------------------------------------------ entry

@@ -17,7 +17,7 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_writer(path: Path) -> Iterator[IO[str]]:
+def atomic_writer(path: Path, *, executable: bool = False) -> Iterator[IO[str]]:
     """Write to a temporary file beside ``path`` and rename it into place only on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -27,13 +27,13 @@ def atomic_writer(path: Path) -> Iterator[IO[str]]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+        tmp.chmod((0o777 if executable else 0o666) & ~_umask())  # mkstemp makes 0600; use the usual modes
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    with atomic_writer(path) as handle:
+def write_text_atomic(path: Path, text: str, *, executable: bool = False) -> None:
+    with atomic_writer(path, executable=executable) as handle:
         handle.write(text)

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
-from sgadvisor.errors import UsageError
+from sgadvisor.errors import InputError, UsageError
 from sgadvisor.flowlogs.edges import FlowEdges
 from sgadvisor.flowlogs.ingest import IngestOptions, read_flows
 from sgadvisor.inventory.model import Inventory
 from sgadvisor.inventory.snapshot import load_snapshot
 from sgadvisor.models import Recommendation
 from sgadvisor.outputs import write_text_atomic
+from sgadvisor.render import OutputFormat, RenderContext, render_all
 
-
-class OutputFormat(StrEnum):
-    JSON = "json"
-    TERRAFORM = "terraform"
-    HTML = "html"
-    MARKDOWN = "markdown"
-
-
-AVAILABLE_FORMATS = (OutputFormat.JSON,)
-FILE_NAMES = {OutputFormat.JSON: "recommendation.json"}
+__all__ = [
+    "OutputFormat",
+    "RecommendInputs",
+    "load_inputs",
+    "load_recommendation",
+    "recommend",
+    "write_outputs",
+]
 
 
 @dataclass(frozen=True)
@@ -56,22 +56,38 @@ def recommend(inputs: RecommendInputs) -> Recommendation:
     return build_recommendation(flows, inventory, inputs.analysis)
 
 
-def check_formats(formats: Sequence[OutputFormat]) -> None:
-    unavailable = [f.value for f in formats if f not in AVAILABLE_FORMATS]
-    if unavailable:
-        raise UsageError(
-            f"--format {', '.join(unavailable)}: not available in this version",
-            hint=f"available: {', '.join(f.value for f in AVAILABLE_FORMATS)}",
-        )
-
-
 def write_outputs(
-    recommendation: Recommendation, out_dir: Path, formats: Sequence[OutputFormat]
-) -> list[Path]:
-    """Write every requested format into ``out_dir``; each file appears whole or not at all."""
+    recommendation: Recommendation,
+    out_dir: Path,
+    formats: Sequence[OutputFormat],
+    context: RenderContext | None = None,
+) -> tuple[list[Path], tuple[str, ...]]:
+    """Render every requested format, then write the files; each appears whole or not at all, and none
+    is written when any renderer fails. Returns the paths written and the renderers' warnings."""
+    rendered = render_all(recommendation, formats, context)
     written = []
-    for fmt in formats:
-        path = out_dir / FILE_NAMES[fmt]
-        write_text_atomic(path, recommendation.to_json())
+    for name, text in rendered.files.items():
+        path = out_dir / name
+        write_text_atomic(path, text, executable=name in rendered.executable)
         written.append(path)
-    return written
+    return written, rendered.warnings
+
+
+def load_recommendation(path: Path) -> Recommendation:
+    """A recommendation.json read back for ``render``/``check``; a wrong shape names the key at fault."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+    try:
+        return Recommendation.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()[:5]
+        )
+        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+        raise InputError(
+            f"{path} is not a sgadvisor recommendation.json: {problems}{more}",
+            hint="pass the recommendation.json written by `sgadvisor recommend --out DIR`",
+        ) from exc

@@ -1,0 +1,39 @@
+"""The two Jinja2 environments: HTML with autoescape always on, and plain text (Terraform, shell,
+Markdown) where every value goes through an explicit quoting filter of its target language instead."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import jinja2
+
+from sgadvisor.render.quoting import hcl_string, markdown_text, shell_comment, shell_quote
+from sgadvisor.resources import templates_dir
+
+
+@cache
+def html_environment() -> jinja2.Environment:
+    """Autoescape on for every template, whatever its name: nothing user-controlled reaches the page raw."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@cache
+def text_environment() -> jinja2.Environment:
+    """For non-HTML outputs; templates must quote values with the filters their renderer registers."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(hcl=hcl_string, sh=shell_quote, comment=shell_comment, md=markdown_text)
+    return env
