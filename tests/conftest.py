@@ -6,6 +6,7 @@ import gzip
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -68,3 +69,15 @@ def default_line(
         f"2 123456789012 {eni} {src} {dst} {sport} {dport} {proto} {packets} {nbytes} "
         f"{start} {start + 60} {action} {status}"
     )
+
+
+@pytest.fixture(scope="session")
+def sample_recommendation() -> Any:
+    """The main job's recommendation on the bundled sample_data (what the renderers are tested on)."""
+    from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
+    from sgadvisor.flowlogs.ingest import read_flows
+    from sgadvisor.inventory.snapshot import load_snapshot
+
+    inventory = load_snapshot([REPO / "sample_data" / "inventory"])
+    flows = read_flows([REPO / "sample_data" / "flows"], addresses=inventory.addresses)
+    return build_recommendation(flows, inventory, AnalysisOptions())
