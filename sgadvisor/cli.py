@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +21,7 @@ from sgadvisor.flowlogs.edges import PortRange, Window
 from sgadvisor.flowlogs.fields import parse_log_format
 from sgadvisor.flowlogs.ingest import DEFAULT_MAX_MALFORMED, IngestOptions, read_flows
 from sgadvisor.flowlogs.summary import describe_accounting, describe_flows
+from sgadvisor.insights.output import QueryOutput
 from sgadvisor.models import Recommendation
 from sgadvisor.outputs import atomic_writer
 from sgadvisor.pipeline import (
@@ -270,6 +273,134 @@ def recommend_command(
             typer.echo("(nothing written: pass --out DIR, or --out - for the JSON on stdout)", err=True)
     if verbose:
         typer.echo(describe_accounting(result.input_accounting, verbose=True), err=True)
+
+
+@app.command("query")
+def query_command(
+    query: Annotated[
+        str | None,
+        typer.Argument(
+            help="A Logs Insights query; or build one with the options below.", show_default=False
+        ),
+    ] = None,
+    flows: FlowsOpt = [],  # noqa: B006
+    log_group: Annotated[
+        list[str], typer.Option("--log-group", help="CloudWatch log group to query (AWS; repeatable).")
+    ] = [],  # noqa: B006
+    since: Annotated[
+        str | None, typer.Option("--since", help="Query the last DURATION (14d, 36h, …) up to now.")
+    ] = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    eni: Annotated[list[str], typer.Option("--eni", help="Only this ENI's log stream (repeatable).")] = [],  # noqa: B006
+    action: Annotated[str | None, typer.Option("--action", help="ACCEPT or REJECT.")] = None,
+    src: Annotated[str | None, typer.Option("--src", help="Source address (or CIDR).")] = None,
+    src_port: Annotated[str | None, typer.Option("--src-port", help="Source port.")] = None,
+    dst: Annotated[str | None, typer.Option("--dst", help="Destination address (or CIDR).")] = None,
+    dst_port: Annotated[str | None, typer.Option("--dst-port", help="Destination port.")] = None,
+    protocol: Annotated[
+        str | None, typer.Option("--protocol", help="tcp, udp, icmp, icmpv6 or a number.")
+    ] = None,
+    count_by: Annotated[
+        list[str],
+        typer.Option("--count-by", help="Count records by these fields (F1,F2,…) instead of listing them."),
+    ] = [],  # noqa: B006
+    sort: Annotated[str | None, typer.Option("--sort", help="FIELD[:asc|desc] (default desc).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most N rows (1-100,000).")] = None,
+    print_query: Annotated[
+        bool, typer.Option("--print-query", help="Print the query text and exit without running it.")
+    ] = False,
+    output: Annotated[
+        QueryOutput, typer.Option("--output", help="Result format: table, json or csv.")
+    ] = QueryOutput.TABLE,
+    log_format: LogFormatOpt = None,
+    log_stream: LogStreamOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Logs Insights for flow logs: build the query you would write by hand (e.g. was 10.0.1.10 ->
+    10.0.2.15:22 rejected?) and run it on local flow-log files, or print it for the CloudWatch console."""
+    from sgadvisor.insights.builder import QueryOptions, build_query
+
+    fields = parse_log_format(log_format) if log_format else None
+    options = QueryOptions(
+        enis=eni, action=action, src=src, src_port=src_port, dst=dst, dst_port=dst_port,
+        protocol=protocol, count_by=count_by, sort=sort, limit=limit, log_format=fields,
+    )  # fmt: skip
+    if query is not None and options.any_set():
+        raise UsageError(
+            "give either a query or the builder options (--eni, --action, …), not both",
+            hint="use --print-query to see the query the options build, then edit it",
+        )
+    if query is None:
+        text = build_query(options)
+        if fields is None and not quiet:
+            typer.echo(
+                "note: the default flow-log format is assumed (pass --log-format for a custom one)", err=True
+            )
+    else:
+        text = query
+    if print_query:
+        typer.echo(text)
+        return
+    if log_group:
+        raise UsageError(
+            "running queries against CloudWatch Logs (--log-group) is not available in this version",
+            hint="paste the --print-query text into the CloudWatch console, or run it on files with --flows",
+        )
+    if not flows:
+        raise UsageError(
+            "nothing to query: pass --flows PATH (local flow-log files)",
+            hint="e.g. sgadvisor query --flows sample_data/flows --action REJECT --count-by srcAddr,dstPort",
+        )
+    window = _query_window(since, start, end)
+    _run_offline_query(text, flows, window, output, fields, log_stream, quiet=quiet, verbose=verbose)
+
+
+def _query_window(since: str | None, start: str | None, end: str | None) -> tuple[int | None, int | None]:
+    """Epoch seconds (inclusive, as StartQuery takes them) from --since or --start/--end."""
+    if since is not None:
+        if start is not None or end is not None:
+            raise UsageError("--since and --start/--end exclude each other")
+        now = int(time.time())
+        return now - parse_duration(since, option="--since"), now
+    return (
+        parse_instant(start, option="--start") if start is not None else None,
+        parse_instant(end, option="--end") if end is not None else None,
+    )
+
+
+def _run_offline_query(
+    text: str,
+    flows: list[Path],
+    window: tuple[int | None, int | None],
+    output: QueryOutput,
+    fields: tuple[str, ...] | None,
+    log_stream: str | None,
+    *,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    from sgadvisor.accounting import Ledger
+    from sgadvisor.insights.events import flow_log_events
+    from sgadvisor.insights.executor import run_query
+    from sgadvisor.insights.output import describe_result, format_result
+
+    ledger = Ledger()
+    events = flow_log_events(flows, ledger, IngestOptions(log_format=fields, log_stream=log_stream))
+    result = run_query(text, events, start=window[0], end=window[1])
+    width = shutil.get_terminal_size((120, 24)).columns
+    sys.stdout.write(format_result(result, output, width=width))
+    if quiet:
+        return
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(describe_result(result), err=True)
+    if ledger.malformed or ledger.file_issues:
+        typer.echo(describe_accounting(ledger.freeze(), verbose=verbose), err=True)
 
 
 @app.command("render")
