@@ -38,3 +38,11 @@ class TooManyMalformedError(InputError):
 
 class UsageError(SgAdvisorError):
     """Options that contradict each other or cannot be parsed."""
+
+
+class AwsError(SgAdvisorError):
+    """An AWS call failed in a way retries did not fix (credentials, permissions, a missing resource)."""
+
+
+class CostLimitError(SgAdvisorError):
+    """A query would scan more than --max-bytes allows."""

@@ -1,0 +1,204 @@
+"""The Logs Insights query that computes flow edges in the service, and its rows turned into edges.
+
+The aggregation is pushed into the query so result rows scale with edges, not connections (DESIGN §7):
+one ``stats … by`` over the record key with the §4.2 port bucketing done in-query. Insights has no
+``if`` and no bitwise operators, so everything is arithmetic on documented functions:
+
+* ``step(x) = greatest(0, least(1, x))`` is 1 for x ≥ 1 and 0 for x ≤ 0 (ports are integers);
+* a port p is in the bucketing range [lo, hi] when ``step(p - lo + 1) * step(hi - p + 1)`` is 1;
+* the source port is bucketed (→ 0) when it is in the range and the destination port is not:
+  ``sp = srcPort * (1 - sEph * (1 - dEph))``;
+* tcp-flags bits: ``floor(tcpFlags / 2^k) % 2`` (SYN = bit 1, ACK = bit 4, FIN = bit 0).
+
+Direction, pkt-address preference and the final orientation are applied after the query by the same code
+that turns files into edges (``EdgeAggregator``), so both sources give identical edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from sgadvisor.aws.discovery import LogGroupFormat
+from sgadvisor.flowlogs.edges import (
+    PRE_KEY,
+    EdgeAggregator,
+    PortRange,
+    category_expr,
+    keyed_exprs,
+    record_exprs,
+)
+from sgadvisor.insights.builder import insights_name, parse_clause, quote
+
+# Record fields the edges need, by AWS name; the optional ones are used when the format has them.
+_REQUIRED = ("interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",
+             "start", "end", "action", "log-status")  # fmt: skip
+_OPTIONAL_KEYS = (
+    "flow-direction",
+    "pkt-srcaddr",
+    "pkt-dstaddr",
+    "pkt-src-aws-service",
+    "pkt-dst-aws-service",
+)
+
+
+def _step(expression: str) -> str:
+    return f"greatest(0, least(1, {expression}))"
+
+
+def edge_query(fmt: LogGroupFormat, bucket: PortRange, streams: Sequence[str] = ()) -> str:
+    """The query text for one log-group format (optionally restricted to some log streams)."""
+    name = insights_name
+    lines: list[str] = []
+    if not fmt.default_format:
+        lines.append(parse_clause(fmt.fields))
+    if fmt.mixed:
+        # Records of this format have exactly len(fields) space-separated values (see discovery).
+        lines.append(f"filter @message like /^\\S+( \\S+){{{len(fmt.fields) - 1}}}$/")
+    if streams:
+        lines.append(f"filter @logStream in [{', '.join(quote(s) for s in streams)}]")
+    missing = [f for f in _REQUIRED if f not in fmt.fields and not (fmt.default_format and f in _REQUIRED)]
+    if missing and not fmt.default_format:
+        raise ValueError(f"format of {fmt.log_group} lacks {', '.join(missing)}")
+    sport, dport = name("srcport"), name("dstport")
+    lo, hi = bucket.low, bucket.high
+    lines.append(
+        f"fields {_step(f'{sport} - {lo - 1}')} * {_step(f'{hi + 1} - {sport}')} as sEph, "
+        f"{_step(f'{dport} - {lo - 1}')} * {_step(f'{hi + 1} - {dport}')} as dEph"
+    )
+    lines.append(
+        f"fields {sport} * (1 - sEph * (1 - dEph)) as sp, {dport} * (1 - dEph * (1 - sEph)) as dp, "
+        f"{name('end')} - {name('start')} as secs"
+    )
+    stats = [
+        "count(*) as records",
+        f"sum({name('packets')}) as packets",
+        f"sum({name('bytes')}) as bytes",
+        f"min({name('start')}) as first_start",
+        f"max({name('end')}) as last_end",
+        "sum(secs) as seconds",
+        f"min({sport}) as sport_min",
+        f"max({sport}) as sport_max",
+        f"min({dport}) as dport_min",
+        f"max({dport}) as dport_max",
+        f"count_distinct({sport}) as sport_n",
+        f"count_distinct({dport}) as dport_n",
+    ]
+    if "tcp-flags" in fmt.fields:
+        flags = name("tcp-flags")
+        lines.append(
+            f"fields floor({flags} / 2) % 2 as fSyn, floor({flags} / 16) % 2 as fAck, {flags} % 2 as fFin, "
+            f"1 - least(1, {flags}) as fZero"
+        )
+        stats += [
+            f"count({flags}) as flags_known",
+            "sum(fSyn * (1 - fAck)) as syn",
+            "sum(fSyn * fAck) as synack",
+            "sum(fFin) as fin",
+            "sum(fZero) as zero",
+        ]
+    if "pkt-src-aws-service" in fmt.fields:
+        stats.append(f"latest({name('pkt-src-aws-service')}) as src_svc")
+    if "pkt-dst-aws-service" in fmt.fields:
+        stats.append(f"latest({name('pkt-dst-aws-service')}) as dst_svc")
+    keys = [name("interface-id"), name("log-status"), name("action"), name("protocol"), name("srcaddr"),
+            name("dstaddr"), "sp", "dp"]  # fmt: skip
+    keys += [name(f) for f in ("flow-direction", "pkt-srcaddr", "pkt-dstaddr") if f in fmt.fields]
+    lines.append(f"stats {', '.join(stats)} by {', '.join(keys)}")
+    return "\n".join(lines[:1] + [f"| {line}" for line in lines[1:]])
+
+
+def rows_to_grouped(
+    rows: Sequence[Mapping[str, str | None]], fmt: LogGroupFormat, aggregator: EdgeAggregator
+) -> pl.DataFrame:
+    """Insights result rows → the grouped partial edges ``EdgeAggregator.add_grouped`` consumes.
+
+    The frame's shape is taken from the aggregator itself (an empty streaming query), so this stays in
+    step with the file path whatever its internal types are."""
+    name = insights_name
+    target = aggregator.grouped_query(_empty_records(), whole_scan=True).collect_schema()
+
+    def text(row: Mapping[str, str | None], field: str) -> str | None:
+        value = row.get(field)
+        return None if value in (None, "", "-") else value
+
+    def number(row: Mapping[str, str | None], field: str) -> int | None:
+        value = text(row, field)
+        if value is None:
+            return None
+        try:
+            return int(float(value))
+        except ValueError:
+            return None
+
+    has_flags = "tcp-flags" in fmt.fields
+    data: dict[str, list[Any]] = {c: [] for c in _ROW_COLUMNS}
+    for row in rows:
+        data["iface"].append(text(row, name("interface-id")))
+        data["status"].append(text(row, name("log-status")))
+        data["fdir"].append(text(row, name("flow-direction")))
+        data["action"].append(text(row, name("action")))
+        data["protocol"].append(number(row, name("protocol")))
+        data["saddr"].append(text(row, name("srcaddr")))
+        data["daddr"].append(text(row, name("dstaddr")))
+        data["psrc"].append(text(row, name("pkt-srcaddr")))
+        data["pdst"].append(text(row, name("pkt-dstaddr")))
+        data["sport_raw"].append(number(row, "sp") or 0)
+        data["dport_raw"].append(number(row, "dp") or 0)
+        for column in ("records", "packets", "bytes", "first_start", "last_end", "seconds", "sport_min",
+                       "sport_max", "dport_min", "dport_max", "sport_n", "dport_n"):  # fmt: skip
+            data[column].append(number(row, column))
+        for column in ("flags_known", "syn", "synack", "fin", "zero"):
+            data[column].append(number(row, column) or 0)
+        data["src_svc"].append(text(row, "src_svc"))
+        data["dst_svc"].append(text(row, "dst_svc"))
+    frame = pl.DataFrame(data, schema=_ROW_COLUMNS)
+    if not has_flags:
+        frame = frame.with_columns(pl.lit(0, dtype=pl.Int64).alias("flags_known"))
+    return _to_grouped(frame, aggregator, target)
+
+
+_ROW_COLUMNS: dict[str, pl.DataType] = {
+    "iface": pl.String(), "status": pl.String(), "fdir": pl.String(), "action": pl.String(),
+    "protocol": pl.Int64(), "saddr": pl.String(), "daddr": pl.String(), "psrc": pl.String(),
+    "pdst": pl.String(), "sport_raw": pl.Int64(), "dport_raw": pl.Int64(), "records": pl.Int64(),
+    "packets": pl.Int64(), "bytes": pl.Int64(), "first_start": pl.Int64(), "last_end": pl.Int64(),
+    "seconds": pl.Int64(), "sport_min": pl.Int64(), "sport_max": pl.Int64(), "dport_min": pl.Int64(),
+    "dport_max": pl.Int64(), "sport_n": pl.Int64(), "dport_n": pl.Int64(), "flags_known": pl.Int64(),
+    "syn": pl.Int64(), "synack": pl.Int64(), "fin": pl.Int64(), "zero": pl.Int64(), "src_svc": pl.String(),
+    "dst_svc": pl.String(),
+}  # fmt: skip
+
+
+def _empty_records() -> pl.LazyFrame:
+    return pl.LazyFrame(schema={"interface-id": pl.String()}).select(record_exprs(["interface-id"]))
+
+
+def _to_grouped(frame: pl.DataFrame, aggregator: EdgeAggregator, target: pl.Schema) -> pl.DataFrame:
+    """Categorise like the file path (no window: the query's time range is the window), apply the
+    pkt-address rule, and count the bucketed side's distinct ports from the query's count_distinct."""
+    bucketed_src = (pl.col("sport_raw") == 0) & (pl.col("sport_min") != 0)
+    bucketed_dst = (pl.col("dport_raw") == 0) & (pl.col("dport_min") != 0)
+    shaped = (
+        frame.with_columns(
+            pl.col("first_start").alias("start"),
+            pl.lit(None, dtype=pl.String).alias("rtype"),
+            pl.lit(None, dtype=pl.String).alias("tgw"),
+        )
+        .with_columns(category_expr(None).alias("cat"))
+        .with_columns(
+            # Bucketing happened in the query: keep the ports as they came, only the pkt-address rule here.
+            [e for e in keyed_exprs(aggregator.bucket) if e.meta.output_name() in ("psrc", "pdst")]
+        )
+        .with_columns(
+            pl.col("sport_raw").alias("sport"),
+            pl.col("dport_raw").alias("dport"),
+            pl.when(bucketed_src).then(pl.col("sport_n")).otherwise(0).alias("_scan_src_n"),
+            pl.when(bucketed_dst).then(pl.col("dport_n")).otherwise(0).alias("_scan_dst_n"),
+            pl.col("seconds").alias("_seconds"),
+            pl.struct(list(PRE_KEY)).hash(seed=0).alias("_h"),
+        )
+    )
+    return shaped.select([pl.col(c).cast(dtype) for c, dtype in target.items()])

@@ -1,0 +1,252 @@
+"""Run Logs Insights queries robustly and cheaply: a bounded number in flight with a queue of our own,
+backoff, polling until Complete, retries of failed queries, adaptive splitting of full pages, StopQuery on
+interrupt, and an account of queries, rows, records and bytes.
+
+Facts this relies on (DESIGN §7, CloudWatch Logs API reference):
+* StartQuery ``startTime``/``endTime`` are epoch seconds, both inclusive;
+* a GetQueryResults page holds at most 10,000 rows; newer APIs page with ``nextToken`` up to the query's
+  ``limit`` (at most 100,000); a result as long as the limit may have been cut, so it is never trusted:
+  the query is split (by time, then by log stream) until every part comes back below the limit;
+* concurrency is a per-account quota: StartQuery raises LimitExceededException beyond it;
+* a query runs at most 60 minutes and then ends ``Timeout``: it is split by time rather than retried.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sgadvisor.errors import AwsError
+
+PAGE_ROWS = 10_000
+MAX_LIMIT = 100_000
+MAX_QUERY_CHARS = 10_000
+_RETRYABLE_START = ("LimitExceededException", "ThrottlingException", "ServiceUnavailableException")
+_TERMINAL_BAD = ("Failed", "Cancelled", "Timeout", "Unknown")
+
+
+@dataclass(frozen=True)
+class QueryTask:
+    """One query over one time range; ``streams`` restricts it to some log streams (a key split)."""
+
+    log_groups: tuple[str, ...]
+    start: int  # epoch seconds, inclusive
+    end: int  # epoch seconds, inclusive
+    build: Callable[[Sequence[str]], str]  # streams → query text
+    streams: tuple[str, ...] = ()
+    label: str = ""
+    attempt: int = 0
+    source: int = 0  # which of the caller's inputs (e.g. log-group formats) this task queries
+
+    @property
+    def text(self) -> str:
+        return self.build(self.streams)
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    task: QueryTask
+    rows: list[dict[str, str | None]]
+    statistics: dict[str, float]
+
+
+@dataclass
+class RunStats:
+    """What the runs cost: reported in ``collection`` and on stderr."""
+
+    queries: int = 0
+    result_rows: int = 0
+    records_scanned: int = 0
+    bytes_scanned: int = 0
+    splits_by_time: int = 0
+    splits_by_stream: int = 0
+    retries: int = 0
+
+
+@dataclass
+class RunnerSettings:
+    max_concurrent: int = 4
+    limit: int = PAGE_ROWS  # StartQuery limit; up to 100,000 where GetQueryResults pages with nextToken
+    max_attempts: int = 3  # per query, for Failed/Cancelled/Unknown results
+    poll_initial: float = 1.0
+    poll_max: float = 10.0
+    start_backoff_max: float = 30.0
+    min_split_seconds: int = 60
+
+
+@dataclass
+class _InFlight:
+    task: QueryTask
+    query_id: str
+    next_poll: float
+    delay: float
+
+
+@dataclass
+class InsightsRunner:
+    """Runs tasks through a bounded pool; ``sleep``/``clock`` are injectable so tests never wait."""
+
+    logs: Any
+    settings: RunnerSettings = field(default_factory=RunnerSettings)
+    progress: Callable[[str], None] = lambda message: None
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    list_streams: Callable[[QueryTask], Sequence[str]] | None = None
+    stats: RunStats = field(default_factory=RunStats)
+
+    def run(self, tasks: Iterable[QueryTask]) -> list[TaskResult]:
+        """Every task's complete result (split parts included); StopQuery for everything in flight if
+        interrupted (Ctrl-C) or failed, so no query keeps running and costing after we stop."""
+        pending: deque[QueryTask] = deque(tasks)
+        running: list[_InFlight] = []
+        done: list[TaskResult] = []
+        start_delay = 0.0
+        try:
+            while pending or running:
+                while pending and len(running) < self.settings.max_concurrent:
+                    task = pending.popleft()
+                    query_id = self._start(task)
+                    if query_id is None:  # the account's concurrency quota is full: wait, then retry
+                        pending.appendleft(task)
+                        start_delay = min(max(2 * start_delay, 1.0), self.settings.start_backoff_max)
+                        break
+                    start_delay = 0.0
+                    running.append(_InFlight(task, query_id, self.clock() + self.settings.poll_initial,
+                                             self.settings.poll_initial))  # fmt: skip
+                self._poll_due(running, pending, done)
+                if pending or running:
+                    blocked = bool(pending) and len(running) < self.settings.max_concurrent
+                    self._wait(running, start_delay if blocked else 0.0)
+        except BaseException:
+            self._stop_all(running)
+            raise
+        return done
+
+    # ------------------------------------------------------------------------------------ one query
+
+    def _start(self, task: QueryTask) -> str | None:
+        from botocore.exceptions import ClientError
+
+        text = task.text
+        if len(text) > MAX_QUERY_CHARS:
+            raise AwsError(f"{task.label}: the query is {len(text):,} characters (Insights accepts 10,000)")
+        try:
+            response = self.logs.start_query(
+                logGroupNames=list(task.log_groups),
+                startTime=task.start,
+                endTime=task.end,
+                queryString=text,
+                limit=self.settings.limit,
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in _RETRYABLE_START:
+                self.progress(f"{code}: waiting for a query slot")
+                return None
+            message = exc.response.get("Error", {}).get("Message", "")
+            raise AwsError(f"StartQuery ({task.label}): {code}: {message}") from None
+        self.stats.queries += 1
+        self.progress(f"query {self.stats.queries} started: {task.label}")
+        query_id: str = response["queryId"]
+        return query_id
+
+    def _poll_due(self, running: list[_InFlight], pending: deque[QueryTask], done: list[TaskResult]) -> None:
+        now = self.clock()
+        for flight in list(running):
+            if flight.next_poll > now:
+                continue
+            page = self.logs.get_query_results(queryId=flight.query_id)
+            status = page.get("status", "Unknown")
+            if status in ("Scheduled", "Running"):
+                flight.delay = min(flight.delay * 2, self.settings.poll_max)
+                flight.next_poll = now + flight.delay
+                continue
+            running.remove(flight)
+            if status == "Complete":
+                rows = self._all_rows(flight.query_id, page)
+                self._complete(flight.task, rows, page.get("statistics", {}), pending, done)
+            elif status == "Timeout":
+                self._split(flight.task, pending, reason="timed out (60 minutes)")
+            else:
+                self._retry(flight.task, status, pending)
+
+    def _all_rows(self, query_id: str, page: dict[str, Any]) -> list[dict[str, str | None]]:
+        results = list(page.get("results", []))
+        token = page.get("nextToken")
+        while token:
+            page = self.logs.get_query_results(queryId=query_id, nextToken=token)
+            results += page.get("results", [])
+            token = page.get("nextToken")
+        return [{c["field"]: c.get("value") for c in row if c.get("field") != "@ptr"} for row in results]
+
+    def _complete(
+        self,
+        task: QueryTask,
+        rows: list[dict[str, str | None]],
+        statistics: dict[str, float],
+        pending: deque[QueryTask],
+        done: list[TaskResult],
+    ) -> None:
+        self.stats.records_scanned += int(statistics.get("recordsScanned", 0))
+        self.stats.bytes_scanned += int(statistics.get("bytesScanned", 0))
+        if len(rows) >= self.settings.limit:
+            # A page as long as the limit may have been cut: never trust it, split and run again.
+            self._split(task, pending, reason=f"returned {len(rows):,} rows, the limit")
+            return
+        self.stats.result_rows += len(rows)
+        done.append(TaskResult(task, rows, statistics))
+
+    def _retry(self, task: QueryTask, status: str, pending: deque[QueryTask]) -> None:
+        if task.attempt + 1 >= self.settings.max_attempts:
+            raise AwsError(
+                f"query {task.label} ended {status} {task.attempt + 1} times",
+                hint="try again later, or narrow the window (--since/--start/--end)",
+            )
+        self.stats.retries += 1
+        self.progress(f"query {task.label} ended {status}: retrying")
+        pending.append(replace(task, attempt=task.attempt + 1))
+
+    def _split(self, task: QueryTask, pending: deque[QueryTask], *, reason: str) -> None:
+        """By time while the range allows it, then by log stream (which the field index can serve)."""
+        if task.end - task.start >= 2 * self.settings.min_split_seconds:
+            middle = task.start + (task.end - task.start) // 2
+            self.stats.splits_by_time += 1
+            self.progress(f"query {task.label} {reason}: splitting its time range")
+            pending.appendleft(replace(task, end=middle, label=f"{task.label}[a]", attempt=0))
+            pending.appendleft(replace(task, start=middle + 1, label=f"{task.label}[b]", attempt=0))
+            return
+        streams = list(task.streams) or list(self.list_streams(task) if self.list_streams else [])
+        if len(streams) < 2:
+            raise AwsError(
+                f"query {task.label} {reason} even for one log stream and {task.end - task.start + 1} s",
+                hint="more edges than Insights can return for one ENI: run on exported files with --flows",
+            )
+        half = len(streams) // 2
+        self.stats.splits_by_stream += 1
+        self.progress(f"query {task.label} {reason}: splitting by log stream ({len(streams)} streams)")
+        for part, suffix in ((streams[:half], "s1"), (streams[half:], "s2")):
+            pending.appendleft(replace(task, streams=tuple(part), label=f"{task.label}[{suffix}]", attempt=0))
+
+    # ------------------------------------------------------------------------------------------ plumbing
+
+    def _wait(self, running: list[_InFlight], start_delay: float) -> None:
+        """Sleep until the next poll is due (or the next StartQuery attempt, when the quota was full)."""
+        now = self.clock()
+        candidates = [f.next_poll - now for f in running]
+        if start_delay:
+            candidates.append(start_delay)
+        delay = max(0.0, min(candidates)) if candidates else 0.0
+        if delay > 0:
+            self.sleep(delay)
+
+    def _stop_all(self, running: list[_InFlight]) -> None:
+        for flight in running:
+            try:
+                self.logs.stop_query(queryId=flight.query_id)
+                self.progress(f"stopped query {flight.task.label}")
+            except Exception:
+                self.progress(f"could not stop query {flight.query_id}")
+        running.clear()
