@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +16,9 @@ from sgadvisor import __version__
 from sgadvisor.analysis.awsranges import load_ip_ranges
 from sgadvisor.analysis.direction import Confidence, EphemeralRanges
 from sgadvisor.analysis.recommend import AnalysisOptions, Scope
+from sgadvisor.aws.clients import AwsSettings
+from sgadvisor.aws.insights import RunnerSettings
+from sgadvisor.aws.source import AwsInputs
 from sgadvisor.config import ConfigFile, build_default_map, find_config_path, load_config
 from sgadvisor.errors import SgAdvisorError, TooManyMalformedError, UsageError
 from sgadvisor.flowlogs.edgefile import write_edge_lines
@@ -33,7 +38,7 @@ from sgadvisor.pipeline import (
 )
 from sgadvisor.render import RenderContext
 from sgadvisor.render.summary_table import format_summary
-from sgadvisor.timeparse import parse_duration, parse_instant
+from sgadvisor.timeparse import parse_duration, parse_instant, parse_size
 
 app = typer.Typer(
     name="sgadvisor",
@@ -99,6 +104,29 @@ TerraformDirOpt = Annotated[
         "aws_security_group_rule), which would fight egress.tf.",
     ),
 ]
+LogGroupOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--log-group",
+        help="CloudWatch log group with flow logs (repeatable); default: found with DescribeFlowLogs.",
+    ),
+]
+SinceOpt = Annotated[
+    str, typer.Option("--since", help="Insights window: this long (14d, 36h, …) before --lag.")
+]
+LagOpt = Annotated[
+    str, typer.Option("--lag", help="Insights window ends this long before now (flow-log delivery lags).")
+]
+MaxBytesOpt = Annotated[
+    str | None,
+    typer.Option("--max-bytes", help="Refuse to run Insights queries estimated to scan more (e.g. 50GB)."),
+]
+MaxQueriesOpt = Annotated[
+    int, typer.Option("--max-concurrent-queries", help="Insights queries in flight at once (account quota).")
+]
+TagOpt = Annotated[
+    list[str], typer.Option("--tag", help="Collect the VPCs of groups with this tag KEY=VALUE (repeatable).")
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
 
@@ -117,6 +145,52 @@ def _root(
     ] = False,
 ) -> None:
     """sgadvisor turns observed VPC Flow Logs into least-privilege egress rules."""
+
+
+def _aws_inputs(
+    region: str | None,
+    profile: str | None,
+    log_groups: list[str],
+    since: str,
+    lag: str,
+    ingest: IngestOptions,
+    max_bytes: str | None,
+    max_concurrent: int,
+    vpcs: list[str] = [],  # noqa: B006 - never mutated
+    groups: list[str] = [],  # noqa: B006
+    enis: list[str] = [],  # noqa: B006
+    tags: list[str] = [],  # noqa: B006
+) -> AwsInputs:
+    """How to read from AWS when --flows/--inventory are not given (unused otherwise)."""
+    if max_concurrent < 1:
+        raise UsageError("--max-concurrent-queries must be at least 1")
+    parsed_tags = []
+    for tag in tags:
+        key, sep, value = tag.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--tag {tag!r}: use KEY=VALUE")
+        parsed_tags.append((key, value))
+    return AwsInputs(
+        settings=AwsSettings(profile=profile, region=region),
+        log_groups=tuple(log_groups),
+        since=parse_duration(since, option="--since"),
+        lag=parse_duration(lag, option="--lag"),
+        window=ingest.window,
+        max_bytes=parse_size(max_bytes, option="--max-bytes") if max_bytes else None,
+        runner=RunnerSettings(max_concurrent=max_concurrent),
+        vpcs=tuple(vpcs),
+        groups=tuple(groups),
+        enis=tuple(enis),
+        tags=tuple(parsed_tags),
+        bucket=ingest.bucket,
+    )
+
+
+def _progress(*, quiet: bool, verbose: bool) -> Callable[[str], None]:
+    """Progress lines on stderr: when it is a terminal, or with --verbose; never with --quiet."""
+    if quiet or not (verbose or sys.stderr.isatty()):
+        return lambda message: None
+    return lambda message: typer.echo(f"sgadvisor: {message}", err=True)
 
 
 def _ingest_options(
@@ -229,20 +303,30 @@ def recommend_command(
     start: StartOpt = None,
     end: EndOpt = None,
     max_malformed: MaxMalformedOpt = DEFAULT_MAX_MALFORMED,
+    log_group: LogGroupOpt = [],  # noqa: B006
+    since: SinceOpt = "14d",
+    lag: LagOpt = "15m",
+    max_bytes: MaxBytesOpt = None,
+    max_concurrent_queries: MaxQueriesOpt = 4,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Propose least-privilege egress rules from flow evidence (writes recommendation.json)."""
+    """Propose least-privilege egress rules from flow evidence (files, or EC2 + Logs Insights)."""
     chosen = list(dict.fromkeys(formats)) or list(OutputFormat)
     loaded = loaded_config()
     pins = loaded.pins if loaded is not None else []
+    ingest = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed)
     inputs = RecommendInputs(
         flows=tuple(flows),
         inventory=tuple(inventory),
-        ingest=_ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed),
+        ingest=ingest,
+        aws=_aws_inputs(
+            region, profile, log_group, since, lag, ingest, max_bytes, max_concurrent_queries, vpc, group, eni
+        ),
+        progress=_progress(quiet=quiet, verbose=verbose),
         analysis=AnalysisOptions(
             min_window=parse_duration(min_window, option="--min-window"),
             min_records=min_records,
@@ -346,11 +430,16 @@ def query_command(
     if print_query:
         typer.echo(text)
         return
+    if log_group and flows:
+        raise UsageError("--log-group (AWS) and --flows (files) exclude each other")
     if log_group:
-        raise UsageError(
-            "running queries against CloudWatch Logs (--log-group) is not available in this version",
-            hint="paste the --print-query text into the CloudWatch console, or run it on files with --flows",
+        window = (
+            _query_window(since or "1h", start, end) if start is None else _query_window(None, start, end)
         )
+        _run_aws_query(
+            text, log_group, window, output, AwsSettings(profile=profile, region=region), quiet=quiet
+        )
+        return
     if not flows:
         raise UsageError(
             "nothing to query: pass --flows PATH (local flow-log files)",
@@ -358,6 +447,32 @@ def query_command(
         )
     window = _query_window(since, start, end)
     _run_offline_query(text, flows, window, output, fields, log_stream, quiet=quiet, verbose=verbose)
+
+
+def _run_aws_query(
+    text: str,
+    log_groups: list[str],
+    window: tuple[int | None, int | None],
+    output: QueryOutput,
+    settings: AwsSettings,
+    *,
+    quiet: bool,
+) -> None:
+    """One query as the user wrote it, run by the service; its result is capped like the console's."""
+    from sgadvisor.aws.insights import run_user_query
+    from sgadvisor.aws.source import AwsClients
+    from sgadvisor.insights.output import describe_result, format_result
+
+    start, end = window
+    if start is None or end is None:
+        raise UsageError("--start and --end go together (or use --since)")
+    clients = AwsClients.create(settings)
+    result = run_user_query(
+        clients.logs, text, log_groups, start, end, progress=_progress(quiet=quiet, verbose=False)
+    )
+    sys.stdout.write(format_result(result, output, width=shutil.get_terminal_size((120, 24)).columns))
+    if not quiet:
+        typer.echo(describe_result(result), err=True)
 
 
 def _query_window(since: str | None, start: str | None, end: str | None) -> tuple[int | None, int | None]:
@@ -401,6 +516,81 @@ def _run_offline_query(
     typer.echo(describe_result(result), err=True)
     if ledger.malformed or ledger.file_issues:
         typer.echo(describe_accounting(ledger.freeze(), verbose=verbose), err=True)
+
+
+@app.command("collect")
+def collect_command(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the inventory snapshot (DESIGN §4.3).")],
+    flows_out: Annotated[
+        Path | None,
+        typer.Option("--flows-out", help="Also read the flow edges with Insights into this JSON Lines file."),
+    ] = None,
+    vpc: Annotated[list[str], typer.Option("--vpc", help="Collect this VPC (repeatable).")] = [],  # noqa: B006
+    group: Annotated[
+        list[str], typer.Option("--group", help="Collect the VPC of this group (repeatable).")
+    ] = [],  # noqa: B006
+    eni: Annotated[list[str], typer.Option("--eni", help="Collect the VPC of this ENI (repeatable).")] = [],  # noqa: B006
+    tag: TagOpt = [],  # noqa: B006
+    log_group: LogGroupOpt = [],  # noqa: B006
+    since: SinceOpt = "14d",
+    lag: LagOpt = "15m",
+    start: StartOpt = None,
+    end: EndOpt = None,
+    bucket_ports: BucketOpt = "32768-65535",
+    max_bytes: MaxBytesOpt = None,
+    max_concurrent_queries: MaxQueriesOpt = 4,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Snapshot the inventory from EC2 (and with --flows-out the flow edges from Logs Insights), so that
+    recommend/check run offline later on exactly the same data."""
+    from sgadvisor.aws.source import AwsClients, collect_documents, load_aws_flows
+    from sgadvisor.inventory.ec2 import write_snapshot
+    from sgadvisor.inventory.snapshot import load_snapshot
+
+    ingest = _ingest_options(None, None, bucket_ports, start, end, DEFAULT_MAX_MALFORMED)
+    inputs = _aws_inputs(
+        region,
+        profile,
+        log_group,
+        since,
+        lag,
+        ingest,
+        max_bytes,
+        max_concurrent_queries,
+        vpc,
+        group,
+        eni,
+        tag,
+    )
+    progress = _progress(quiet=quiet, verbose=verbose)
+    clients = AwsClients.create(inputs.settings)
+    documents = collect_documents(clients, inputs)
+    edges = None
+    if flows_out is not None:
+        with tempfile.TemporaryDirectory(prefix="sgadvisor-inventory-") as tmp:
+            write_snapshot(documents, Path(tmp))
+            inventory = load_snapshot([Path(tmp)])
+        read, _ = load_aws_flows(clients, inputs, inventory, progress)
+        edges = read.flows
+    # Everything was read: only now write (exit 2 above leaves nothing behind).
+    written = write_snapshot(documents, out)
+    if edges is not None and flows_out is not None:
+        with atomic_writer(flows_out) as handle:
+            write_edge_lines(edges, handle)
+        written.append(flows_out)
+    if not quiet:
+        counts = ", ".join(
+            f"{len(next(iter(doc.values())))} {name.removesuffix('.json')}"
+            for name, doc in sorted(documents.items())
+        )
+        typer.echo(f"collected {counts}", err=True)
+        typer.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+        if edges is not None:
+            typer.echo(describe_flows(edges, verbose=verbose), err=True)
 
 
 @app.command("render")

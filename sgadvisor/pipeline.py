@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
-from sgadvisor.errors import InputError, UsageError
+from sgadvisor.aws.source import AwsInputs
+from sgadvisor.errors import InputError
 from sgadvisor.flowlogs.edges import FlowEdges
 from sgadvisor.flowlogs.ingest import IngestOptions, read_flows
 from sgadvisor.inventory.model import Inventory
 from sgadvisor.inventory.snapshot import load_snapshot
-from sgadvisor.models import Recommendation
+from sgadvisor.models import CollectionOut, Recommendation
 from sgadvisor.outputs import write_text_atomic
 from sgadvisor.render import OutputFormat, RenderContext, render_all
 
@@ -30,30 +31,60 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RecommendInputs:
+    """Files when given (``flows``/``inventory``), else AWS (``aws``: EC2 and Logs Insights)."""
+
     flows: tuple[Path, ...]
     inventory: tuple[Path, ...]
     ingest: IngestOptions
     analysis: AnalysisOptions
+    aws: AwsInputs | None = None
+    progress: Callable[[str], None] = field(default=lambda message: None, compare=False)
 
 
-def load_inputs(inputs: RecommendInputs) -> tuple[FlowEdges, Inventory]:
+@dataclass(frozen=True)
+class LoadedInputs:
+    flows: FlowEdges
+    inventory: Inventory
+    collection: CollectionOut | None = None  # set when Insights read the flows
+
+
+def load_inputs(inputs: RecommendInputs) -> LoadedInputs:
     """Inventory first: its ENI addresses decide the direction of records without flow-direction."""
+    clients = None
     if not inputs.flows or not inputs.inventory:
-        missing = "--flows" if not inputs.flows else "--inventory"
-        raise UsageError(
-            f"{missing} is required: reading from AWS (CloudWatch Logs Insights, the EC2 API) is not "
-            "available in this version",
-            hint="e.g. sgadvisor recommend --flows sample_data/flows --inventory sample_data/inventory "
-            "--out out",
-        )
-    inventory = load_snapshot(list(inputs.inventory))
-    flows = read_flows(list(inputs.flows), inputs.ingest, addresses=inventory.addresses)
-    return flows, inventory
+        from sgadvisor.aws.source import AwsClients
+
+        clients = AwsClients.create((inputs.aws or AwsInputs()).settings)
+    if inputs.inventory:
+        inventory = load_snapshot(list(inputs.inventory))
+    else:
+        from sgadvisor.aws.source import load_aws_inventory
+
+        assert clients is not None
+        inventory = load_aws_inventory(clients, inputs.aws or AwsInputs())
+    if inputs.flows:
+        flows = read_flows(list(inputs.flows), inputs.ingest, addresses=inventory.addresses)
+        return LoadedInputs(flows, inventory)
+    from sgadvisor.aws.source import load_aws_flows
+
+    assert clients is not None
+    read, _ = load_aws_flows(clients, inputs.aws or AwsInputs(), inventory, inputs.progress)
+    collection = CollectionOut(
+        source="insights",
+        queries=read.stats.queries,
+        result_rows=read.stats.result_rows,
+        records_scanned=read.stats.records_scanned,
+        bytes_scanned=read.stats.bytes_scanned,
+    )
+    return LoadedInputs(read.flows, inventory, collection)
 
 
 def recommend(inputs: RecommendInputs) -> Recommendation:
-    flows, inventory = load_inputs(inputs)
-    return build_recommendation(flows, inventory, inputs.analysis)
+    loaded = load_inputs(inputs)
+    recommendation = build_recommendation(loaded.flows, loaded.inventory, inputs.analysis)
+    if loaded.collection is not None:
+        recommendation = recommendation.model_copy(update={"collection": loaded.collection})
+    return recommendation
 
 
 def write_outputs(

@@ -42,3 +42,16 @@ def parse_duration(text: str, *, option: str) -> int:
 def format_instant(epoch: int) -> str:
     """ISO 8601 UTC with ``Z``, the one time format of every output."""
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20,
+               "gib": 2**30, "tib": 2**40}  # fmt: skip
+
+
+def parse_size(text: str, *, option: str) -> int:
+    """Bytes from ``50GB``, ``1.5TiB``, ``200mb`` or a bare number."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _SIZE_UNITS:
+        raise UsageError(f"{option} {text!r}: use a size such as 50GB, 500MiB or a number of bytes")
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])

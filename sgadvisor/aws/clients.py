@@ -9,6 +9,7 @@ Logs endpoint, exactly as a user would reach a VPC endpoint.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +37,9 @@ def make_session(settings: AwsSettings) -> Any:
     from botocore.exceptions import ProfileNotFound
 
     try:
-        session = boto3.Session(profile_name=settings.profile, region_name=settings.region)
+        # AWS_REGION is what the SDKs and the AWS CLI v2 read; boto3 reads only AWS_DEFAULT_REGION.
+        region = settings.region or os.environ.get("AWS_REGION") or None
+        session = boto3.Session(profile_name=settings.profile, region_name=region)
     except ProfileNotFound as exc:
         raise AwsError(str(exc), hint="check --profile / AWS_PROFILE and ~/.aws/config") from None
     if not session.region_name:

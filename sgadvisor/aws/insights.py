@@ -75,6 +75,7 @@ class RunnerSettings:
     poll_max: float = 10.0
     start_backoff_max: float = 30.0
     min_split_seconds: int = 60
+    split_full_pages: bool = True  # False for a user's own query: its result is returned capped, as is
 
 
 @dataclass
@@ -192,7 +193,7 @@ class InsightsRunner:
     ) -> None:
         self.stats.records_scanned += int(statistics.get("recordsScanned", 0))
         self.stats.bytes_scanned += int(statistics.get("bytesScanned", 0))
-        if len(rows) >= self.settings.limit:
+        if len(rows) >= self.settings.limit and self.settings.split_full_pages:
             # A page as long as the limit may have been cut: never trust it, split and run again.
             self._split(task, pending, reason=f"returned {len(rows):,} rows, the limit")
             return
@@ -250,3 +251,55 @@ class InsightsRunner:
             except Exception:
                 self.progress(f"could not stop query {flight.query_id}")
         running.clear()
+
+
+def run_user_query(
+    logs: Any,
+    text: str,
+    log_groups: Sequence[str],
+    start: int,
+    end: int,
+    *,
+    progress: Callable[[str], None] = lambda message: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """Run a user's query (``sgadvisor query --log-group``) unchanged and return it as the offline
+    executor's ``QueryResult``, so both print alike. The cap is the service's: 10,000 rows unless the
+    query's ``limit`` says otherwise (up to 100,000, fetched with ``nextToken``)."""
+    from sgadvisor.aws.clients import aws_errors
+    from sgadvisor.insights.executor import QueryResult, QueryStatistics
+
+    limit = _query_limit(text)
+    runner = InsightsRunner(
+        logs,
+        settings=RunnerSettings(max_concurrent=1, limit=limit, split_full_pages=False),
+        progress=progress,
+        sleep=sleep,
+    )
+    task = QueryTask(tuple(log_groups), start, end, lambda streams: text, label="query")
+    with aws_errors("running the Logs Insights query"):
+        (result,) = runner.run([task])
+    fields: list[str] = []
+    for row in result.rows:
+        fields += [f for f in row if f not in fields]
+    statistics = result.statistics
+    return QueryResult(
+        fields=tuple(fields),
+        rows=result.rows,
+        statistics=QueryStatistics(
+            records_scanned=int(statistics.get("recordsScanned", 0)),
+            records_matched=int(statistics.get("recordsMatched", 0)),
+            bytes_scanned=int(statistics.get("bytesScanned", 0)),
+        ),
+        warnings=(),
+        limit=limit,
+        capped=len(result.rows) >= limit,
+    )
+
+
+def _query_limit(text: str) -> int:
+    """The query's own ``| limit N`` (the last one), else the service's default page of 10,000."""
+    import re
+
+    found = re.findall(r"(?:^|\|)\s*limit\s+(\d+)\s*(?=\||$)", text, flags=re.MULTILINE)
+    return min(int(found[-1]), MAX_LIMIT) if found else PAGE_ROWS

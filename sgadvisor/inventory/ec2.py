@@ -9,7 +9,7 @@ nothing here creates one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -32,12 +32,58 @@ def paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[d
         yield from page.get(key, [])
 
 
-def collect_inventory(ec2: Any) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """The snapshot documents by file name. Prefix lists carry their entries (GetManagedPrefixListEntries)
-    so the analysis can tell which addresses a prefix-list rule admits."""
+def scope_vpcs(
+    ec2: Any,
+    *,
+    vpcs: Sequence[str] = (),
+    groups: Sequence[str] = (),
+    enis: Sequence[str] = (),
+    tags: Sequence[tuple[str, str]] = (),
+) -> list[str] | None:
+    """The VPCs a scope lives in (None: the whole account/region). Whole VPCs are collected even for a
+    narrower scope, because out-of-scope groups are still reference destinations (DESIGN §3)."""
+    if not (vpcs or groups or enis or tags):
+        return None
+    found = set(vpcs)
+    for chunk in _chunks(list(groups)):
+        found.update(
+            g["VpcId"] for g in paginate(ec2, "describe_security_groups", "SecurityGroups", GroupIds=chunk)
+        )
+    for chunk in _chunks(list(enis)):
+        found.update(
+            e["VpcId"]
+            for e in paginate(
+                ec2, "describe_network_interfaces", "NetworkInterfaces", NetworkInterfaceIds=chunk
+            )
+        )
+    for key, value in tags:
+        filters = [{"Name": f"tag:{key}", "Values": [value]}]
+        found.update(
+            g["VpcId"] for g in paginate(ec2, "describe_security_groups", "SecurityGroups", Filters=filters)
+        )
+    return sorted(v for v in found if v)
+
+
+def collect_inventory(
+    ec2: Any, vpcs: Sequence[str] | None = None
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The snapshot documents by file name (of ``vpcs`` only, when given). Prefix lists carry their entries
+    (GetManagedPrefixListEntries) so the analysis can tell which addresses a prefix-list rule admits."""
     documents: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    by_vpc = [{"Name": "vpc-id", "Values": list(vpcs)}] if vpcs is not None else None
     for file_name, (operation, key) in SNAPSHOT_CALLS.items():
-        documents[file_name] = {key: list(paginate(ec2, operation, key))}
+        if by_vpc is not None and operation in ("describe_security_groups", "describe_network_interfaces"):
+            items = list(paginate(ec2, operation, key, Filters=by_vpc))
+        elif by_vpc is not None and operation == "describe_security_group_rules":
+            group_ids = [g["GroupId"] for g in documents["describe-security-groups.json"]["SecurityGroups"]]
+            items = [
+                rule
+                for chunk in _chunks(group_ids)
+                for rule in paginate(ec2, operation, key, Filters=[{"Name": "group-id", "Values": chunk}])
+            ]
+        else:
+            items = list(paginate(ec2, operation, key))
+        documents[file_name] = {key: items}
     for prefix_list in documents["describe-managed-prefix-lists.json"]["PrefixLists"]:
         prefix_list["Entries"] = list(
             paginate(
@@ -45,6 +91,11 @@ def collect_inventory(ec2: Any) -> dict[str, dict[str, list[dict[str, Any]]]]:
             )
         )
     return documents
+
+
+def _chunks(values: list[str], size: int = 200) -> list[list[str]]:
+    """EC2 filters and id lists accept a bounded number of values per call."""
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def write_snapshot(documents: dict[str, dict[str, list[dict[str, Any]]]], out_dir: Path) -> list[Path]:

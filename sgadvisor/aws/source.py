@@ -1,0 +1,135 @@
+"""The AWS side of `recommend`, `check` and `collect`: inventory from EC2 and flow edges from Insights.
+
+Everything is read into the same shapes the offline path reads (the inventory goes through the snapshot
+files, so an online run and a later offline run over what ``collect`` wrote see the same inventory).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sgadvisor.aws.clients import AwsSettings, aws_errors, make_client, make_session
+from sgadvisor.aws.discovery import Discovery, discover_formats, select_flow_logs
+from sgadvisor.aws.flows import InsightsRead, insights_window, read_insights, stream_lister
+from sgadvisor.aws.insights import InsightsRunner, RunnerSettings
+from sgadvisor.errors import AwsError
+from sgadvisor.flowlogs.edges import DEFAULT_BUCKET, PortRange, Window
+from sgadvisor.inventory.ec2 import collect_inventory, scope_vpcs, write_snapshot
+from sgadvisor.inventory.model import Inventory
+from sgadvisor.inventory.snapshot import load_snapshot
+
+DEFAULT_SINCE = 14 * 86_400
+DEFAULT_LAG = 15 * 60
+
+
+@dataclass(frozen=True)
+class AwsInputs:
+    """What the AWS path needs beyond the analysis options."""
+
+    settings: AwsSettings = field(default_factory=AwsSettings)
+    log_groups: tuple[str, ...] = ()
+    since: int = DEFAULT_SINCE
+    lag: int = DEFAULT_LAG
+    window: Window | None = None  # --start/--end; else since/lag
+    max_bytes: int | None = None
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
+    vpcs: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    enis: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    bucket: PortRange = DEFAULT_BUCKET
+
+
+@dataclass
+class AwsClients:
+    """Built once per run, passed to everything that calls AWS."""
+
+    ec2: Any
+    logs: Any
+
+    @classmethod
+    def create(cls, settings: AwsSettings) -> AwsClients:
+        session = make_session(settings)
+        return cls(make_client(session, "ec2", settings), make_client(session, "logs", settings))
+
+
+def collect_documents(clients: AwsClients, inputs: AwsInputs) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The §4.3 snapshot documents for the scope (whole VPCs), through paginators."""
+    with aws_errors("reading the EC2 inventory"):
+        vpcs = scope_vpcs(
+            clients.ec2, vpcs=inputs.vpcs, groups=inputs.groups, enis=inputs.enis, tags=inputs.tags
+        )
+        return collect_inventory(clients.ec2, vpcs)
+
+
+def load_aws_inventory(clients: AwsClients, inputs: AwsInputs, keep_dir: Path | None = None) -> Inventory:
+    """The inventory from EC2, read back through the snapshot loader (the offline path's own code)."""
+    documents = collect_documents(clients, inputs)
+    if keep_dir is not None:
+        write_snapshot(documents, keep_dir)
+        return load_snapshot([keep_dir])
+    with tempfile.TemporaryDirectory(prefix="sgadvisor-inventory-") as tmp:
+        write_snapshot(documents, Path(tmp))
+        return load_snapshot([Path(tmp)])
+
+
+def discover(clients: AwsClients, inputs: AwsInputs, inventory: Inventory) -> Discovery:
+    """The log groups and formats holding the flow logs of the inventory's VPCs, subnets and ENIs."""
+    resources: set[str] = set(inventory.interfaces)
+    for interface in inventory.interfaces.values():
+        resources.update(r for r in (interface.vpc_id, interface.subnet_id) if r)
+    resources.update(g.vpc_id for g in inventory.groups.values() if g.vpc_id)
+    with aws_errors("DescribeFlowLogs"):
+        paginator = clients.ec2.get_paginator("describe_flow_logs")
+        flow_logs = [fl for page in paginator.paginate() for fl in page.get("FlowLogs", [])]
+    chosen = select_flow_logs(flow_logs, None if inputs.log_groups else resources)
+    discovery = discover_formats(chosen, inputs.log_groups)
+    if not discovery.formats:
+        raise AwsError(
+            "no flow log of the VPCs/ENIs in scope delivers to CloudWatch Logs",
+            hint="name the log group with --log-group, or read exported files with --flows",
+        )
+    return discovery
+
+
+def load_aws_flows(
+    clients: AwsClients,
+    inputs: AwsInputs,
+    inventory: Inventory,
+    progress: Callable[[str], None],
+    sleep: Callable[[float], None] | None = None,
+) -> tuple[InsightsRead, Discovery]:
+    """Flow edges from one Insights scan per log-group format over the window."""
+    discovery = discover(clients, inputs, inventory)
+    for warning in discovery.warnings:
+        progress(f"warning: {warning}")
+    runner = InsightsRunner(
+        clients.logs, settings=inputs.runner, progress=progress, list_streams=stream_lister(clients.logs)
+    )
+    if sleep is not None:
+        runner.sleep = sleep
+    window = inputs.window or insights_window(inputs.since, inputs.lag)
+    with aws_errors("running Logs Insights queries"):
+        read = read_insights(
+            runner,
+            discovery.formats,
+            window,
+            bucket=inputs.bucket,
+            addresses=inventory.addresses,
+            max_bytes=inputs.max_bytes,
+        )
+    stats = read.stats
+    progress(
+        f"Insights: {stats.queries} queries, {stats.result_rows:,} result rows, "
+        f"{stats.records_scanned:,} records and {stats.bytes_scanned:,} bytes scanned "
+        f"(estimated {read.estimated_bytes:,})"
+    )
+    return read, discovery
+
+
+def log_group_names(discovery: Discovery) -> Sequence[str]:
+    return discovery.log_groups
