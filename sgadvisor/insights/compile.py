@@ -213,9 +213,9 @@ class _Builder:
             # Deterministic order when no sort follows: by the group keys.
             self.lf = self.lf.group_by(by).agg(aggs).sort(keys, nulls_last=True)
         else:
-            # One row over all matched events, none when nothing matched (a grouped aggregation over
-            # an empty frame has no groups).
-            self.lf = self.lf.group_by(pl.lit(0).alias("_all")).agg(aggs).drop("_all")
+            # One row over all matched events, none when nothing matched (the service shows no rows).
+            counted = self.lf.select(*aggs, pl.len().alias("_n"))
+            self.lf = counted.filter(pl.col("_n") > 0).drop("_n")
         self.visible = names
         self.aggregated = True
         self.sorted = False
@@ -458,9 +458,11 @@ class _ExprCompiler:
         texts = [str(i.value) for i in node.items if isinstance(i.value, str)]
         tests: list[pl.Expr] = []
         if subject.kind in (Kind.NUM, Kind.TIME) or (subject.kind is Kind.STR and numbers):
-            tests.append(as_num(subject).cast(pl.Float64).is_in(pl.Series(numbers, dtype=pl.Float64)))
+            tests.append(
+                as_num(subject).cast(pl.Float64).is_in(pl.lit(pl.Series(numbers, dtype=pl.Float64)).implode())
+            )
         if texts and subject.kind is not Kind.NUM:  # text never equals a number: skipped for numbers
-            tests.append(as_str(subject).is_in(pl.Series(texts, dtype=pl.String)))
+            tests.append(as_str(subject).is_in(pl.lit(pl.Series(texts, dtype=pl.String)).implode()))
         found = pl.any_horizontal(tests) if tests else pl.lit(False)
         if subject.kind is Kind.NULL:
             found = pl.lit(None, pl.Boolean)
