@@ -38,6 +38,7 @@ from typing import Any, Protocol, Self, TypeVar
 import polars as pl
 
 from sgadvisor.errors import SgAdvisorError
+from sgadvisor.insights.executor import run_query, with_discovered_fields
 from sgadvisor.testing.cwl_query import (
     QUERY_STATUSES,
     Behaviour,
@@ -98,13 +99,7 @@ class Executor(Protocol):
 
 def insights_executor(query: str, events: pl.DataFrame, *, default_limit: int) -> ExecutorResult:
     """The project's offline executor, with the fields Insights discovers in default-format flow logs."""
-    import importlib
-
-    executor: Any = importlib.import_module("sgadvisor.insights.executor")
-    result: ExecutorResult = executor.run_query(
-        query, executor.with_discovered_fields(events), default_limit=default_limit
-    )
-    return result
+    return run_query(query, with_discovered_fields(events), default_limit=default_limit)
 
 
 @dataclass(frozen=True)
@@ -170,7 +165,12 @@ class CwlServer:
     def start(self) -> Self:
         if self._http is None:
             self._http = _HttpServer(self._address, _Handler, self)
-            self._thread = threading.Thread(target=self._http.serve_forever, name="cwl-server", daemon=True)
+            self._thread = threading.Thread(
+                target=self._http.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="cwl-server",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -453,8 +453,8 @@ class CwlServer:
             )
         except SgAdvisorError as error:
             compile_error: dict[str, Any] = {"message": error.message}
-            offset = getattr(error, "offset", None)
-            if isinstance(offset, int):
+            offset = _char_offset(query_string, getattr(error, "line", None), getattr(error, "column", None))
+            if offset is not None:
                 compile_error["location"] = {"startCharOffset": offset, "endCharOffset": offset}
             raise ApiError(
                 "MalformedQueryException", error.message, extra={"queryCompileError": compile_error}
@@ -606,6 +606,14 @@ def _group_of_identifier(identifier: object) -> str:
             raise invalid(f"Invalid log group identifier: {text}")
         text = parts[6]
     return check_group_name(text, "logGroupIdentifiers")
+
+
+def _char_offset(query: str, line: object, column: object) -> int | None:
+    """The 0-based character offset of a 1-based line and column (QueryCompileErrorLocation)."""
+    if not isinstance(line, int) or not isinstance(column, int):
+        return None
+    lines = query.split("\n")
+    return sum(len(text) + 1 for text in lines[: line - 1]) + column - 1
 
 
 def _token(kind: str, offset: int) -> str:
