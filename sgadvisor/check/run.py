@@ -1,0 +1,112 @@
+"""``sgadvisor check`` end to end: read the baseline, the current state and (unless ``--no-flows``) the
+flows exactly as ``recommend`` reads them, find the drift, render the outputs, write them all or none.
+
+The baseline is read first: it is the cheapest input and the likeliest to be wrong, and a bad baseline
+must stop the run (exit 2) before any AWS call or output file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sgadvisor.check.baseline import load_baseline
+from sgadvisor.check.findings import Policy, check_drift
+from sgadvisor.check.junit import render_junit
+from sgadvisor.check.markdown import render_markdown
+from sgadvisor.check.model import CheckReport
+from sgadvisor.check.sarif import render_sarif
+from sgadvisor.errors import SgAdvisorError
+from sgadvisor.flowlogs.edges import FlowEdges
+from sgadvisor.inventory.model import Inventory
+from sgadvisor.pipeline import RecommendInputs, load_inputs
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    inputs: RecommendInputs
+    baseline: Path
+    no_flows: bool = False
+    policy: Policy = field(default_factory=Policy)
+
+
+@dataclass(frozen=True)
+class CheckOutputs:
+    sarif: Path | None = None
+    junit: Path | None = None
+    markdown: Path | None = None
+
+
+def run_check(request: CheckRequest) -> CheckReport:
+    baseline = load_baseline(request.baseline)
+    inventory, flows = _load_state(request.inputs, no_flows=request.no_flows)
+    report = check_drift(baseline, inventory, flows, request.inputs.analysis, request.policy)
+    notes = list(inventory.warnings) + (_flow_notes(flows) if flows is not None else [])
+    if notes:
+        report = report.model_copy(update={"warnings": sorted(set(report.warnings) | set(notes))})
+    return report
+
+
+def _load_state(inputs: RecommendInputs, *, no_flows: bool) -> tuple[Inventory, FlowEdges | None]:
+    if not no_flows:
+        loaded = load_inputs(inputs)
+        return loaded.inventory, loaded.flows
+    if inputs.inventory:
+        from sgadvisor.inventory.snapshot import load_snapshot
+
+        return load_snapshot(list(inputs.inventory)), None
+    from sgadvisor.aws.source import AwsClients, AwsInputs, load_aws_inventory
+
+    aws = inputs.aws or AwsInputs()
+    return load_aws_inventory(AwsClients.create(aws.settings), aws), None
+
+
+def _flow_notes(flows: FlowEdges) -> list[str]:
+    notes = list(flows.warnings)
+    if flows.accounting.malformed:
+        notes.append(f"{flows.accounting.malformed} malformed flow-log records skipped")
+    return notes
+
+
+def render_outputs(report: CheckReport, outputs: CheckOutputs) -> dict[Path, str]:
+    """Every requested file's text, rendered before anything is written."""
+    files: dict[Path, str] = {}
+    if outputs.sarif is not None:
+        files[outputs.sarif] = render_sarif(report)
+    if outputs.junit is not None:
+        files[outputs.junit] = render_junit(report)
+    if outputs.markdown is not None:
+        files[outputs.markdown] = render_markdown(report)
+    return files
+
+
+def write_all(files: Mapping[Path, str]) -> None:
+    """Write every file beside its target, then rename them all into place: all or nothing (a failure
+    while writing leaves no output behind and is an exit-2 error, never mistaken for drift)."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((Path(name), path))
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            Path(name).chmod(0o666 & ~_umask())
+        for tmp, path in staged:
+            tmp.replace(path)
+    except OSError as exc:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        where = exc.filename or "an output file"
+        raise SgAdvisorError(f"cannot write {where}: {exc.strerror or exc}") from None
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
