@@ -626,6 +626,138 @@ def _write(
     typer.echo(f"wrote {', '.join(str(path) for path in written)}", err=True)
 
 
+# ------------------------------------------------------------------------------------------ check
+
+
+@app.command("check")
+def check_command(
+    baseline: Annotated[
+        Path,
+        typer.Option(
+            "--baseline",
+            help="The approved rules: a recommendation.json, a .tf file (literal "
+            "aws_vpc_security_group_egress_rule resources) or `terraform show -json` output.",
+        ),
+    ],
+    flows: FlowsOpt = [],  # noqa: B006 - typer reads the default, it is never mutated
+    inventory: Annotated[
+        list[Path],
+        typer.Option("--inventory", help="Inventory snapshot files or directories (AWS CLI JSON shapes)."),
+    ] = [],  # noqa: B006
+    no_flows: Annotated[
+        bool, typer.Option("--no-flows", help="Check the configuration only: read no flows.")
+    ] = False,
+    fail_on: Annotated[
+        str, typer.Option("--fail-on", help="Exit 1 on drift at or above this severity: low, medium, high.")
+    ] = "medium",
+    severity: Annotated[
+        list[str],
+        typer.Option("--severity", help="Severity of a finding kind, KIND=low|medium|high (repeatable)."),
+    ] = [],  # noqa: B006
+    sarif: Annotated[Path | None, typer.Option("--sarif", help="Write SARIF 2.1.0 here.")] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write JUnit XML here (one testcase per group).")
+    ] = None,
+    markdown: Annotated[
+        Path | None,
+        typer.Option("--markdown", help="Write Markdown here (PR comment, $GITHUB_STEP_SUMMARY)."),
+    ] = None,
+    min_window: Annotated[
+        str, typer.Option("--min-window", help="Evidence a group needs before a rule counts as unused.")
+    ] = "7d",
+    min_records: Annotated[int, typer.Option("--min-records", help="Records a flow needs to count.")] = 1,
+    min_confidence: Annotated[
+        Confidence, typer.Option("--min-confidence", help="Lowest initiator confidence that counts.")
+    ] = Confidence.LOW,
+    max_unattributed: Annotated[
+        int,
+        typer.Option(
+            "--max-unattributed", help="Initiated records of unknown ENIs tolerated before coverage drops."
+        ),
+    ] = 0,
+    ephemeral_ports: Annotated[
+        list[str],
+        typer.Option("--ephemeral-ports", help="Client port range LOW-HIGH for initiator inference."),
+    ] = [],  # noqa: B006
+    vpc: Annotated[list[str], typer.Option("--vpc", help="Check groups of this VPC (repeatable).")] = [],  # noqa: B006
+    group: Annotated[list[str], typer.Option("--group", help="Check this group (repeatable).")] = [],  # noqa: B006
+    eni: Annotated[list[str], typer.Option("--eni", help="Check the groups of this ENI (repeatable).")] = [],  # noqa: B006
+    log_format: LogFormatOpt = None,
+    log_stream: LogStreamOpt = None,
+    bucket_ports: BucketOpt = "32768-65535",
+    start: StartOpt = None,
+    end: EndOpt = None,
+    max_malformed: MaxMalformedOpt = DEFAULT_MAX_MALFORMED,
+    log_group: LogGroupOpt = [],  # noqa: B006
+    since: SinceOpt = "14d",
+    lag: LagOpt = "15m",
+    max_bytes: MaxBytesOpt = None,
+    max_concurrent_queries: MaxQueriesOpt = 4,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Drift against an approved baseline: exit 0 none, 1 drift at or above --fail-on, 2 could not run."""
+    from datetime import UTC, datetime
+
+    from sgadvisor.check.findings import Policy
+    from sgadvisor.check.model import Severity, parse_severity_overrides
+    from sgadvisor.check.run import CheckOutputs, CheckRequest, render_outputs, run_check, write_all
+    from sgadvisor.check.text import render_text
+
+    if no_flows and flows:
+        raise UsageError("--no-flows and --flows exclude each other")
+    try:
+        threshold = Severity(fail_on.strip().lower())
+    except ValueError:
+        raise UsageError(f"--fail-on {fail_on!r}: use low, medium or high") from None
+    loaded = loaded_config()
+    ingest = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed)
+    aws = _aws_inputs(
+        region, profile, log_group, since, lag, ingest, max_bytes, max_concurrent_queries, vpc, group, eni
+    )
+    request = CheckRequest(
+        inputs=RecommendInputs(
+            flows=tuple(flows),
+            inventory=tuple(inventory),
+            ingest=ingest,
+            aws=aws,
+            progress=_progress(quiet=quiet, verbose=verbose),
+            analysis=AnalysisOptions(
+                min_window=parse_duration(min_window, option="--min-window"),
+                min_records=min_records,
+                min_confidence=min_confidence,
+                max_unattributed=max_unattributed,
+                scope=Scope(frozenset(vpc), frozenset(group), frozenset(eni)),
+                pins=tuple(loaded.pins) if loaded is not None else (),
+                ephemeral=EphemeralRanges(tuple(PortRange.parse(r) for r in ephemeral_ports))
+                if ephemeral_ports
+                else EphemeralRanges(),
+            ),
+        ),
+        baseline=baseline,
+        no_flows=no_flows,
+        policy=Policy(
+            fail_on=threshold,
+            severities=parse_severity_overrides(list(severity)),
+            allows=tuple(loaded.allows) if loaded is not None else (),
+            pins=tuple(loaded.pins) if loaded is not None else (),
+            today=datetime.now(UTC).date(),
+        ),
+    )
+    report = run_check(request)
+    files = render_outputs(report, CheckOutputs(sarif=sarif, junit=junit, markdown=markdown))
+    write_all(files)
+    if not quiet:
+        typer.echo(render_text(report), nl=False)
+        if files:
+            typer.echo(f"wrote {', '.join(str(path) for path in files)}", err=True)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
 # ------------------------------------------------------------------------------------------ entry
 
 
