@@ -277,6 +277,18 @@ def test_loader_streams_and_stored_bytes(sample: CwlServer, records: pl.DataFram
     assert group["storedBytes"] == records["size"].sum()
 
 
+def test_direct_load_matches_the_api_load(sample: CwlServer, records: pl.DataFrame) -> None:
+    """The benchmark path (no HTTP) stores the same events as PutLogEvents does."""
+    with CwlServer() as direct:
+        summary = load_flow_log_files(direct, GROUP, [FLOWS], direct=True)
+        assert (summary.events, summary.streams) == (records.height, records["stream"].n_unique())
+        assert direct.calls == []
+        stored = logs(direct).describe_log_groups()["logGroups"][0]["storedBytes"]
+        assert stored == logs(sample).describe_log_groups()["logGroups"][0]["storedBytes"]
+        query = "filter action = 'REJECT' | stats count(*) as n by @logStream, dstPort | sort n desc, dstPort"
+        assert rows(run(logs(direct), query)) == rows(run(logs(sample), query))
+
+
 # ---------------------------------------------------------------------------------------- queries
 
 

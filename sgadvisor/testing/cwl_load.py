@@ -34,9 +34,14 @@ class LoadSummary:
     skipped: int  # records without an interface-id or a start time: no stream or timestamp to give them
 
 
-def load_flow_log_files(target: Any, log_group: str, paths: Sequence[Path]) -> LoadSummary:
+def load_flow_log_files(
+    target: Any, log_group: str, paths: Sequence[Path], *, direct: bool = False
+) -> LoadSummary:
     """Load the records of ``paths`` (files or directories) into ``log_group``, creating it and its
-    streams when missing. ``target`` is a boto3 ``logs`` client or a :class:`CwlServer`."""
+    streams when missing. ``target`` is a boto3 ``logs`` client or a :class:`CwlServer`; with a server
+    and ``direct``, events skip HTTP (:meth:`CwlServer.ingest`, for benchmarks)."""
+    if direct:
+        return _load_direct(target, log_group, paths)
     client = target.client() if hasattr(target, "endpoint_url") else target
     _create(client.create_log_group, logGroupName=log_group)
     by_stream, skipped = _events_by_stream(paths)
@@ -53,6 +58,16 @@ def load_flow_log_files(target: Any, log_group: str, paths: Sequence[Path]) -> L
             batches += 1
     total = sum(len(events) for events in by_stream.values())
     return LoadSummary(events=total, streams=len(by_stream), batches=batches, skipped=skipped)
+
+
+def _load_direct(server: Any, log_group: str, paths: Sequence[Path]) -> LoadSummary:
+    frames, skipped = [default_format_events(pl.DataFrame())], 0
+    for block in read_records(list(paths), Ledger()):
+        frames.append(default_format_events(block.frame))
+        skipped += block.frame.height - frames[-1].height
+    events = pl.concat(frames).sort("stream", "timestamp", maintain_order=True)
+    server.ingest(log_group, events)
+    return LoadSummary(events=events.height, streams=events["stream"].n_unique(), batches=0, skipped=skipped)
 
 
 def _create(call: Any, **params: str) -> None:

@@ -39,6 +39,7 @@ import polars as pl
 
 from sgadvisor.errors import SgAdvisorError
 from sgadvisor.insights.executor import run_query, with_discovered_fields
+from sgadvisor.testing.cwl_load import LoadSummary, load_flow_log_files
 from sgadvisor.testing.cwl_query import (
     QUERY_STATUSES,
     Behaviour,
@@ -59,7 +60,16 @@ from sgadvisor.testing.cwl_store import (
     validation,
 )
 
-__all__ = ["ApiError", "Behaviour", "Call", "CwlServer", "Executor", "insights_executor"]
+__all__ = [
+    "ApiError",
+    "Behaviour",
+    "Call",
+    "CwlServer",
+    "Executor",
+    "LoadSummary",
+    "insights_executor",
+    "load_flow_log_files",
+]
 
 TARGET_PREFIX = "Logs_20140328."  # service model metadata.targetPrefix
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -212,6 +222,13 @@ class CwlServer:
             config=Config(**config) if config else None,
         )
 
+    def ingest(self, log_group: str, events: pl.DataFrame) -> None:
+        """Put events (columns ``stream``, ``timestamp`` ms, ``message``) straight into ``log_group``,
+        bypassing HTTP and the PutLogEvents checks; no call is recorded. For benchmarks with millions of
+        events; tests load through the API (:func:`load_flow_log_files`), as a client would."""
+        with self._lock:
+            self.store.add_frame(log_group, events, self._now_ms())
+
     # ------------------------------------------------------------------------------------ inspection
 
     @property
@@ -308,7 +325,8 @@ class CwlServer:
         with self._lock:
             names = sorted(self.store.groups)
             if prefix is not None:
-                names = [n for n in names if n.startswith(check_group_name(prefix, "logGroupNamePrefix"))]
+                start = check_group_name(prefix, "logGroupNamePrefix")
+                names = [n for n in names if n.startswith(start)]
             if pattern is not None:
                 names = [n for n in names if str(pattern) in n]
             if identifiers is not None:

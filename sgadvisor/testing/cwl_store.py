@@ -194,6 +194,34 @@ class LogStore:
         stream.last_event = max(timestamps[-1], stream.last_event or timestamps[-1])
         stream.last_ingestion = now_ms
 
+    def add_frame(self, group_name: str, events: pl.DataFrame, now_ms: int) -> None:
+        """Append events (columns ``stream``, ``timestamp``, ``message``) without the PutLogEvents checks,
+        creating the group and streams as needed. For benchmarks loading millions of events."""
+        group = self.groups.setdefault(group_name, LogGroup(group_name, now_ms))
+        chunk = events.select(
+            pl.col("timestamp").cast(pl.Int64).alias("@timestamp"),
+            pl.col("message").cast(pl.String).alias("@message"),
+            pl.col("stream").cast(pl.String).alias("@logStream"),
+            pl.lit(f"{self.account_id}:{group_name}").alias("@log"),
+            pl.lit(now_ms, pl.Int64).alias("@ingestionTime"),
+            (pl.col("message").str.len_bytes().cast(pl.Int64) + EVENT_OVERHEAD_BYTES).alias("_bytes"),
+        )
+        per_stream = chunk.group_by("@logStream").agg(
+            pl.len().alias("events"),
+            pl.col("_bytes").sum().alias("bytes"),
+            pl.col("@timestamp").min().alias("first"),
+            pl.col("@timestamp").max().alias("last"),
+        )
+        for name, count, size, first, last in per_stream.iter_rows():
+            stream = group.streams.setdefault(name, LogStream(name, now_ms))
+            stream.events += count
+            stream.stored_bytes += size
+            stream.first_event = min(first, stream.first_event if stream.first_event is not None else first)
+            stream.last_event = max(last, stream.last_event if stream.last_event is not None else last)
+            stream.last_ingestion = now_ms
+        group.chunks.append(chunk)
+        group.stored_bytes += int(chunk["_bytes"].sum())
+
     def scan(
         self, group_names: Sequence[str], start_s: int, end_s: int, streams: frozenset[str] | None
     ) -> Scan:
