@@ -90,6 +90,7 @@ def sample(sample_server: CwlServer) -> Iterator[CwlServer]:
     sample_server.behaviour = Behaviour()
     sample_server.reset_calls()
     yield sample_server
+    sample_server.behaviour = Behaviour()  # so that the clean-up below is never throttled
     client = logs(sample_server)
     for query_id in sample_server.active_queries():
         client.stop_query(queryId=query_id)
