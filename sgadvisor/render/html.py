@@ -296,13 +296,13 @@ def _diff_rows(group: GroupReport, anchor: str, labels: Mapping[str, str]) -> li
     get rows of their own."""
     index = _proposed_index(group)
     adds = {index[c.rule.key()]: c for c in group.changes if c.action == "add" and c.rule.key() in index}
-    narrowed = {c.security_group_rule_id for c in group.changes if c.action == "narrow"}
+    under_narrow = {i for c in group.changes if c.action == "narrow" for i in c.replaced_by or []}
     rows: list[DiffRow] = []
     for change in group.changes:
         if change.action == "add":
-            if change.replaces and set(change.replaces) <= narrowed:
-                continue
             numbers = [index[change.rule.key()]] if change.rule.key() in index else []
+            if numbers and numbers[0] in under_narrow:
+                continue  # shown in the row of the rule it replaces
             rows.append(_row(change, None, numbers, adds, group, anchor, labels))
         elif change.action == "narrow":
             rows.append(_row(change, change.rule, change.replaced_by or [], adds, group, anchor, labels))
