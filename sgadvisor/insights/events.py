@@ -122,13 +122,14 @@ def with_discovered_fields(events: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     if not missing:
         return lf
     message = pl.col(MESSAGE)
-    parts = message.str.split_exact(" ", len(DEFAULT_FORMAT) - 1)
-    is_record = message.str.contains(_DEFAULT_LINE)
+    # Split once into a temporary column: the fields are then cheap projections of it.
+    parts = pl.when(message.str.contains(_DEFAULT_LINE)).then(
+        message.str.split_exact(" ", len(DEFAULT_FORMAT) - 1)
+    )
     exprs = []
     for index, (name, (_, dtype)) in enumerate(DISCOVERED.items()):
         if name not in missing:
             continue
-        value = parts.struct.field(f"field_{index}")
-        typed = pl.when(is_record & (value != "-")).then(value).cast(dtype, strict=False)
-        exprs.append(typed.alias(name))
-    return lf.with_columns(exprs)
+        value = pl.col("_parts").struct.field(f"field_{index}")
+        exprs.append(pl.when(value != "-").then(value).cast(dtype, strict=False).alias(name))
+    return lf.with_columns(parts.alias("_parts")).with_columns(exprs).drop("_parts")
