@@ -342,3 +342,90 @@ def test_non_canonical_ipv6_spellings_agree_on_both_paths(tmp_path: Path) -> Non
     addresses = set(six["local_addr"].to_list()) | set(six["remote_addr"].to_list())
     assert addresses == {"2001:db8::5", "2600:1f18::1", "2600:1f18::2"}
     assert int(six["records"].sum()) == 3
+
+
+# A clean v5 line whose fields can be spoiled one at a time (V5 order).
+_V5_GOOD = "5 eni-0a 10.0.1.10 10.0.2.15 - - 40000 443 6 2 100 1 61 ACCEPT OK 2 egress - -"
+# Formats whose last field is checked (the fast scan reads the last field as raw text).
+_STATUS_LAST = (
+    "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+)
+_STATUS_LAST_GOOD = "5 eni-0a 10.0.1.10 10.0.2.15 40000 443 6 2 100 1 61 ACCEPT OK"
+_FLAGS_LAST = (
+    "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action tcp-flags"
+)
+_FLAGS_LAST_GOOD = "5 eni-0a 10.0.1.10 10.0.2.15 40000 443 6 2 100 1 61 ACCEPT 2"
+
+
+def _spoil(line: str, index: int, value: str) -> str:
+    values = line.split(" ")
+    values[index] = value
+    return " ".join(values)
+
+
+def _spy_on_fast_path(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record whether each file took the fast path."""
+    from sgadvisor.flowlogs import ingest
+
+    taken: list[bool] = []
+    real = ingest.scan_clean_text  # type: ignore[attr-defined]
+
+    def spy(*args: Any, **kwargs: Any) -> bool:
+        taken.append(real(*args, **kwargs))
+        return taken[-1]
+
+    monkeypatch.setattr(ingest, "scan_clean_text", spy)
+    return taken
+
+
+@pytest.mark.parametrize(
+    ("header", "good", "bad"),
+    [
+        (V5, _V5_GOOD, _spoil(_V5_GOOD, 6, "65536")),  # port out of range (read as u16)
+        (V5, _V5_GOOD, _spoil(_V5_GOOD, 7, "https")),  # non-numeric port
+        (V5, _V5_GOOD, _spoil(_V5_GOOD, 8, "256")),  # protocol out of range (u8)
+        (V5, _V5_GOOD, _spoil(_V5_GOOD, 15, "256")),  # tcp-flags out of range (u8)
+        (V5, _V5_GOOD, _spoil(_V5_GOOD, 9, "-2")),  # negative packets (per-row check)
+        (V5, _V5_GOOD, _spoil(_V5_GOOD, 0, "-5")),  # negative version, a field no edge uses
+        (V5, _V5_GOOD, _spoil(_V5_GOOD, 16, "sideways")),  # flow-direction (read as Enum)
+        (V5, _V5_GOOD, _spoil(_V5_GOOD, 13, "ALLOW")),  # action (Enum)
+        (V5, _V5_GOOD, _spoil(_V5_GOOD, 14, "FINE")),  # log-status (Enum)
+        (V5, _V5_GOOD, _spoil(_spoil(_V5_GOOD, 2, "-"), 4, "10.0.300.7")),  # bad pkt-srcaddr, srcaddr absent
+        (V5, _V5_GOOD, _spoil(_V5_GOOD, 5, "2001:db8::zz")),  # bad IPv6 (checked on distinct values)
+        (V5, _V5_GOOD, _spoil(_V5_GOOD, 3, "10.0.2")),  # bad dstaddr
+        (V5, _V5_GOOD, _V5_GOOD + " extra"),  # too many fields
+        (V5, _V5_GOOD, _V5_GOOD.rsplit(" ", 1)[0]),  # too few fields
+        (_STATUS_LAST, _STATUS_LAST_GOOD, _spoil(_STATUS_LAST_GOOD, 12, "DONE")),  # last field: enum
+        (_FLAGS_LAST, _FLAGS_LAST_GOOD, _spoil(_FLAGS_LAST_GOOD, 12, "300")),  # last field: range
+        (_FLAGS_LAST, _FLAGS_LAST_GOOD, _spoil(_FLAGS_LAST_GOOD, 12, "syn")),  # last field: number
+    ],
+)
+def test_the_fast_path_gives_way_on_any_value_the_careful_path_rejects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, header: str, good: str, bad: str
+) -> None:
+    """Every check of the careful path holds on the fast path, wherever it is made (reader types, per-row
+    expressions, distinct values after the aggregation): one bad record sends the file to the careful
+    path, which reports exactly that record."""
+    taken = _spy_on_fast_path(monkeypatch)
+    clean = read_flows([write_lines(tmp_path / "clean.log", [good, good], header=header)])
+    assert taken == [True] and clean.accounting.used == 2
+    flows = read_flows(
+        [write_lines(tmp_path / "f.log", [good, bad, good], header=header)], IngestOptions(max_malformed=1.0)
+    )
+    assert taken == [True, False]
+    assert flows.accounting.malformed == 1 and flows.accounting.used == 2
+    assert flows.accounting.issues[0].line == 3
+
+
+def test_blank_lines_and_all_absent_records_stay_on_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blank line is not a record (both paths skip it); a line of ``-`` only is a record (filtered)."""
+    taken = _spy_on_fast_path(monkeypatch)
+    dashes = " ".join(["-"] * len(V5.split()))
+    path = write_lines(tmp_path / "f.log", [_V5_GOOD, "", dashes, _V5_GOOD, ""], header=V5)
+    fast = read_flows([path])
+    careful = read_flows([path], fast=False)
+    assert taken == [True]
+    assert fast.accounting == careful.accounting and fast.accounting.records == 3
+    assert fast.edges.equals(careful.edges) and fast.coverage.equals(careful.coverage)

@@ -75,6 +75,7 @@ NO_INTERFACE = "no interface id"
 INCOMPLETE = "lacks address, protocol or action"
 DIRECTION_UNKNOWN = "direction unknown"
 MALFORMED = "malformed"  # only inside a fast scan, which then gives way to the careful path
+BLANK = "blank line"  # only inside a fast scan: not a record, dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,24 @@ class FlowEdges:
 # Internal, src/dst-oriented partial key. "_psrc"/"_pdst" are pkt-addresses only where they differ.
 _PRE_KEY = ("iface", "fdir", "action", "protocol", "saddr", "daddr", "psrc", "pdst", "sport", "dport")
 PRE_KEY = _PRE_KEY
+# Text key columns are held as Categorical (a u32 per value, one process-wide dictionary) from the partial
+# aggregates to the end of `finish`: the joins, group-bys and uniques there then hash integers, not
+# strings. The §4.2 output is String again.
+_CAT_KEYS = ("iface", "fdir", "action", "saddr", "daddr", "psrc", "pdst")
+_DIRECTION = pl.Enum(["egress", "ingress"])
+# A fast scan labels each record with a small integer (cheaper per row than a string); labels by code.
+_SCAN_LABELS: tuple[str, ...] = (
+    "used",
+    "nodata",
+    "skipdata",
+    INCOMPLETE,
+    NO_INTERFACE,
+    TRANSIT_GATEWAY,
+    NO_START,
+    OUTSIDE_WINDOW,
+    MALFORMED,
+    BLANK,
+)
 _HASH = "_h"
 _PAIRS_SCHEMA: dict[str, pl.DataType] = {
     _HASH: pl.UInt64(),
@@ -176,13 +195,16 @@ _COVERAGE_MERGE: tuple[pl.Expr, ...] = (
 )
 
 
-def record_exprs(columns: Collection[str]) -> list[pl.Expr]:
-    """Typed AWS columns → the internal record columns (absent fields become null)."""
-    string, integer = pl.String(), pl.Int64()
+def record_exprs(columns: Collection[str], absent: Mapping[str, pl.DataType] | None = None) -> list[pl.Expr]:
+    """Typed AWS columns → the internal record columns. Absent fields become null, of the type
+    ``absent`` gives for that AWS field name if any (a fast scan reads narrow types, and an absent field
+    must have the same type as a present one)."""
+    types = absent or {}
 
     def col(name: str, dtype: pl.DataType) -> pl.Expr:
-        return pl.col(name) if name in columns else pl.lit(None, dtype=dtype)
+        return pl.col(name) if name in columns else pl.lit(None, dtype=types.get(name, dtype))
 
+    string, integer = pl.String(), pl.Int64()
     iface = col("interface-id", string)
     if STREAM_ENI_COL in columns:
         iface = pl.coalesce(iface, pl.col(STREAM_ENI_COL))
@@ -210,8 +232,8 @@ def record_exprs(columns: Collection[str]) -> list[pl.Expr]:
     ]
 
 
-def category_expr(window: Window | None, *, with_validity: bool = False) -> pl.Expr:
-    """What happens to each record: used, nodata, skipdata, or a filter reason (first match wins)."""
+def _category_cases(window: Window | None) -> list[tuple[pl.Expr, str]]:
+    """What happens to each record, in order (first match wins; no match: used)."""
     cases: list[tuple[pl.Expr, str]] = [
         (
             (pl.col("rtype") == "TransitGateway") | (pl.col("iface").is_null() & pl.col("tgw").is_not_null()),
@@ -228,27 +250,45 @@ def category_expr(window: Window | None, *, with_validity: bool = False) -> pl.E
         (pl.col("status") == "SKIPDATA", "skipdata"),
         (incomplete, INCOMPLETE),
     ]
+    return cases
+
+
+def category_expr(window: Window | None) -> pl.Expr:
+    """What happens to each record: used, nodata, skipdata, or a filter reason (first match wins)."""
     category: pl.Expr = pl.lit("used")
-    if with_validity:
-        cases.insert(0, (pl.col("_bad"), MALFORMED))
-    for condition, label in reversed(cases):
+    for condition, label in reversed(_category_cases(window)):
         category = pl.when(condition).then(pl.lit(label)).otherwise(category)
     return category
 
 
+def _scan_category_expr(window: Window | None) -> pl.Expr:
+    """The category as a UInt8 code into ``_SCAN_LABELS``; blank lines and records that fail a check
+    (``_blank``, ``_bad``, computed by the scan) come first."""
+    cases = [(pl.col("_blank"), BLANK), (pl.col("_bad"), MALFORMED), *_category_cases(window)]
+    code: pl.Expr = pl.lit(0, dtype=pl.UInt8)
+    for condition, label in reversed(cases):
+        code = pl.when(condition).then(pl.lit(_SCAN_LABELS.index(label), dtype=pl.UInt8)).otherwise(code)
+    return code
+
+
 def keyed_exprs(bucket: PortRange) -> list[pl.Expr]:
     """Bucketed ports (DESIGN §4.2) and pkt-addresses only where they differ from the interface's."""
-    used = pl.col("cat") == "used"
+    return _keyed_exprs(bucket, pl.col("cat") == "used")
+
+
+def _keyed_exprs(bucket: PortRange, used: pl.Expr) -> list[pl.Expr]:
     s_eph = used & pl.col("sport_raw").is_between(bucket.low, bucket.high)
     d_eph = used & pl.col("dport_raw").is_between(bucket.low, bucket.high)
+    src_bucketed, dst_bucketed = s_eph & ~d_eph, d_eph & ~s_eph
     return [
-        pl.when(s_eph & ~d_eph).then(0).otherwise(pl.col("sport_raw")).alias("sport"),
-        pl.when(d_eph & ~s_eph).then(0).otherwise(pl.col("dport_raw")).alias("dport"),
-        pl.when(pl.col("psrc") != pl.col("saddr")).then(pl.col("psrc")).alias("psrc"),
-        pl.when(pl.col("pdst") != pl.col("daddr")).then(pl.col("pdst")).alias("pdst"),
+        pl.when(src_bucketed).then(0).otherwise(pl.col("sport_raw")).alias("sport"),
+        pl.when(dst_bucketed).then(0).otherwise(pl.col("dport_raw")).alias("dport"),
+        # ne_missing: a pkt-address is kept when srcaddr is absent, so a fast scan can still check it.
+        pl.when(pl.col("psrc").ne_missing(pl.col("saddr"))).then(pl.col("psrc")).alias("psrc"),
+        pl.when(pl.col("pdst").ne_missing(pl.col("daddr"))).then(pl.col("pdst")).alias("pdst"),
         # The bucketed side's real port, for the exact distinct count.
-        pl.when(s_eph & ~d_eph).then(pl.col("sport_raw")).alias("_src_bucketed"),
-        pl.when(d_eph & ~s_eph).then(pl.col("dport_raw")).alias("_dst_bucketed"),
+        pl.when(src_bucketed).then(pl.col("sport_raw")).alias("_src_bucketed"),
+        pl.when(dst_bucketed).then(pl.col("dport_raw")).alias("_dst_bucketed"),
     ]
 
 
@@ -282,6 +322,21 @@ _SCAN_AGGS: tuple[pl.Expr, ...] = (
     pl.col("_src_bucketed").drop_nulls().n_unique().cast(pl.Int64).alias("_scan_src_n"),
     pl.col("_dst_bucketed").drop_nulls().n_unique().cast(pl.Int64).alias("_scan_dst_n"),
 )
+# The same inside the file scan, in the scan's narrow types. Plain ``n_unique`` counts a null as one more
+# value; ``count`` (non-null values) against ``len`` tells whether there was one, and is cheaper than
+# dropping nulls per group.
+_FILE_SCAN_AGGS: tuple[pl.Expr, ...] = (
+    *_PARTIAL_AGGS[:-2],
+    pl.col("_src_bucketed").n_unique().alias("_src_nu"),
+    pl.col("_src_bucketed").count().alias("_src_nc"),
+    pl.col("_dst_bucketed").n_unique().alias("_dst_nu"),
+    pl.col("_dst_bucketed").count().alias("_dst_nc"),
+)
+
+
+def _distinct_of_scan(side: str) -> pl.Expr:
+    has_null = pl.col(f"_{side}_nc") < pl.col("records")
+    return (pl.col(f"_{side}_nu") - has_null.cast(pl.UInt32)).cast(pl.Int64).alias(f"_scan_{side}_n")
 
 
 def merge_grouped(grouped: pl.DataFrame) -> pl.DataFrame:
@@ -291,6 +346,11 @@ def merge_grouped(grouped: pl.DataFrame) -> pl.DataFrame:
         .agg(*_MERGE_AGGS, _sum("_seconds"))
         .with_columns(pl.struct(_PRE_KEY).hash(seed=0).alias(_HASH))
     )
+
+
+def _categorical_keys(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text key columns as Categorical (see ``_CAT_KEYS``), whichever path produced the frame."""
+    return frame.with_columns(pl.col(c).cast(pl.Categorical) for c in _CAT_KEYS if c in frame.columns)
 
 
 @dataclass
@@ -318,16 +378,54 @@ class EdgeAggregator:
 
     def grouped_query(self, records: pl.LazyFrame, *, whole_scan: bool = False) -> pl.LazyFrame:
         """Records (internal column names) → one row per (category, partial edge) with every aggregate
-        the edges, the coverage and the accounting need: a single group-by per block or file.
+        the edges, the coverage and the accounting need: a single group-by per block.
 
-        ``whole_scan``: the records are a whole file in one streaming pass; distinct ports are counted in
-        the group-by instead of being kept as lists (memory stays with the edges)."""
+        ``whole_scan``: the records are a whole source in one pass (the Insights runner's rows take this
+        shape); distinct ports are counted instead of being kept as lists."""
         return (
-            records.with_columns(category_expr(self.window, with_validity=whole_scan).alias("cat"))
+            records.with_columns(category_expr(self.window).alias("cat"))
             .with_columns(keyed_exprs(self.bucket))
             .with_columns(pl.struct(_PRE_KEY).hash(seed=0).alias(_HASH))
             .group_by(["cat", *_PRE_KEY, _HASH])
             .agg(*(_SCAN_AGGS if whole_scan else _PARTIAL_AGGS))
+        )
+
+    def scan_query(self, records: pl.LazyFrame) -> pl.LazyFrame:
+        """A whole file's records in one streaming pass → grouped partial edges; finish with
+        :meth:`scan_result`.
+
+        ``records`` carry the internal columns in narrow types (u16 ports, u8 protocol and flags,
+        Categorical/Enum text) plus ``_blank`` and ``_bad``. Per row this computes only a u8 category and
+        the bucketing; labels, wide types and the key hash are applied to the ~edges rows afterwards."""
+        return (
+            records.with_columns(_scan_category_expr(self.window).alias("cat"))
+            .with_columns(_keyed_exprs(self.bucket, pl.col("cat") == 0))
+            .group_by(["cat", *_PRE_KEY])
+            .agg(*_FILE_SCAN_AGGS)
+        )
+
+    @staticmethod
+    def scan_result(grouped: pl.DataFrame) -> pl.DataFrame:
+        """The collected :meth:`scan_query` in the shape :meth:`add_grouped` takes (category labels,
+        Int64 numbers, Categorical keys, exact distinct counts; the key hash is left to add_grouped)."""
+        integers = (
+            "protocol",
+            "sport",
+            "dport",
+            "records",
+            *(f"{s}port_{m}" for s in "sd" for m in ("min", "max")),
+        )
+        text = [c for c in _CAT_KEYS if grouped.schema[c] != pl.Categorical]  # Enum or String: via String
+        return (
+            grouped.with_columns(
+                pl.col("cat").replace_strict(dict(enumerate(_SCAN_LABELS)), return_dtype=pl.String),
+                *(pl.col(c).cast(pl.Int64) for c in integers),
+                *(pl.col(c).cast(pl.String).cast(pl.Categorical) for c in text),
+                _distinct_of_scan("src"),
+                _distinct_of_scan("dst"),
+            )
+            .with_columns(pl.lit(None, dtype=pl.UInt64).alias(_HASH))  # set by add_grouped
+            .select("cat", *_PRE_KEY, _HASH, *(e.meta.output_name() for e in _SCAN_AGGS))
         )
 
     def add_grouped(self, grouped: pl.DataFrame) -> None:
@@ -340,7 +438,8 @@ class EdgeAggregator:
         covered = grouped.filter(pl.col("cat").is_in(["used", "nodata", "skipdata"]))
         if covered.height:
             self._coverage.append(
-                covered.group_by("iface").agg(
+                covered.group_by("iface")
+                .agg(
                     pl.col("first_start").min(),
                     pl.col("last_end").max(),
                     pl.col("records").sum(),
@@ -348,10 +447,13 @@ class EdgeAggregator:
                     pl.col("records").filter(pl.col("cat") == "skipdata").sum().alias("skipdata"),
                     pl.col("_seconds").filter(pl.col("cat") == "skipdata").sum().alias("skipdata_seconds"),
                 )
+                .with_columns(pl.col("iface").cast(pl.String))
             )
         used = grouped.filter(pl.col("cat") == "used")
         if used.height == 0:
             return
+        # One key hash for every path, over the Categorical keys: equal keys meet in `_compact`.
+        used = _categorical_keys(used).with_columns(pl.struct(_PRE_KEY).hash(seed=0).alias(_HASH))
         if "_src_ports" in used.columns:
             pairs = pl.concat(
                 [
@@ -441,19 +543,32 @@ def _empty_partial() -> pl.DataFrame:
     schema["dst_svc"] = string
     schema["_scan_src_n"] = integer
     schema["_scan_dst_n"] = integer
-    return pl.DataFrame(schema=schema)
+    return _categorical_keys(pl.DataFrame(schema=schema))
+
+
+def _own_frame(rows: list[tuple[str, str]]) -> pl.DataFrame:
+    """(interface, own address) pairs, keyed like the partial edges."""
+    frame = pl.DataFrame(rows, schema={"iface": pl.String, "addr": pl.String}, orient="row")
+    return frame.with_columns(pl.col("iface", "addr").cast(pl.Categorical))
+
+
+def _pair_code(iface: str, addr: str) -> pl.Expr:
+    """One UInt64 per (interface, address): both are Categorical of the one process-wide dictionary, so
+    their u32 ids identify the strings in any column; membership is then a single integer ``is_in``
+    instead of a join on two text columns."""
+    return pl.col(iface).to_physical().cast(pl.UInt64) * (1 << 32) + pl.col(addr).to_physical().cast(
+        pl.UInt64
+    )
 
 
 def _assign_direction(
     partial: pl.DataFrame, addresses: Mapping[str, Collection[str]] | None, ledger: Ledger
 ) -> pl.DataFrame:
     """Direction per partial edge: flow-direction, else the inventory's addresses, else the data."""
-    partial = partial.with_columns(pl.col("fdir").alias("direction"))
+    partial = partial.with_columns(pl.col("fdir").cast(_DIRECTION).alias("direction"))
     if addresses:
-        own = pl.DataFrame(
-            [(eni, str(ipaddress.ip_address(a))) for eni, addrs in addresses.items() for a in addrs],
-            schema={"iface": pl.String, "addr": pl.String},
-            orient="row",
+        own = _own_frame(
+            [(eni, str(ipaddress.ip_address(a))) for eni, addrs in addresses.items() for a in addrs]
         ).unique()
         partial = _direction_from_own(partial, own)
     undecided = partial.filter(pl.col("direction").is_null())
@@ -465,29 +580,21 @@ def _assign_direction(
 
 def _direction_from_own(partial: pl.DataFrame, own: pl.DataFrame) -> pl.DataFrame:
     """Fill a missing direction: egress when the source is one of the ENI's own addresses."""
-    marked = own.with_columns(pl.lit(True).alias("_own"))
+    codes = own.select(_pair_code("iface", "addr"))
+    codes_series = codes.to_series()
 
-    def member(column: str, alias: str) -> pl.DataFrame:
-        return (
-            partial.select("iface", column)
-            .unique()
-            .join(marked.rename({"addr": column, "_own": alias}), on=["iface", column], how="inner")
-        )
+    def owned(column: str) -> pl.Expr:
+        return _pair_code("iface", column).is_in(codes_series.implode()).fill_null(False)
 
-    out = partial
-    for column, alias in (("saddr", "_s"), ("psrc", "_ps"), ("daddr", "_d"), ("pdst", "_pd")):
-        out = out.join(member(column, alias), on=["iface", column], how="left", nulls_equal=False)
-    is_src = pl.col("_s").fill_null(False) | pl.col("_ps").fill_null(False)
-    is_dst = pl.col("_d").fill_null(False) | pl.col("_pd").fill_null(False)
     direction = (
         pl.when(pl.col("direction").is_not_null())
         .then(pl.col("direction"))
-        .when(is_src)
-        .then(pl.lit("egress"))
-        .when(is_dst)
-        .then(pl.lit("ingress"))
+        .when(owned("saddr") | owned("psrc"))
+        .then(pl.lit("egress", dtype=_DIRECTION))
+        .when(owned("daddr") | owned("pdst"))
+        .then(pl.lit("ingress", dtype=_DIRECTION))
     )
-    return out.with_columns(direction.alias("direction")).drop("_s", "_ps", "_d", "_pd")
+    return partial.with_columns(direction.alias("direction"))
 
 
 def _infer_own_addresses(undecided: pl.DataFrame, ledger: Ledger, passes: int = 4) -> pl.DataFrame:
@@ -499,19 +606,23 @@ def _infer_own_addresses(undecided: pl.DataFrame, ledger: Ledger, passes: int = 
     then by preferring private addresses; what stays ambiguous is reported.
     """
     edges = undecided.select("iface", "saddr", "daddr").unique().with_row_index("_e")
+    # One row per (edge, address); (iface, _e, addr) is unique, so counting rows counts edges.
     long = pl.concat(
         [
             edges.select("iface", "_e", pl.col("saddr").alias("addr")),
-            edges.select("iface", "_e", pl.col("daddr").alias("addr")),
+            edges.filter(pl.col("daddr").ne_missing(pl.col("saddr"))).select(
+                "iface", "_e", pl.col("daddr").alias("addr")
+            ),
         ]
-    ).unique()
-    own = pl.DataFrame(schema={"iface": pl.String, "addr": pl.String})
+    ).with_columns(_pair_code("iface", "addr").alias("_code"))
+    own = _own_frame([])
     for _ in range(passes):
-        explained = long.join(own, on=["iface", "addr"], how="semi").select("_e").unique()
-        remaining = long.join(explained, on="_e", how="anti")
+        own_codes = own.select(_pair_code("iface", "addr")).to_series()
+        explained = long.filter(pl.col("_code").is_in(own_codes.implode()))["_e"]
+        remaining = long.filter(~pl.col("_e").is_in(explained.implode()))
         if remaining.height == 0:
             break
-        counts = remaining.group_by("iface", "addr").agg(pl.col("_e").n_unique().alias("n"))
+        counts = remaining.group_by("_code").agg(pl.first("iface"), pl.first("addr"), pl.len().alias("n"))
         top = counts.filter(pl.col("n") == pl.col("n").max().over("iface"))
         tied = top.filter(pl.len().over("iface") > 1)
         winners = top.filter(pl.len().over("iface") == 1).select("iface", "addr")
@@ -522,12 +633,16 @@ def _infer_own_addresses(undecided: pl.DataFrame, ledger: Ledger, passes: int = 
 
 
 def _break_ties(tied: pl.DataFrame, known: pl.DataFrame, ledger: Ledger) -> pl.DataFrame:
-    others = known.rename({"iface": "_owner"})
+    owners: dict[str, set[str]] = {}
+    for owner, addr in known.select(pl.col("iface", "addr").cast(pl.String)).iter_rows():
+        owners.setdefault(addr, set()).add(owner)
+    candidates_of: dict[str, list[str]] = {}
+    ordered = tied.select(pl.col("iface", "addr").cast(pl.String)).sort("iface", "addr")
+    for iface, addr in ordered.iter_rows():
+        candidates_of.setdefault(iface, []).append(addr)
     rows: list[tuple[str, str]] = []
-    for (iface,), group in tied.sort("iface", "addr").group_by("iface", maintain_order=True):
-        candidates = group["addr"].to_list()
-        owned = set(others.filter(pl.col("_owner") != iface)["addr"].to_list())
-        free = [a for a in candidates if a not in owned] or candidates
+    for iface, candidates in candidates_of.items():
+        free = [a for a in candidates if not owners.get(a, set()) - {iface}] or candidates
         if len(free) > 1:
             private = [a for a in free if ipaddress.ip_address(a).is_private]
             free = private or free
@@ -536,8 +651,8 @@ def _break_ties(tied: pl.DataFrame, known: pl.DataFrame, ledger: Ledger) -> pl.D
                 f"{iface}: own address ambiguous among {', '.join(free[:4])}; assumed {free[0]} "
                 "(pass --inventory or use a format with flow-direction)"
             )
-        rows.append((str(iface), free[0]))
-    return pl.DataFrame(rows, schema={"iface": pl.String, "addr": pl.String}, orient="row")
+        rows.append((iface, free[0]))
+    return _own_frame(rows)
 
 
 def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
@@ -566,32 +681,23 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         pick("dst_svc", "src_svc").alias("aws_service"),
     )
     key = list(EDGE_KEY)
-    # Distinct bucketed ports per partial edge and side: a join on the 64-bit hash, not the full key.
-    per_hash = pairs.group_by(_HASH).agg(
-        pl.col("bucketed_src").sum().cast(pl.Int64).alias("_src_n"),
-        (~pl.col("bucketed_src")).sum().cast(pl.Int64).alias("_dst_n"),
-    )
-    oriented = (
-        oriented.join(per_hash, on=_HASH, how="left")
-        .with_columns(
-            (pl.col("_src_n").fill_null(0) + pl.col("_scan_src_n").fill_null(0)).alias("_src_n"),
-            (pl.col("_dst_n").fill_null(0) + pl.col("_scan_dst_n").fill_null(0)).alias("_dst_n"),
+    if pairs.height:
+        # Distinct bucketed ports per partial edge and side: a join on the 64-bit hash, not the full key.
+        per_hash = pairs.group_by(_HASH).agg(
+            pl.col("bucketed_src").sum().cast(pl.Int64).alias("_src_n"),
+            (~pl.col("bucketed_src")).sum().cast(pl.Int64).alias("_dst_n"),
         )
-        .with_columns(
-            pick("_src_n", "_dst_n").alias("_local_distinct"),
-            pick("_dst_n", "_src_n").alias("_remote_distinct"),
-        )
+        oriented = oriented.join(per_hash, on=_HASH, how="left")
+    else:  # only fast scans: their counts are already on the rows
+        oriented = oriented.with_columns(pl.lit(None, dtype=pl.Int64).alias(c) for c in ("_src_n", "_dst_n"))
+    oriented = oriented.with_columns(
+        (pl.col("_src_n").fill_null(0) + pl.col("_scan_src_n").fill_null(0)).alias("_src_n"),
+        (pl.col("_dst_n").fill_null(0) + pl.col("_scan_dst_n").fill_null(0)).alias("_dst_n"),
+    ).with_columns(
+        pick("_src_n", "_dst_n").alias("_local_distinct"),
+        pick("_dst_n", "_src_n").alias("_remote_distinct"),
     )
-    merged = oriented.group_by(key).agg(
-        *_volume_aggs("local_port", "remote_port"),
-        *_FLAG_SUMS,
-        pl.col("aws_service").max(),
-        _sum("_local_distinct"),
-        _sum("_remote_distinct"),
-        pl.len().alias("_parts"),
-        (pl.col("_scan_src_n").fill_null(0) + pl.col("_scan_dst_n").fill_null(0)).sum().alias("_scanned"),
-    )
-    merged = _exact_distinct_for_merged_parts(merged, oriented, pairs)
+    merged = _exact_distinct_for_merged_parts(_merge_parts(oriented), oriented, pairs)
 
     def distinct_of(side: str) -> pl.Expr:
         # The key port is the real one (1 distinct value) unless it was bucketed to 0; then count the
@@ -609,7 +715,43 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         pl.when(has_flags).then(pl.col("fin")).alias("fin_records"),
         pl.when(has_flags).then(pl.col("zero")).alias("zero_flag_records"),
     )
-    return merged.select(EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA).sort(key, nulls_last=True)  # type: ignore[arg-type]
+    # Categorical and Enum sort lexically, like the strings they become.
+    return merged.sort(key, nulls_last=True).select(EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA)  # type: ignore[arg-type]
+
+
+def _merge_parts(oriented: pl.DataFrame) -> pl.DataFrame:
+    """Merge the partial edges that became one edge. Most edges have one part (several only where a
+    pkt-address replaced the interface address, or flow-direction was absent in some records only), so
+    only the rows whose key repeats go through the group-by; the rest are already merged."""
+    key = list(EDGE_KEY)
+    oriented = oriented.with_columns(
+        (pl.col("_scan_src_n").fill_null(0) + pl.col("_scan_dst_n").fill_null(0)).alias("_scanned")
+    )
+    repeated = oriented.select(pl.struct(key).is_duplicated()).to_series()
+    names = [
+        *(e.meta.output_name() for e in (*_volume_aggs("local_port", "remote_port"), *_FLAG_SUMS)),
+        "aws_service",
+        "_local_distinct",
+        "_remote_distinct",
+        "_scanned",
+    ]
+    single = oriented.filter(~repeated).select(*key, *names, pl.lit(1, dtype=pl.UInt32).alias("_parts"))
+    if not repeated.any():
+        return single
+    grouped = (
+        oriented.filter(repeated)
+        .group_by(key)
+        .agg(
+            *_volume_aggs("local_port", "remote_port"),
+            *_FLAG_SUMS,
+            pl.col("aws_service").max(),
+            _sum("_local_distinct"),
+            _sum("_remote_distinct"),
+            _sum("_scanned"),
+            pl.len().alias("_parts"),
+        )
+    )
+    return pl.concat([single, grouped.select(single.columns)])
 
 
 def _exact_distinct_for_merged_parts(

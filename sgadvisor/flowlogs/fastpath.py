@@ -1,63 +1,83 @@
 """The fast path for clean text files: one streaming pass of the column engine from file to edges.
 
-Most flow-log files are clean. For those, the engine reads, types, validates, categorises and aggregates a
-whole file in a single streaming query (no Python per block), with memory bounded by the edges. The same
-query counts every record that fails a check; if there is even one, or if the engine cannot read the
-file (a wrong field count, undecodable bytes), nothing is kept and the caller takes the careful path,
-which locates and reports every bad line. So the fast path only ever accepts files it fully validated.
+Most flow-log files are clean. For those, the engine reads, types, categorises and aggregates a whole
+file in a single streaming query (no Python per block), with memory bounded by the edges. If the file
+fails any check the careful path makes, nothing is kept and the caller takes the careful path, which
+locates and reports every bad line. So the fast path only ever accepts files it fully validated.
 
-A gzip file is decompressed to a temporary file first (streaming, so a damaged one is noticed and left to
-the careful path, which keeps every good line before the damage).
+The checks are placed where they cost least, and together they are exactly the careful path's:
+- in the CSV reader itself: a wrong field count or undecodable bytes fail the scan; ports are read as
+  u16, protocol and tcp-flags as u8, so an out-of-range or non-numeric value fails it too, as does an
+  action, log-status or flow-direction outside its documented values (read as ``Enum``);
+- per row, in the query: negative numbers in the other integer fields, and the last field (read as raw
+  text so that a short line shows as a missing value rather than as ``-``);
+- after the aggregation, on the distinct values only: addresses and interface ids are group keys, so
+  every value the file holds survives into the grouped rows and is checked there (a few thousand values
+  instead of millions of rows).
+
+gzip is inflated by the engine while it scans (streaming, no temporary file). A damaged stream fails the
+scan, and the careful path then keeps every good line before the damage.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import tempfile
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from sgadvisor.flowlogs.edges import MALFORMED, PRE_KEY, EdgeAggregator, merge_grouped, record_exprs
+from sgadvisor.flowlogs.edges import BLANK, MALFORMED, PRE_KEY, EdgeAggregator, merge_grouped, record_exprs
 from sgadvisor.flowlogs.fields import Kind, spec_for
 from sgadvisor.flowlogs.parse import ENUMS, IPV4_RE
 
-_IPV6_CHARS = r"^[0-9a-f:.]+$"
-_COPY_BYTES = 8 * 1024 * 1024
+_CONTROL = r"[\x00-\x1f\x7f\ufffd]"
+_NARROW: dict[int, pl.DataType] = {255: pl.UInt8(), 65535: pl.UInt16()}
+# Fields the scan reads in a narrow type; when the format lacks one, its column is a null of that type.
+_ABSENT: dict[str, pl.DataType] = {
+    "interface-id": pl.Categorical(),
+    "srcaddr": pl.Categorical(),
+    "dstaddr": pl.Categorical(),
+    "pkt-srcaddr": pl.Categorical(),
+    "pkt-dstaddr": pl.Categorical(),
+    "protocol": pl.UInt8(),
+    "srcport": pl.UInt16(),
+    "dstport": pl.UInt16(),
+    "tcp-flags": pl.UInt8(),
+}
+# Key text columns: Categorical, so the group-by hashes u32 ids and the distinct values are cheap to get.
+_CATEGORICAL_FIELDS = frozenset({"interface-id", "srcaddr", "dstaddr", "pkt-srcaddr", "pkt-dstaddr"})
 
 
 def scan_clean_text(path: Path, fields: Sequence[str], header_lines: int, aggregator: EdgeAggregator) -> bool:
-    """Aggregate a whole clean text file into ``aggregator``; False (and nothing changed) otherwise."""
-    names = list(fields)
-    last = names[-1]
-    schema = {n: (pl.Int64 if spec_for(n).kind is Kind.INT else pl.String) for n in names}
-    schema[last] = pl.String  # read as text with no null marker: a short line leaves it null
+    """Aggregate a whole clean text file (plain or gzip) into ``aggregator``; False (and nothing
+    changed) otherwise."""
+    layout = _Layout(tuple(fields))
     try:
         scan = pl.scan_csv(
             path,
             has_header=False,
             skip_rows=header_lines,
-            new_columns=names,
+            new_columns=list(layout.fields),
             separator=" ",
             quote_char=None,
-            schema=schema,
-            null_values=dict.fromkeys(names[:-1], "-"),
+            schema=layout.schema(),
+            null_values=dict.fromkeys(layout.fields[:-1], "-"),
         )
-        last_value = pl.when(pl.col(last) == "-").then(None).otherwise(pl.col(last))
-        if spec_for(last).kind is Kind.INT:
-            last_value = last_value.cast(pl.Int64, strict=False)
-        blank = pl.all_horizontal(pl.col(n).is_null() for n in names)
-        typed = scan.filter(~blank).with_columns(
-            last_value.alias(last), pl.col(last).is_null().alias("_short"), _last_bad(last).alias("_last_bad")
+        records = scan.with_columns(layout.typed_last()).select(
+            *record_exprs(layout.fields, _ABSENT),
+            layout.blank().alias("_blank"),
+            layout.bad().alias("_bad"),
         )
-        records = typed.select(*record_exprs(names), _validity(names).alias("_bad"))
-        grouped = aggregator.grouped_query(records, whole_scan=True).collect(engine="streaming")
+        grouped = aggregator.scan_query(records).collect(engine="streaming")
     except (pl.exceptions.PolarsError, OSError):
         return False
+    grouped = aggregator.scan_result(grouped)
     if grouped.filter(pl.col("cat") == MALFORMED).height:
+        return False
+    grouped = grouped.filter(pl.col("cat") != BLANK)
+    if not _interfaces_valid(grouped):
         return False
     canonical = _canonical_addresses(grouped)
     if canonical is None:
@@ -66,43 +86,95 @@ def scan_clean_text(path: Path, fields: Sequence[str], header_lines: int, aggreg
     return True
 
 
-def _last_bad(last: str) -> pl.Expr:
-    """The last column is read as raw text; an integer field there must still parse."""
-    if spec_for(last).kind is not Kind.INT:
-        return pl.lit(False)
-    raw = pl.col(last)
-    return (raw != "-") & raw.cast(pl.Int64, strict=False).is_null()
+@dataclass(frozen=True)
+class _Layout:
+    """How the scan reads one field order: the CSV schema and the per-row checks.
 
+    The last field is read as raw text with no null marker, so that a short line (its last field
+    missing: null) is told apart from ``-`` (absent value); ``_raw_last`` keeps that raw text."""
 
-def _validity(names: Sequence[str]) -> pl.Expr:
-    """True for a record that fails any check the careful path makes (it will then report it)."""
-    checks: list[pl.Expr] = [pl.col("_short"), pl.col("_last_bad")]
-    for name in names:
-        spec = spec_for(name)
-        col = pl.col(name)
+    fields: tuple[str, ...]
+
+    @property
+    def last(self) -> str:
+        return self.fields[-1]
+
+    def schema(self) -> dict[str, pl.DataType]:
+        schema = {name: _read_type(name) for name in self.fields}
+        schema[self.last] = pl.String()
+        return schema
+
+    def typed_last(self) -> list[pl.Expr]:
+        """The raw last field kept as ``_raw_last``, and the field typed like the others (``-`` → null;
+        a bad value → null, caught by :meth:`bad`)."""
+        raw = pl.col(self.last)
+        value: pl.Expr = pl.when(raw != "-").then(raw)
+        spec = spec_for(self.last)
         if spec.kind is Kind.INT:
+            value = value.cast(pl.Int64, strict=False)
+            if spec.max_value in _NARROW:
+                value = value.cast(_NARROW[spec.max_value], strict=False)
+        elif self.last in _CATEGORICAL_FIELDS:
+            value = value.cast(pl.Categorical)
+        return [raw.alias("_raw_last"), value.alias(self.last)]
+
+    def blank(self) -> pl.Expr:
+        """A blank line: every field missing (not a record; the careful path skips it silently)."""
+        return pl.all_horizontal(
+            *(pl.col(name).is_null() for name in self.fields[:-1]), pl.col("_raw_last").is_null()
+        )
+
+    def bad(self) -> pl.Expr:
+        """True for a record failing a check the reader cannot make (see the module docstring); a blank
+        line is bad too, but is categorised as blank first."""
+        raw = pl.col("_raw_last")
+        checks: list[pl.Expr] = [raw.is_null()]  # a short line
+        present = raw.is_not_null() & (raw != "-")
+        spec = spec_for(self.last)
+        if spec.kind is Kind.INT:
+            number = raw.cast(pl.Int64, strict=False)
             high = spec.max_value
-            checks.append((col < 0) | (col > high) if high is not None else col < 0)
-        elif spec.kind is Kind.ADDR:
-            ok = col.str.contains(IPV4_RE) | (
-                col.str.contains(":", literal=True) & col.str.contains(_IPV6_CHARS)
-            )
-            checks.append(col.is_not_null() & ~ok)
-        elif name in ENUMS:
-            checks.append(col.is_not_null() & ~col.is_in(ENUMS[name]))
-        elif name == "interface-id":
-            checks.append(col.str.contains(r"[\x00-\x1f\x7f\ufffd]"))
-    return pl.any_horizontal(checks).fill_null(False)
+            out_of_range = (number < 0) | (number > high) if high is not None else number < 0
+            checks.append(present & (number.is_null() | out_of_range))
+        elif self.last in ENUMS:
+            checks.append(present & ~raw.is_in(ENUMS[self.last]))
+        wide = [n for n in self.fields[:-1] if spec_for(n).kind is Kind.INT and spec_for(n).max_value is None]
+        if wide:
+            checks.append(pl.min_horizontal(wide) < 0)  # one horizontal min, not one comparison per field
+        for name in self.fields[:-1]:
+            limit = spec_for(name).max_value
+            if spec_for(name).kind is Kind.INT and limit is not None and limit not in _NARROW:
+                checks.append((pl.col(name) < 0) | (pl.col(name) > limit))
+        return pl.any_horizontal(checks).fill_null(False)
+
+
+def _read_type(name: str) -> pl.DataType:
+    spec = spec_for(name)
+    if spec.kind is Kind.INT:
+        # A narrow type makes the reader itself reject a negative or too large value.
+        return _NARROW.get(spec.max_value or 0, pl.Int64())
+    if name in ENUMS:
+        return pl.Enum(ENUMS[name])
+    if name in _CATEGORICAL_FIELDS:
+        return pl.Categorical()
+    return pl.String()
+
+
+def _interfaces_valid(grouped: pl.DataFrame) -> bool:
+    """No control characters (or U+FFFD) in any interface id; checked on the distinct ids."""
+    ids = grouped["iface"].unique().drop_nulls().cast(pl.String)
+    return not ids.str.contains(_CONTROL).any()
 
 
 def _canonical_addresses(grouped: pl.DataFrame) -> pl.DataFrame | None:
-    """IPv6 text passed only a permissive check in the scan: validate the distinct values (few) and
-    rewrite valid non-canonical spellings (``2600:1f18:100:0::a`` → ``2600:1f18:100::a``), merging the
-    partial edges that then coincide. None when an address is invalid (the careful path reports it)."""
+    """Validate every distinct address (as the careful path does: canonical IPv4 by pattern, anything
+    else through ``ipaddress``) and rewrite valid non-canonical spellings (``2600:1f18:100:0::a`` →
+    ``2600:1f18:100::a``), merging the partial edges that then coincide. None when an address is
+    invalid (the careful path reports it)."""
     columns = ["saddr", "daddr", "psrc", "pdst"]
-    values = pl.concat([grouped.select(pl.col(c).alias("a")) for c in columns]).drop_nulls().unique()
+    values = pl.concat([grouped[c].drop_nulls().unique() for c in columns]).unique().cast(pl.String)
     mapping: dict[str, str] = {}
-    for text in values.filter(pl.col("a").str.contains(":", literal=True))["a"].to_list():
+    for text in values.filter(~values.str.contains(IPV4_RE)).to_list():
         try:
             canonical = str(ipaddress.ip_address(text))
         except ValueError:
@@ -112,14 +184,14 @@ def _canonical_addresses(grouped: pl.DataFrame) -> pl.DataFrame | None:
     if not mapping:
         return grouped
     # Rewrite only the rows that hold such a spelling, and merge them with the rows they now equal.
-    odd = list(mapping)
-    touched = pl.any_horizontal(pl.col(c).is_in(odd).fill_null(False) for c in columns)
+    odd = pl.Series(list(mapping), dtype=pl.String).cast(pl.Categorical)
+    touched = pl.any_horizontal(pl.col(c).is_in(odd.implode()).fill_null(False) for c in columns)
     rewritten = (
         grouped.filter(touched)
-        .with_columns(pl.col(c).replace(mapping) for c in columns)
+        .with_columns(pl.col(c).cast(pl.String).replace(mapping).cast(pl.Categorical) for c in columns)
         .with_columns(
-            pl.when(pl.col("psrc") != pl.col("saddr")).then(pl.col("psrc")).alias("psrc"),
-            pl.when(pl.col("pdst") != pl.col("daddr")).then(pl.col("pdst")).alias("pdst"),
+            pl.when(pl.col("psrc").ne_missing(pl.col("saddr"))).then(pl.col("psrc")).alias("psrc"),
+            pl.when(pl.col("pdst").ne_missing(pl.col("daddr"))).then(pl.col("pdst")).alias("pdst"),
         )
     )
     untouched = grouped.filter(~touched)
@@ -128,42 +200,3 @@ def _canonical_addresses(grouped: pl.DataFrame) -> pl.DataFrame | None:
     rest = untouched.join(rewritten.select(keys).unique(), on=keys, how="anti", nulls_equal=True)
     merged = merge_grouped(pl.concat([rewritten, meeting], how="vertical_relaxed"))
     return pl.concat([rest, merged.select(grouped.columns)], how="vertical_relaxed")
-
-
-@contextlib.contextmanager
-def decompressed(path: Path) -> Iterator[Path | None]:
-    """A gzip file decompressed to a temporary file, or None if it is damaged (or not gzip)."""
-    with tempfile.NamedTemporaryFile(prefix="sgadvisor-", suffix=".log") as out:
-        try:
-            with path.open("rb") as handle:
-                _gunzip(handle, out)
-            out.flush()
-        except (zlib.error, EOFError, OSError):
-            yield None
-            return
-        yield Path(out.name)
-
-
-def _gunzip(handle: object, out: object) -> None:
-    read = handle.read  # type: ignore[attr-defined]
-    write = out.write  # type: ignore[attr-defined]
-    decomp = zlib.decompressobj(wbits=31)
-    in_member = False
-    while chunk := read(_COPY_BYTES):
-        data = chunk
-        while data:
-            if not in_member:
-                decomp = zlib.decompressobj(wbits=31)
-                in_member = True
-            write(decomp.decompress(data))
-            if decomp.eof:
-                data = decomp.unused_data
-                in_member = False
-                if data and not data.startswith(b"\x1f\x8b"):
-                    if data.strip(b"\x00"):
-                        raise zlib.error("data after the last gzip member")
-                    return
-            else:
-                data = b""
-    if in_member:
-        raise EOFError("truncated gzip stream")

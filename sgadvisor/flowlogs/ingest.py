@@ -17,7 +17,7 @@ from sgadvisor.flowlogs.edges import (
     PortRange,
     Window,
 )
-from sgadvisor.flowlogs.fastpath import decompressed, scan_clean_text
+from sgadvisor.flowlogs.fastpath import scan_clean_text
 from sgadvisor.flowlogs.files import (
     BLOCK_BYTES,
     FlowFile,
@@ -97,11 +97,8 @@ def _read_fast(flow_file: FlowFile, options: ReadOptions, aggregator: EdgeAggreg
     layout = sniff_text_layout(flow_file, options)
     if layout is None:
         return False
-    gzipped, fields, header_lines = layout
-    if not gzipped:
-        return scan_clean_text(flow_file.path, fields, header_lines, aggregator)
-    with decompressed(flow_file.path) as plain:
-        return plain is not None and scan_clean_text(plain, fields, header_lines, aggregator)
+    _gzipped, fields, header_lines = layout  # the engine inflates gzip itself, streaming
+    return scan_clean_text(flow_file.path, fields, header_lines, aggregator)
 
 
 def read_records(
