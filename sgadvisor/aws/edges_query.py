@@ -198,7 +198,7 @@ def _to_grouped(frame: pl.DataFrame, aggregator: EdgeAggregator, target: pl.Sche
             pl.when(bucketed_src).then(pl.col("sport_n")).otherwise(0).alias("_scan_src_n"),
             pl.when(bucketed_dst).then(pl.col("dport_n")).otherwise(0).alias("_scan_dst_n"),
             pl.col("seconds").alias("_seconds"),
-            pl.struct(list(PRE_KEY)).hash(seed=0).alias("_h"),
         )
+        .with_columns(pl.struct(list(PRE_KEY)).hash(seed=0).alias("_h"))
     )
     return shaped.select([pl.col(c).cast(dtype) for c, dtype in target.items()])

@@ -159,7 +159,11 @@ class InsightsRunner:
         for flight in list(running):
             if flight.next_poll > now:
                 continue
-            page = self.logs.get_query_results(queryId=flight.query_id)
+            page = self._get_results(flight.query_id)
+            if page is None:  # throttled beyond botocore's retries: back off and poll again later
+                flight.delay = min(flight.delay * 2, self.settings.poll_max)
+                flight.next_poll = now + flight.delay
+                continue
             status = page.get("status", "Unknown")
             if status in ("Scheduled", "Running"):
                 flight.delay = min(flight.delay * 2, self.settings.poll_max)
@@ -173,6 +177,18 @@ class InsightsRunner:
                 self._split(flight.task, pending, reason="timed out (60 minutes)")
             else:
                 self._retry(flight.task, status, pending)
+
+    def _get_results(self, query_id: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            page: dict[str, Any] = self.logs.get_query_results(queryId=query_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _RETRYABLE_START:
+                self.progress("GetQueryResults throttled: backing off")
+                return None
+            raise
+        return page
 
     def _all_rows(self, query_id: str, page: dict[str, Any]) -> list[dict[str, str | None]]:
         results = list(page.get("results", []))

@@ -1,0 +1,379 @@
+"""AWS mode against the stand-ins: moto's EC2 server for the inventory and the project's local CloudWatch
+Logs endpoint (real JSON 1.1 wire protocol, the offline executor behind it) for Logs Insights.
+
+What a user relies on: the Insights path gives exactly the edges and the recommendation the file path
+gives for the same records; full pages are split (never silently truncated); the quota, throttling and
+failed queries are survived; an interrupt leaves no query running; --max-bytes refuses before scanning.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from sgadvisor.accounting import Ledger
+from sgadvisor.analysis.recommend import AnalysisOptions, Scope
+from sgadvisor.aws.clients import AwsSettings
+from sgadvisor.aws.discovery import LogGroupFormat
+from sgadvisor.aws.flows import read_insights, stream_lister
+from sgadvisor.aws.insights import InsightsRunner, RunnerSettings, run_user_query
+from sgadvisor.aws.source import AwsInputs
+from sgadvisor.errors import AwsError, CostLimitError
+from sgadvisor.flowlogs.edges import EDGE_KEY, Window
+from sgadvisor.flowlogs.fields import DEFAULT_FORMAT
+from sgadvisor.flowlogs.ingest import IngestOptions, read_flows, read_records
+from sgadvisor.models import Recommendation
+from sgadvisor.pipeline import RecommendInputs, recommend
+from sgadvisor.testing.cwl_server import Behaviour, CwlServer, load_flow_log_files
+
+GROUP = "vpc-flow-logs"
+REGION = "eu-west-1"
+
+
+@dataclass
+class FakeTime:
+    """The runner's clock and sleep: sleeping advances time, so polling schedules run without waiting."""
+
+    now: float = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass(frozen=True)
+class Stand:
+    ec2_url: str
+    logs: CwlServer
+    vpc_id: str
+    default_files: Path  # the same records, as default-format text files
+    window: Window
+
+
+@pytest.fixture(scope="module")
+def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
+    """The sample estate in moto, its flows (under moto's ids) in the local CloudWatch Logs endpoint, and
+    the very same records as default-format files for the offline comparison."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from sgadvisor.testing.moto_estate import create_estate
+    from sgadvisor.testing.sample_estate import build_estate, generate
+
+    root = tmp_path_factory.mktemp("aws")
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    ec2_url = f"http://{host}:{port}"
+    ec2 = boto3.client(
+        "ec2", region_name=REGION, endpoint_url=ec2_url, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    estate = build_estate()
+    id_map = create_estate(ec2, estate)
+    generate(root / "sample", id_map)
+    flows = root / "sample" / "flows"
+    default_files = _default_format_copy(flows, root / "default")
+    server = CwlServer()
+    server.start()
+    load_flow_log_files(server.client(), GROUP, [flows])
+    offline = read_flows([default_files])
+    assert offline.window is not None
+    try:
+        yield Stand(ec2_url, server, id_map[estate.vpc.vpc_id], default_files, offline.window)
+    finally:
+        server.stop()
+        moto.stop()
+
+
+def _default_format_copy(flows: Path, out: Path) -> Path:
+    """Every record of ``flows`` as one default-format text file (what the endpoint's streams hold)."""
+    lines = []
+    for block in read_records([flows], Ledger()):
+        frame = block.frame
+        columns = [
+            pl.col(f).cast(pl.String).fill_null("-") if f in frame.columns else pl.lit("-")
+            for f in DEFAULT_FORMAT
+        ]
+        lines += frame.select(pl.concat_str(columns, separator=" ").alias("line"))["line"].to_list()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "all.log"
+    path.write_text(" ".join(DEFAULT_FORMAT) + "\n" + "\n".join(sorted(lines)) + "\n")
+    return path
+
+
+@pytest.fixture
+def aws_env(stand: Stand, monkeypatch: pytest.MonkeyPatch) -> Stand:
+    """Point boto3 at the stand-ins the standard way (AWS_ENDPOINT_URL_<SERVICE>), with dummy keys."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", stand.ec2_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", stand.logs.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    stand.logs.behaviour = Behaviour()
+    stand.logs.reset_calls()
+    return stand
+
+
+def _runner(stand: Stand, settings: RunnerSettings | None = None, **client_config: Any) -> InsightsRunner:
+    time = FakeTime()
+    logs = stand.logs.client(**client_config)
+    return InsightsRunner(
+        logs,
+        settings=settings or RunnerSettings(),
+        sleep=time.sleep,
+        clock=time.clock,
+        list_streams=stream_lister(logs),
+    )
+
+
+def _edges(stand: Stand, runner: InsightsRunner) -> pl.DataFrame:
+    fmt = LogGroupFormat(GROUP, DEFAULT_FORMAT, (), (), ())
+    read = read_insights(runner, [fmt], stand.window)
+    return read.flows.edges.sort(list(EDGE_KEY))
+
+
+def _offline_edges(stand: Stand) -> pl.DataFrame:
+    return read_flows([stand.default_files], IngestOptions(window=stand.window)).edges.sort(list(EDGE_KEY))
+
+
+_NO_RETRIES = {"retries": {"mode": "standard", "total_max_attempts": 1}}
+
+
+# --------------------------------------------------------------------------------- same as files
+
+
+def test_insights_edges_equal_the_file_edges(aws_env: Stand) -> None:
+    runner = _runner(aws_env)
+    insights = _edges(aws_env, runner)
+    offline = _offline_edges(aws_env)
+    # Distinct counts are exact offline and approximate in Insights (DESIGN §4.2); everything else equal.
+    approximate = ["local_port_distinct", "remote_port_distinct"]
+    assert insights.drop(approximate).equals(offline.drop(approximate))
+    assert runner.stats.queries == 1  # one scan of the window for every ENI, never one per ENI
+    assert aws_env.logs.count("StartQuery") == 1
+
+
+def test_recommend_through_aws_equals_recommend_from_files(aws_env: Stand) -> None:
+    scope = AnalysisOptions(scope=Scope(vpcs=frozenset({aws_env.vpc_id})))
+    online = recommend(
+        RecommendInputs(
+            flows=(),
+            inventory=(),
+            ingest=IngestOptions(),
+            analysis=scope,
+            aws=AwsInputs(
+                settings=AwsSettings(region=REGION),
+                log_groups=(GROUP,),
+                window=aws_env.window,
+                vpcs=(aws_env.vpc_id,),
+            ),
+        )
+    )
+    inventory_dir = _collect(aws_env)
+    offline = recommend(
+        RecommendInputs(
+            flows=(aws_env.default_files,),
+            inventory=(inventory_dir,),
+            ingest=IngestOptions(window=aws_env.window),
+            analysis=scope,
+        )
+    )
+    assert online.collection.source == "insights" and online.collection.queries == 1
+    assert online.collection.bytes_scanned > 0
+    assert online.security_groups == offline.security_groups  # DESIGN §5: identical
+    assert online.rejected_egress == offline.rejected_egress
+    assert any(c.action != "keep" for g in online.security_groups for c in g.changes)
+
+
+def _collect(stand: Stand) -> Path:
+    import tempfile
+
+    from sgadvisor.aws.source import AwsClients, collect_documents
+    from sgadvisor.inventory.ec2 import write_snapshot
+
+    inputs = AwsInputs(settings=AwsSettings(region=REGION), vpcs=(stand.vpc_id,))
+    out = Path(tempfile.mkdtemp(prefix="sgadvisor-test-inv-"))
+    write_snapshot(collect_documents(AwsClients.create(inputs.settings), inputs), out)
+    return out
+
+
+# --------------------------------------------------------------------------------- never truncated
+
+
+def test_full_pages_are_split_by_time_and_lose_nothing(aws_env: Stand) -> None:
+    aws_env.logs.behaviour = Behaviour.row_cap(700)
+    runner = _runner(aws_env, RunnerSettings(limit=700))
+    edges = _edges(aws_env, runner)
+    approximate = ["local_port_distinct", "remote_port_distinct"]
+    assert runner.stats.splits_by_time > 0
+    # Merged parts: sums/min/max are exact; distinct counts become upper bounds.
+    assert edges.drop(approximate).equals(_offline_edges(aws_env).drop(approximate))
+
+
+def test_when_time_cannot_split_the_runner_splits_by_log_stream(aws_env: Stand) -> None:
+    aws_env.logs.behaviour = Behaviour.row_cap(700)
+    runner = _runner(aws_env, RunnerSettings(limit=700, min_split_seconds=10**9))
+    edges = _edges(aws_env, runner)
+    approximate = ["local_port_distinct", "remote_port_distinct"]
+    assert runner.stats.splits_by_stream > 0 and runner.stats.splits_by_time == 0
+    assert edges.drop(approximate).equals(_offline_edges(aws_env).drop(approximate))
+    assert any(
+        "@logStream in [" in call.params.get("queryString", "")
+        for call in aws_env.logs.calls_of("StartQuery")
+    )
+
+
+def test_an_edge_set_too_big_even_per_stream_is_an_error_not_a_truncation(aws_env: Stand) -> None:
+    aws_env.logs.behaviour = Behaviour.row_cap(5)
+    runner = _runner(aws_env, RunnerSettings(limit=5, min_split_seconds=10**9))
+    with pytest.raises(AwsError, match="even for one log stream"):
+        _edges(aws_env, runner)
+    assert aws_env.logs.active_queries() == []
+
+
+# ------------------------------------------------------------------------------ quota and failures
+
+
+def test_the_concurrency_quota_is_queued_not_fatal(aws_env: Stand) -> None:
+    aws_env.logs.behaviour = Behaviour.row_cap(700, max_concurrent=1, running_polls=2)
+    runner = _runner(aws_env, RunnerSettings(limit=700, max_concurrent=3), **_NO_RETRIES)
+    edges = _edges(aws_env, runner)
+    refused = [c for c in aws_env.logs.calls_of("StartQuery") if c.error == "LimitExceededException"]
+    assert refused, "the test must hit the quota"
+    assert edges.height == _offline_edges(aws_env).height
+
+
+def test_throttled_polls_back_off(aws_env: Stand) -> None:
+    aws_env.logs.behaviour = Behaviour(running_polls=1)
+    aws_env.logs.behaviour.throttle(3, operations=["GetQueryResults"])
+    runner = _runner(aws_env, **_NO_RETRIES)
+    assert _edges(aws_env, runner).height == _offline_edges(aws_env).height
+
+
+@pytest.mark.parametrize("status", ["Failed", "Cancelled", "Unknown"])
+def test_a_failed_query_is_retried(aws_env: Stand, status: str) -> None:
+    aws_env.logs.behaviour = Behaviour()
+    aws_env.logs.behaviour.force(status)
+    runner = _runner(aws_env)
+    assert _edges(aws_env, runner).height == _offline_edges(aws_env).height
+    assert runner.stats.retries == 1 and aws_env.logs.count("StartQuery") == 2
+
+
+def test_a_query_failing_every_time_is_a_clear_error(aws_env: Stand) -> None:
+    aws_env.logs.behaviour = Behaviour()
+    aws_env.logs.behaviour.force("Failed", times=5)
+    with pytest.raises(AwsError, match="ended Failed 3 times"):
+        _edges(aws_env, _runner(aws_env))
+
+
+def test_a_timed_out_query_is_split_by_time(aws_env: Stand) -> None:
+    aws_env.logs.behaviour = Behaviour()
+    aws_env.logs.behaviour.force("Timeout")
+    runner = _runner(aws_env)
+    assert _edges(aws_env, runner).height == _offline_edges(aws_env).height
+    assert runner.stats.splits_by_time == 1
+
+
+def test_an_interrupt_stops_every_running_query(aws_env: Stand) -> None:
+    aws_env.logs.behaviour = Behaviour.row_cap(700, running_polls=50)
+    runner = _runner(aws_env, RunnerSettings(limit=700, max_concurrent=2))
+    polls = 0
+
+    def interrupt_later(seconds: float) -> None:
+        nonlocal polls
+        polls += 1
+        if polls == 3:
+            raise KeyboardInterrupt
+
+    runner.sleep = interrupt_later
+    with pytest.raises(KeyboardInterrupt):
+        _edges(aws_env, runner)
+    assert aws_env.logs.count("StopQuery") >= 1
+    assert aws_env.logs.active_queries() == []
+
+
+# ------------------------------------------------------------------------------------ cost
+
+
+def test_max_bytes_refuses_before_any_query(aws_env: Stand) -> None:
+    runner = _runner(aws_env)
+    fmt = LogGroupFormat(GROUP, DEFAULT_FORMAT, (), (), ())
+    with pytest.raises(CostLimitError, match="--max-bytes"):
+        read_insights(runner, [fmt], aws_env.window, max_bytes=1000, now=aws_env.window.end + 60)
+    assert aws_env.logs.count("StartQuery") == 0
+
+
+def test_statistics_are_accounted(aws_env: Stand) -> None:
+    runner = _runner(aws_env)
+    _edges(aws_env, runner)
+    calls = [c for c in aws_env.logs.calls_of("GetQueryResults") if c.error is None]
+    assert runner.stats.bytes_scanned > 0 and runner.stats.records_scanned > 0
+    assert runner.stats.result_rows > 0 and calls
+
+
+# ------------------------------------------------------------------------------------ the CLI
+
+
+def test_query_command_runs_against_the_endpoint(aws_env: Stand) -> None:
+    logs = aws_env.logs.client()
+    eni = sorted(s["logStreamName"] for s in logs.describe_log_streams(logGroupName=GROUP)["logStreams"])[0]
+    text = f"filter @logStream = '{eni}' | stats count(*) as num by action"
+    result = run_user_query(logs, text, [GROUP], aws_env.window.start, aws_env.window.end)
+    assert result.fields == ("action", "num")
+    total = sum(int(row["num"] or 0) for row in result.rows)
+    stats = list(aws_env.logs.calls_of("StartQuery"))
+    assert total > 0 and len(stats) == 1 and not result.capped
+
+
+@pytest.mark.slow
+def test_collect_writes_a_snapshot_and_edges_that_recommend_reads_offline(
+    aws_env: Stand, tmp_path: Path
+) -> None:
+    import os
+
+    env = {**os.environ}
+    start, end = str(aws_env.window.start), str(aws_env.window.end)
+    cmd = [
+        sys.executable,
+        "-m",
+        "sgadvisor",
+        "collect",
+        "--out",
+        str(tmp_path / "inv"),
+        "--vpc",
+        aws_env.vpc_id,
+        "--log-group",
+        GROUP,
+        "--flows-out",
+        str(tmp_path / "edges.jsonl"),
+        "--start",
+        start,
+        "--end",
+        end,
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    kinds = {json.loads(line)["kind"] for line in (tmp_path / "edges.jsonl").read_text().splitlines()}
+    assert kinds == {"window", "coverage", "edge"}
+    scope = AnalysisOptions(scope=Scope(vpcs=frozenset({aws_env.vpc_id})))
+    from_edges = recommend(
+        RecommendInputs((tmp_path / "edges.jsonl",), (tmp_path / "inv",), IngestOptions(), scope)
+    )
+    from_files = recommend(
+        RecommendInputs(
+            (aws_env.default_files,), (tmp_path / "inv",), IngestOptions(window=aws_env.window), scope
+        )
+    )
+    assert from_edges.security_groups == from_files.security_groups
+    assert isinstance(from_edges, Recommendation)
