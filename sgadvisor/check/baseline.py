@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sgadvisor.errors import InputError
+from sgadvisor.models import Recommendation
 from sgadvisor.rules import Rule, RuleKey
 
 RESOURCE_TYPE = "aws_vpc_security_group_egress_rule"
@@ -105,9 +106,15 @@ def load_baseline(path: Path) -> Baseline:
 def _from_recommendation(path: Path, text: str) -> Baseline:
     from sgadvisor.pipeline import load_recommendation
 
-    recommendation = load_recommendation(path)
+    return baseline_from_recommendation(load_recommendation(path), path, _group_lines(text))
+
+
+def baseline_from_recommendation(
+    recommendation: Recommendation, path: Path, lines: Mapping[str, int] | None = None
+) -> Baseline:
+    """The approved rules of a recommendation: each group's ``proposed_egress``."""
+    lines = lines or {}
     groups: dict[str, list[BaselineRule]] = {}
-    lines = _group_lines(text)
     for group in recommendation.security_groups:
         entries = []
         for index, proposed in enumerate(group.proposed_egress):
@@ -124,7 +131,7 @@ def _from_recommendation(path: Path, text: str) -> Baseline:
         format="recommendation",
         groups=groups,
         vpcs={g.group_id: g.vpc_id for g in recommendation.security_groups},
-        group_lines=lines,
+        group_lines=dict(lines),
     )
 
 
@@ -315,7 +322,7 @@ def _literal_value(value: Any, *, numeric: bool) -> tuple[Any, bool]:
 
 
 def _resource_line(text: str, name: str) -> int | None:
-    pattern = re.compile(rf'^\s*resource\s+"{RESOURCE_TYPE}"\s+"{re.escape(name)}"', re.MULTILINE)
+    pattern = re.compile(rf'^[ \t]*resource\s+"{RESOURCE_TYPE}"\s+"{re.escape(name)}"', re.MULTILINE)
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else None
 
