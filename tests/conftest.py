@@ -81,3 +81,14 @@ def sample_recommendation() -> Any:
     inventory = load_snapshot([REPO / "sample_data" / "inventory"])
     flows = read_flows([REPO / "sample_data" / "flows"], addresses=inventory.addresses)
     return build_recommendation(flows, inventory, AnalysisOptions())
+
+
+@pytest.fixture
+def no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A machine with no AWS configuration at all (the newcomer's laptop, CI): no region, no credentials."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -139,7 +139,12 @@ def test_a_given_query_is_printed_unchanged(capsys: pytest.CaptureFixture[str]) 
     assert capsys.readouterr().out == "stats count(*) by action\n"
 
 
-def test_aws_source_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
+def test_aws_query_without_aws_says_what_to_do(capsys: pytest.CaptureFixture[str], no_aws: None) -> None:
     assert run(["query", "--log-group", "vpc-flow-logs", "--action", "REJECT"]) == 2
     err = capsys.readouterr().err
-    assert "--log-group" in err and "--print-query" in err
+    assert "error: no AWS region" in err and "--flows" in err
+
+
+def test_query_needs_a_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["query", "--action", "REJECT"]) == 2
+    assert "--flows" in capsys.readouterr().err

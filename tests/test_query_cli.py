@@ -1,0 +1,70 @@
+"""`sgadvisor query --flows`: the seed's questions answered on local files, in every output format, with
+the service's errors and caps."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from tests.conftest import REPO
+from tests.test_cli import run
+
+FLOWS = str(REPO / "sample_data" / "flows")
+SEED = ["--eni", "eni-0e7ae111222111000", "--src", "10.0.1.10", "--count-by", "srcAddr,dstAddr,dstPort"]
+
+
+def test_the_seed_question_was_it_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["query", "--flows", FLOWS, *SEED, "--action", "REJECT", "--dst", "10.0.2.15", "--dst-port", "22",
+                "--output", "json", "--quiet"]) == 0  # fmt: skip
+    document = json.loads(capsys.readouterr().out)
+    assert document["fields"] == ["srcAddr", "dstAddr", "dstPort", "num"]
+    (row,) = document["rows"]
+    assert row["srcAddr"] == "10.0.1.10" and row["dstAddr"] == "10.0.2.15" and row["dstPort"] == "22"
+    assert int(row["num"]) > 0
+    assert document["capped"] is False and document["limit"] == 10_000
+
+
+def test_accepted_destinations_sorted_by_count_as_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["query", "--flows", FLOWS, *SEED, "--action", "ACCEPT", "--sort", "num:desc"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].split() == ["srcAddr", "dstAddr", "dstPort", "num"]
+    counts = [int(line.split()[-1]) for line in lines[2:]]
+    assert counts == sorted(counts, reverse=True) and counts
+    assert "10.0.2.15" not in [line.split()[1] for line in lines[2:] if line.split()[2] == "22"]
+    assert "records matched" in captured.err
+
+
+def test_csv_output_parses(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        run(["query", "stats count(*) as n by action", "--flows", FLOWS, "--output", "csv", "--quiet"]) == 0
+    )
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {r["action"] for r in rows} >= {"ACCEPT", "REJECT"}
+
+
+def test_the_cap_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["query", "fields srcAddr | limit 5", "--flows", FLOWS]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2 + 5
+    assert "capped at 5 rows" in captured.err
+
+
+def test_a_syntax_error_points_at_the_position(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["query", "filter srcAddr = | stats count(*)", "--flows", FLOWS]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: query syntax error at line 1, column")
+    assert "^" in err
+
+
+def test_an_unknown_field_warns_with_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["query", "filter scrPort = 22 | stats count(*) as n", "--flows", FLOWS]) == 0
+    assert "did you mean srcPort?" in capsys.readouterr().err
+
+
+def test_unsupported_offline_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["query", "fields @message | unnest x into y", "--flows", FLOWS]) == 2
+    assert "not supported offline" in capsys.readouterr().err
