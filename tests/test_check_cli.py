@@ -240,3 +240,27 @@ def test_unwritable_output_is_exit_2_not_drift(tmp_path: Path, capsys: pytest.Ca
     blocker.write_text("x")
     assert run(["check", "--baseline", str(BASELINE), *INPUTS, "--sarif", str(blocker / "x.sarif")]) == 2
     assert "error: cannot write" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["github-actions-drift.yml", "gitlab-ci-drift.yml"])
+def test_ci_examples_are_yaml_and_use_real_options(name: str) -> None:
+    import re
+
+    import typer
+    import yaml
+
+    from sgadvisor.cli import app
+
+    text = (REPO / "examples" / name).read_text()
+    assert yaml.safe_load(text)
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    known = {
+        opt
+        for cmd in ("check", "collect")
+        for param in commands[cmd].params
+        for opt in getattr(param, "opts", [])
+    }
+    commands_text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    used = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", commands_text))
+    assert used and used <= known, used - known
+    assert "sgadvisor collect" in text and "sgadvisor check --baseline" in text
