@@ -70,7 +70,7 @@ def scan_clean_text(path: Path, fields: Sequence[str], header_lines: int, aggreg
             layout.blank().alias("_blank"),
             layout.bad().alias("_bad"),
         )
-        grouped = aggregator.scan_query(records).collect(engine="streaming")
+        grouped = aggregator.scan_query(records, _absent_columns(layout.fields)).collect(engine="streaming")
     except (pl.exceptions.PolarsError, OSError):
         return False
     grouped = aggregator.scan_result(grouped)
@@ -84,6 +84,12 @@ def scan_clean_text(path: Path, fields: Sequence[str], header_lines: int, aggreg
         return False
     aggregator.add_grouped(canonical)
     return True
+
+
+def _absent_columns(fields: Sequence[str]) -> frozenset[str]:
+    """Internal record columns whose field the format lacks (null throughout the file)."""
+    # An absent field's expression is a literal: it reads no column.
+    return frozenset(e.meta.output_name() for e in record_exprs(fields) if not e.meta.root_names())
 
 
 @dataclass(frozen=True)
