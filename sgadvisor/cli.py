@@ -127,6 +127,22 @@ MaxQueriesOpt = Annotated[
 TagOpt = Annotated[
     list[str], typer.Option("--tag", help="Collect the VPCs of groups with this tag KEY=VALUE (repeatable).")
 ]
+MinWindowOpt = Annotated[
+    str,
+    typer.Option(
+        "--min-window", help="Evidence a group needs before a rule may be called unused (7d, 36h, …)."
+    ),
+]
+MinRecordsOpt = Annotated[int, typer.Option("--min-records", help="Records a flow needs to count.")]
+MinConfidenceOpt = Annotated[
+    Confidence, typer.Option("--min-confidence", help="Lowest initiator confidence that counts.")
+]
+MaxUnattributedOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-unattributed", help="Initiated records of unknown ENIs tolerated before coverage drops."
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
 
@@ -257,19 +273,10 @@ def recommend_command(
     ] = None,
     formats: FormatsOpt = [],  # noqa: B006
     terraform_dir: TerraformDirOpt = None,
-    min_window: Annotated[
-        str, typer.Option("--min-window", help="Evidence a group needs before removals (7d, 36h, …).")
-    ] = "7d",
-    min_records: Annotated[int, typer.Option("--min-records", help="Records a flow needs to count.")] = 1,
-    min_confidence: Annotated[
-        Confidence, typer.Option("--min-confidence", help="Lowest initiator confidence that counts.")
-    ] = Confidence.LOW,
-    max_unattributed: Annotated[
-        int,
-        typer.Option(
-            "--max-unattributed", help="Initiated records of unknown ENIs tolerated before coverage drops."
-        ),
-    ] = 0,
+    min_window: MinWindowOpt = "7d",
+    min_records: MinRecordsOpt = 1,
+    min_confidence: MinConfidenceOpt = Confidence.LOW,
+    max_unattributed: MaxUnattributedOpt = 0,
     cidr_tolerance: Annotated[
         int | None,
         typer.Option(
@@ -662,19 +669,10 @@ def check_command(
         Path | None,
         typer.Option("--markdown", help="Write Markdown here (PR comment, $GITHUB_STEP_SUMMARY)."),
     ] = None,
-    min_window: Annotated[
-        str, typer.Option("--min-window", help="Evidence a group needs before a rule counts as unused.")
-    ] = "7d",
-    min_records: Annotated[int, typer.Option("--min-records", help="Records a flow needs to count.")] = 1,
-    min_confidence: Annotated[
-        Confidence, typer.Option("--min-confidence", help="Lowest initiator confidence that counts.")
-    ] = Confidence.LOW,
-    max_unattributed: Annotated[
-        int,
-        typer.Option(
-            "--max-unattributed", help="Initiated records of unknown ENIs tolerated before coverage drops."
-        ),
-    ] = 0,
+    min_window: MinWindowOpt = "7d",
+    min_records: MinRecordsOpt = 1,
+    min_confidence: MinConfidenceOpt = Confidence.LOW,
+    max_unattributed: MaxUnattributedOpt = 0,
     ephemeral_ports: Annotated[
         list[str],
         typer.Option("--ephemeral-ports", help="Client port range LOW-HIGH for initiator inference."),

@@ -147,7 +147,7 @@ def _offline_edges(stand: Stand) -> pl.DataFrame:
     return read_flows([stand.default_files], IngestOptions(window=stand.window)).edges.sort(list(EDGE_KEY))
 
 
-_NO_RETRIES = {"retries": {"mode": "standard", "total_max_attempts": 1}}
+_NO_RETRIES: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": 1}}
 
 
 # --------------------------------------------------------------------------------- same as files

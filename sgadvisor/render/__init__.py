@@ -46,20 +46,20 @@ Renderer = Callable[[Recommendation, RenderContext], Rendered]
 def renderer_for(fmt: OutputFormat) -> Renderer:
     """The renderer of one format (imported lazily: the JSON path never loads Jinja2)."""
     if fmt is OutputFormat.JSON:
-        from sgadvisor.render import json_out
+        from sgadvisor.render.json_out import render as render_json
 
-        return json_out.render
+        return render_json
     if fmt is OutputFormat.TERRAFORM:
-        from sgadvisor.render import terraform
+        from sgadvisor.render.terraform import render as render_terraform
 
-        return terraform.render
+        return render_terraform
     if fmt is OutputFormat.HTML:
-        from sgadvisor.render import html
+        from sgadvisor.render.html import render as render_html
 
-        return html.render
-    from sgadvisor.render import markdown
+        return render_html
+    from sgadvisor.render.markdown import render as render_markdown
 
-    return markdown.render
+    return render_markdown
 
 
 def render_all(
