@@ -58,6 +58,7 @@ class Stand:
     vpc_id: str
     default_files: Path  # the same records, as default-format text files
     window: Window
+    flows: Path  # the sample's own files (default and custom formats) under moto's ids
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,7 @@ def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
     offline = read_flows([default_files])
     assert offline.window is not None
     try:
-        yield Stand(ec2_url, server, id_map[estate.vpc.vpc_id], default_files, offline.window)
+        yield Stand(ec2_url, server, id_map[estate.vpc.vpc_id], default_files, offline.window, flows)
     finally:
         server.stop()
         moto.stop()
@@ -206,6 +207,67 @@ def _collect(stand: Stand) -> Path:
     out = Path(tempfile.mkdtemp(prefix="sgadvisor-test-inv-"))
     write_snapshot(collect_documents(AwsClients.create(inputs.settings), inputs), out)
     return out
+
+
+def test_a_custom_format_group_is_parsed_in_the_query(aws_env: Stand, tmp_path: Path) -> None:
+    """A log group written in a custom (v5) format: the runner generates ``parse @message`` and the edges
+    equal those read from the same records as files (flow-direction, tcp-flags and pkt-addresses too)."""
+    custom = [p for p in sorted(aws_env.flows.rglob("*.log.gz")) if _header(p)[:2] == ["version", "vpc-id"]]
+    assert custom, "the sample has custom-format files"
+    fields = tuple(_header(custom[0]))
+    logs = aws_env.logs.client()
+    group = "vpc-flow-logs-custom"
+    if not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+        logs.create_log_group(logGroupName=group)
+        _put_lines(logs, group, fields, custom)
+    fmt = LogGroupFormat(group, fields, (), (), ())
+    runner = _runner(aws_env)
+    insights = read_insights(runner, [fmt], aws_env.window).flows.edges.sort(list(EDGE_KEY))
+    offline = read_flows(custom, IngestOptions(window=aws_env.window)).edges.sort(list(EDGE_KEY))
+    query = aws_env.logs.calls_of("StartQuery")[-1].params["queryString"]
+    assert query.startswith('parse @message "* * ')
+    approximate = ["local_port_distinct", "remote_port_distinct"]
+    assert insights.height > 0
+    assert insights.drop(approximate).equals(offline.drop(approximate))
+    assert insights["syn_records"].sum() > 0  # tcp-flags counted in the query
+
+
+def _header(path: Path) -> list[str]:
+    import gzip
+
+    with gzip.open(path, "rt") as handle:
+        return handle.readline().split()
+
+
+def _put_lines(logs: Any, group: str, fields: tuple[str, ...], paths: list[Path]) -> None:
+    """The records as CloudWatch delivers a custom-format flow log: the line itself, stream <eni>-all,
+    timestamp = start."""
+    import gzip
+    from collections import defaultdict
+
+    eni_at, start_at = fields.index("interface-id"), fields.index("start")
+    streams: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for path in paths:
+        with gzip.open(path, "rt") as handle:
+            next(handle)
+            for line in handle:
+                values = line.split()
+                streams[f"{values[eni_at]}-all"].append((int(values[start_at]) * 1000, line.rstrip("\n")))
+    for stream, events in sorted(streams.items()):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        events.sort()
+        batches: list[list[tuple[int, str]]] = [[]]
+        for event in events:  # PutLogEvents: at most 10,000 events, 1 MiB and 24 hours per call
+            batch = batches[-1]
+            if batch and (len(batch) >= 2000 or event[0] - batch[0][0] >= 86_400_000 - 1):
+                batches.append([])
+            batches[-1].append(event)
+        for batch in batches:
+            logs.put_log_events(
+                logGroupName=group,
+                logStreamName=stream,
+                logEvents=[{"timestamp": ts, "message": message} for ts, message in batch],
+            )
 
 
 # --------------------------------------------------------------------------------- never truncated
