@@ -105,25 +105,7 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     known = set(inventory.interfaces)
     infra = {eni for eni, itf in inventory.interfaces.items() if itf.is_infrastructure}
     accounting = _scope_accounting(flows.accounting, edges, known, infra, scope_enis)
-    edges_known = edges.filter(pl.col("interface_id").is_in(sorted(known)))
-    classified = classify_edges(edges_known, options.ephemeral)
-    analysed = classified.filter(pl.col("interface_id").is_in(sorted(scope_enis - infra)))
-
-    all_flows = list(iter_flows(edges_to_flows(analysed.filter(pl.col("class") != "reply"))))
-    if options.ip_ranges is not None:
-        labels = options.ip_ranges
-        all_flows = [f if f.service else replace(f, service=labels.label(f.remote)) for f in all_flows]
-    chosen: list[Flow] = []
-    below: list[tuple[Flow, str]] = []
-    for flow in all_flows:
-        if flow.confidence.rank < options.min_confidence.rank:
-            below.append(
-                (flow, f"confidence {flow.confidence} below --min-confidence {options.min_confidence}")
-            )
-        elif flow.records < options.min_records:
-            below.append((flow, f"{flow.records} records below --min-records {options.min_records}"))
-        else:
-            chosen.append(flow)
+    analysed, chosen, below = select_flows(flows, inventory, options)
 
     book = RuleBook(inventory)
     unattributed, unknown_flows = _unattributed(edges, known)
@@ -169,6 +151,36 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
 
 
 # ------------------------------------------------------------------------------------------- planning
+
+
+def select_flows(
+    flows: FlowEdges, inventory: Inventory, options: AnalysisOptions
+) -> tuple[pl.DataFrame, list[Flow], list[tuple[Flow, str]]]:
+    """*The flows* of DESIGN §6, the one definition ``recommend`` and ``check`` share: the classified
+    egress edges of in-scope, non-infrastructure ENIs, their non-reply flows at or above the thresholds
+    (chosen), and those below with the reason (listed as would be blocked)."""
+    in_scope = options.scope.groups_in(inventory)
+    scope_enis = {eni for gid in in_scope for eni in inventory.members.get(gid, ())}
+    infra = {eni for eni, itf in inventory.interfaces.items() if itf.is_infrastructure}
+    edges_known = flows.edges.filter(pl.col("interface_id").is_in(sorted(inventory.interfaces)))
+    classified = classify_edges(edges_known, options.ephemeral)
+    analysed = classified.filter(pl.col("interface_id").is_in(sorted(scope_enis - infra)))
+    all_flows = list(iter_flows(edges_to_flows(analysed.filter(pl.col("class") != "reply"))))
+    if options.ip_ranges is not None:
+        labels = options.ip_ranges
+        all_flows = [f if f.service else replace(f, service=labels.label(f.remote)) for f in all_flows]
+    chosen: list[Flow] = []
+    below: list[tuple[Flow, str]] = []
+    for flow in all_flows:
+        if flow.confidence.rank < options.min_confidence.rank:
+            below.append(
+                (flow, f"confidence {flow.confidence} below --min-confidence {options.min_confidence}")
+            )
+        elif flow.records < options.min_records:
+            below.append((flow, f"{flow.records} records below --min-records {options.min_records}"))
+        else:
+            chosen.append(flow)
+    return analysed, chosen, below
 
 
 @dataclass
