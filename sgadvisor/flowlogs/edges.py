@@ -277,6 +277,33 @@ def keyed_exprs(bucket: PortRange) -> list[pl.Expr]:
     return _keyed_exprs(bucket, pl.col("cat") == "used")
 
 
+def _scan_keyed_exprs(bucket: PortRange, absent: Collection[str]) -> list[pl.Expr]:
+    """`keyed_exprs` for the file scan: a bucketed port is null (not 0) in the key until the group-by
+    is done, so the records bucketed on the source side, on the destination side, and those with a
+    genuine port 0 never share a group; `_bucketed` is the bucketed side's real port. `scan_result`
+    turns the nulls into 0 and merges the rare groups that then coincide."""
+    used = pl.col("cat") == 0
+    s_eph = used & pl.col("sport_raw").is_between(bucket.low, bucket.high)
+    d_eph = used & pl.col("dport_raw").is_between(bucket.low, bucket.high)
+    src_bucketed, dst_bucketed = s_eph & ~d_eph, d_eph & ~s_eph
+    bucketed = pl.when(src_bucketed).then(pl.col("sport_raw")).when(dst_bucketed).then(pl.col("dport_raw"))
+    exprs = [
+        pl.when(~src_bucketed).then(pl.col("sport_raw")).alias("sport"),
+        pl.when(~dst_bucketed).then(pl.col("dport_raw")).alias("dport"),
+        bucketed.alias("_bucketed"),
+    ]
+    return exprs + _pkt_address_exprs(absent)
+
+
+def _pkt_address_exprs(absent: Collection[str]) -> list[pl.Expr]:
+    exprs = []
+    for pkt, addr in (("psrc", "saddr"), ("pdst", "daddr")):
+        if pkt not in absent:
+            # ne_missing: a pkt-address is kept when srcaddr is absent, so a fast scan can still check it.
+            exprs.append(pl.when(pl.col(pkt).ne_missing(pl.col(addr))).then(pl.col(pkt)).alias(pkt))
+    return exprs
+
+
 def _keyed_exprs(bucket: PortRange, used: pl.Expr, absent: Collection[str] = ()) -> list[pl.Expr]:
     s_eph = used & pl.col("sport_raw").is_between(bucket.low, bucket.high)
     d_eph = used & pl.col("dport_raw").is_between(bucket.low, bucket.high)
@@ -288,11 +315,7 @@ def _keyed_exprs(bucket: PortRange, used: pl.Expr, absent: Collection[str] = ())
         pl.when(src_bucketed).then(pl.col("sport_raw")).alias("_src_bucketed"),
         pl.when(dst_bucketed).then(pl.col("dport_raw")).alias("_dst_bucketed"),
     ]
-    for pkt, addr in (("psrc", "saddr"), ("pdst", "daddr")):
-        if pkt not in absent:
-            # ne_missing: a pkt-address is kept when srcaddr is absent, so a fast scan can still check it.
-            exprs.append(pl.when(pl.col(pkt).ne_missing(pl.col(addr))).then(pl.col(pkt)).alias(pkt))
-    return exprs
+    return exprs + _pkt_address_exprs(absent)
 
 
 _FLAGS = pl.col("flags")
@@ -325,21 +348,16 @@ _SCAN_AGGS: tuple[pl.Expr, ...] = (
     pl.col("_src_bucketed").drop_nulls().n_unique().cast(pl.Int64).alias("_scan_src_n"),
     pl.col("_dst_bucketed").drop_nulls().n_unique().cast(pl.Int64).alias("_scan_dst_n"),
 )
-# The same inside the file scan, in the scan's narrow types. Plain ``n_unique`` counts a null as one more
-# value; ``count`` (non-null values) against ``len`` tells whether there was one, and is cheaper than
-# dropping nulls per group.
+# The same inside the file scan. There a bucketed port is null in the key (see `_scan_keyed_exprs`), so a
+# group holds one side's bucketed records only: one plain `n_unique` counts its distinct ports, and the
+# port columns need no min/max of their own (an unbucketed port is the key's, one value per group).
+_PORT_RANGE = ("sport_min", "sport_max", "dport_min", "dport_max")
 _FILE_SCAN_AGGS: tuple[pl.Expr, ...] = (
-    *_PARTIAL_AGGS[:-2],
-    pl.col("_src_bucketed").n_unique().alias("_src_nu"),
-    pl.col("_src_bucketed").count().alias("_src_nc"),
-    pl.col("_dst_bucketed").n_unique().alias("_dst_nu"),
-    pl.col("_dst_bucketed").count().alias("_dst_nc"),
+    *(e for e in _PARTIAL_AGGS[:-2] if e.meta.output_name() not in _PORT_RANGE),
+    pl.col("_bucketed").n_unique().alias("_bucketed_n"),
+    pl.col("_bucketed").min().alias("_bucketed_min"),
+    pl.col("_bucketed").max().alias("_bucketed_max"),
 )
-
-
-def _distinct_of_scan(side: str) -> pl.Expr:
-    has_null = pl.col(f"_{side}_nc") < pl.col("records")
-    return (pl.col(f"_{side}_nu") - has_null.cast(pl.UInt32)).cast(pl.Int64).alias(f"_scan_{side}_n")
 
 
 def merge_grouped(grouped: pl.DataFrame) -> pl.DataFrame:
@@ -414,7 +432,7 @@ class EdgeAggregator:
         constants += [pl.lit(None, dtype=pl.String).alias(c) for c in ("src_svc", "dst_svc") if c in skipped]
         return (
             records.with_columns(_scan_category_expr(self.window, absent).alias("cat"))
-            .with_columns(_keyed_exprs(self.bucket, pl.col("cat") == 0, absent))
+            .with_columns(_scan_keyed_exprs(self.bucket, absent))
             .group_by(["cat", *key])
             .agg(*aggs)
             .with_columns(constants)
@@ -424,25 +442,35 @@ class EdgeAggregator:
     def scan_result(grouped: pl.DataFrame) -> pl.DataFrame:
         """The collected :meth:`scan_query` in the shape :meth:`add_grouped` takes (category labels,
         Int64 numbers, Categorical keys, exact distinct counts; the key hash is left to add_grouped)."""
-        integers = (
-            "protocol",
-            "sport",
-            "dport",
-            "records",
-            *(f"{s}port_{m}" for s in "sd" for m in ("min", "max")),
-        )
         text = [c for c in _CAT_KEYS if grouped.schema[c] != pl.Categorical]  # Enum or String: via String
-        return (
-            grouped.with_columns(
-                pl.col("cat").replace_strict(dict(enumerate(_SCAN_LABELS)), return_dtype=pl.String),
-                *(pl.col(c).cast(pl.Int64) for c in integers),
-                *(pl.col(c).cast(pl.String).cast(pl.Categorical) for c in text),
-                _distinct_of_scan("src"),
-                _distinct_of_scan("dst"),
-            )
-            .with_columns(pl.lit(None, dtype=pl.UInt64).alias(_HASH))  # set by add_grouped
-            .select("cat", *_PRE_KEY, _HASH, *(e.meta.output_name() for e in _SCAN_AGGS))
-        )
+        src_side, dst_side = pl.col("sport").is_null(), pl.col("dport").is_null()
+
+        def side(bucketed: pl.Expr, value: pl.Expr, otherwise: pl.Expr | int) -> pl.Expr:
+            return pl.when(bucketed).then(value).otherwise(otherwise).cast(pl.Int64)
+
+        shaped = grouped.with_columns(
+            pl.col("cat").replace_strict(dict(enumerate(_SCAN_LABELS)), return_dtype=pl.String),
+            pl.col("protocol", "records").cast(pl.Int64),
+            *(pl.col(c).cast(pl.String).cast(pl.Categorical) for c in text),
+            side(src_side, pl.col("_bucketed_min"), pl.col("sport")).alias("sport_min"),
+            side(src_side, pl.col("_bucketed_max"), pl.col("sport")).alias("sport_max"),
+            side(dst_side, pl.col("_bucketed_min"), pl.col("dport")).alias("dport_min"),
+            side(dst_side, pl.col("_bucketed_max"), pl.col("dport")).alias("dport_max"),
+            side(src_side, pl.col("_bucketed_n"), 0).alias("_scan_src_n"),
+            side(dst_side, pl.col("_bucketed_n"), 0).alias("_scan_dst_n"),
+            # A genuine port 0 (before the nulls become 0): its key may now equal a bucketed one.
+            ((pl.col("sport") == 0) | (pl.col("dport") == 0)).fill_null(False).alias("_zero"),
+            pl.lit(None, dtype=pl.UInt64).alias(_HASH),  # set by add_grouped
+        ).with_columns(pl.col("sport", "dport").fill_null(0).cast(pl.Int64))
+        columns = ["cat", *_PRE_KEY, _HASH, *(e.meta.output_name() for e in _SCAN_AGGS)]
+        zero = shaped.filter(pl.col("_zero"))
+        if zero.height == 0:
+            return shaped.select(columns)
+        # A bucketed key (port now 0) may equal the key of records with a genuine port 0: merge those.
+        keys = ["cat", *_PRE_KEY]
+        met = shaped.join(zero.select(keys), on=keys, how="semi", nulls_equal=True).select(columns)
+        rest = shaped.join(zero.select(keys), on=keys, how="anti", nulls_equal=True).select(columns)
+        return pl.concat([rest, merge_grouped(met).select(columns)])
 
     def add_grouped(self, grouped: pl.DataFrame) -> None:
         """Consume the output of :meth:`grouped_query` (from a block or from a whole clean file)."""
