@@ -430,3 +430,23 @@ def test_blank_lines_and_all_absent_records_stay_on_the_fast_path(
     assert taken == [True]
     assert fast.accounting == careful.accounting and fast.accounting.records == 3
     assert fast.edges.equals(careful.edges) and fast.coverage.equals(careful.coverage)
+
+
+def test_bucketed_and_genuine_port_zero_records_share_one_edge(tmp_path: Path) -> None:
+    """Source-bucketed, destination-bucketed and genuine port-0 records can all have the key ports (0, 0):
+    the fast scan keeps them apart until its group-by is done (to count each side's distinct ports with
+    one n_unique), then merges them. Both paths and the reference must agree."""
+    recs = [
+        Rec("eni-01", "egress", "10.0.1.10", "10.0.2.15", sport, dport, 17, "ACCEPT", 0, T0 + i)
+        for i, (sport, dport) in enumerate([(40000, 0), (40001, 0), (0, 50000), (0, 0), (40000, 0), (0, 443)])
+    ]
+    path = write_lines(tmp_path / "f.log", [r.line() for r in recs], header=V5)
+    fast, careful = read_flows([path]), read_flows([path], fast=False)
+    assert fast.edges.equals(careful.edges) and fast.accounting == careful.accounting
+    expected = _reference(recs)
+    got = _edges(fast.edges)
+    assert set(got) == set(expected)
+    for key, want in expected.items():
+        assert {k: got[key][k] for k in want} == want, key
+    edge = got[("eni-01", "egress", "ACCEPT", 17, "10.0.1.10", "10.0.2.15", 0, 0)]
+    assert (edge["records"], edge["local_port_distinct"], edge["remote_port_distinct"]) == (5, 3, 2)

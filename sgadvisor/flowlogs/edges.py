@@ -360,13 +360,39 @@ _FILE_SCAN_AGGS: tuple[pl.Expr, ...] = (
 )
 
 
+# The columns of a grouped frame (`grouped_query` with whole_scan, `scan_result`), in order.
+_GROUPED = ["cat", *_PRE_KEY, _HASH, *(e.meta.output_name() for e in _SCAN_AGGS)]
+
+
 def merge_grouped(grouped: pl.DataFrame) -> pl.DataFrame:
     """Re-aggregate a fast scan's grouped rows whose keys changed (e.g. addresses canonicalised)."""
     return (
         grouped.group_by(["cat", *_PRE_KEY])
         .agg(*_MERGE_AGGS, _sum("_seconds"))
-        .with_columns(pl.struct(_PRE_KEY).hash(seed=0).alias(_HASH))
+        .with_columns(pl.lit(None, dtype=pl.UInt64).alias(_HASH))  # set by add_grouped
     )
+
+
+def merge_colliding(grouped: pl.DataFrame, suspect: pl.Expr) -> pl.DataFrame:
+    """Merge the fast scan's grouped rows whose (category, key) became equal when the rows marked by
+    ``suspect`` (few) changed key. Returns the grouped columns (``_GROUPED``).
+
+    Only rows of the suspects' interfaces and protocols can equal a suspect, so the key joins run on
+    those rows, not on all of them."""
+    keys = ["cat", *_PRE_KEY]
+    suspects = grouped.filter(suspect).select(keys)
+    if suspects.height == 0:
+        return grouped.select(_GROUPED)
+    near = pl.col("iface").is_in(suspects["iface"].unique().implode()) & pl.col("protocol").is_in(
+        suspects["protocol"].unique().implode()
+    )
+    close = grouped.filter(near.fill_null(False))
+    met = close.join(suspects, on=keys, how="semi", nulls_equal=True)
+    if not met.select(pl.struct(keys).is_duplicated().any()).item():
+        return grouped.select(_GROUPED)  # every suspect met only itself (e.g. ICMP's ports 0): no copy
+    rest = close.join(suspects, on=keys, how="anti", nulls_equal=True)
+    far = grouped.filter(~near.fill_null(False))
+    return pl.concat([far.select(_GROUPED), rest.select(_GROUPED), merge_grouped(met).select(_GROUPED)])
 
 
 def _categorical_keys(frame: pl.DataFrame) -> pl.DataFrame:
@@ -439,9 +465,16 @@ class EdgeAggregator:
         )
 
     @staticmethod
-    def scan_result(grouped: pl.DataFrame) -> pl.DataFrame:
+    def scan_result(grouped: pl.DataFrame) -> pl.DataFrame | None:
         """The collected :meth:`scan_query` in the shape :meth:`add_grouped` takes (category labels,
-        Int64 numbers, Categorical keys, exact distinct counts; the key hash is left to add_grouped)."""
+        Int64 numbers, Categorical keys, exact distinct counts; the key hash is left to add_grouped),
+        without blank lines. None if any record is malformed."""
+        codes = grouped["cat"]
+        if (codes == _SCAN_LABELS.index(MALFORMED)).any():
+            return None
+        blank = _SCAN_LABELS.index(BLANK)
+        if (codes == blank).any():
+            grouped = grouped.filter(pl.col("cat") != blank)
         text = [c for c in _CAT_KEYS if grouped.schema[c] != pl.Categorical]  # Enum or String: via String
         src_side, dst_side = pl.col("sport").is_null(), pl.col("dport").is_null()
 
@@ -458,19 +491,14 @@ class EdgeAggregator:
             side(dst_side, pl.col("_bucketed_max"), pl.col("dport")).alias("dport_max"),
             side(src_side, pl.col("_bucketed_n"), 0).alias("_scan_src_n"),
             side(dst_side, pl.col("_bucketed_n"), 0).alias("_scan_dst_n"),
-            # A genuine port 0 (before the nulls become 0): its key may now equal a bucketed one.
-            ((pl.col("sport") == 0) | (pl.col("dport") == 0)).fill_null(False).alias("_zero"),
+            # A genuine port 0 (before the nulls become 0) of a used record: its key may now equal a
+            # bucketed one (only used records are bucketed).
+            ((pl.col("cat") == 0) & ((pl.col("sport") == 0) | (pl.col("dport") == 0)))
+            .fill_null(False)
+            .alias("_z"),
             pl.lit(None, dtype=pl.UInt64).alias(_HASH),  # set by add_grouped
         ).with_columns(pl.col("sport", "dport").fill_null(0).cast(pl.Int64))
-        columns = ["cat", *_PRE_KEY, _HASH, *(e.meta.output_name() for e in _SCAN_AGGS)]
-        zero = shaped.filter(pl.col("_zero"))
-        if zero.height == 0:
-            return shaped.select(columns)
-        # A bucketed key (port now 0) may equal the key of records with a genuine port 0: merge those.
-        keys = ["cat", *_PRE_KEY]
-        met = shaped.join(zero.select(keys), on=keys, how="semi", nulls_equal=True).select(columns)
-        rest = shaped.join(zero.select(keys), on=keys, how="anti", nulls_equal=True).select(columns)
-        return pl.concat([rest, merge_grouped(met).select(columns)])
+        return merge_colliding(shaped, pl.col("_z"))
 
     def add_grouped(self, grouped: pl.DataFrame) -> None:
         """Consume the output of :meth:`grouped_query` (from a block or from a whole clean file)."""
@@ -481,8 +509,12 @@ class EdgeAggregator:
             self.ledger.add_filtered(reason, int(count))
         covered = grouped.filter(pl.col("cat").is_in(["used", "nodata", "skipdata"]))
         if covered.height:
+            # Plain aggregates per (interface, category) first; the filtered ones then run on few rows.
+            per_cat = covered.group_by("iface", "cat").agg(
+                pl.col("first_start").min(), pl.col("last_end").max(), _sum("records"), _sum("_seconds")
+            )
             self._coverage.append(
-                covered.group_by("iface")
+                per_cat.group_by("iface")
                 .agg(
                     pl.col("first_start").min(),
                     pl.col("last_end").max(),
@@ -496,8 +528,11 @@ class EdgeAggregator:
         used = grouped.filter(pl.col("cat") == "used")
         if used.height == 0:
             return
-        # One key hash for every path, over the Categorical keys: equal keys meet in `_compact`.
-        used = _categorical_keys(used).with_columns(pl.struct(_PRE_KEY).hash(seed=0).alias(_HASH))
+        used = _categorical_keys(used)
+        if "_src_ports" in used.columns:
+            # The hash links a partial edge to its bucketed ports (`pairs`); one hash for every block,
+            # over the Categorical keys. A fast scan's counts are on its rows: no pairs, no hash needed.
+            used = used.with_columns(pl.struct(_PRE_KEY).hash(seed=0).alias(_HASH))
         if "_src_ports" in used.columns:
             pairs = pl.concat(
                 [
@@ -528,7 +563,8 @@ class EdgeAggregator:
         """Merge partial aggregates so memory stays proportional to distinct edges."""
         if len(self._partials) > 1:
             merged = pl.concat(self._partials, how="vertical_relaxed")
-            self._partials = [merged.group_by([*_PRE_KEY, _HASH]).agg(*_MERGE_AGGS)]
+            # Equal keys have equal hashes, or none (fast scans): max keeps the one there is.
+            self._partials = [merged.group_by(_PRE_KEY).agg(pl.col(_HASH).max(), *_MERGE_AGGS)]
         if len(self._pairs) > 1:
             self._pairs = [pl.concat(self._pairs).unique()]
         self._compacted_rows = sum(p.height for p in self._partials) + sum(p.height for p in self._pairs)
@@ -740,7 +776,9 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         pick("_src_n", "_dst_n").alias("_local_distinct"),
         pick("_dst_n", "_src_n").alias("_remote_distinct"),
     )
-    merged = _exact_distinct_for_merged_parts(_merge_parts(oriented), oriented, pairs)
+    words = _key_words(oriented)
+    oriented = oriented.with_columns(words)
+    merged = _exact_distinct_for_merged_parts(_merge_parts(oriented, words), oriented, pairs)
 
     def distinct_of(side: str) -> pl.Expr:
         # The key port is the real one (1 distinct value) unless it was bucketed to 0; then count the
@@ -758,19 +796,29 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         pl.when(has_flags).then(pl.col("fin")).alias("fin_records"),
         pl.when(has_flags).then(pl.col("zero")).alias("zero_flag_records"),
     )
-    return _sorted_by_key(merged).select(EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA)  # type: ignore[arg-type]
+    return _by_words(merged, words).select(EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA)  # type: ignore[arg-type]
 
 
 def _sorted_by_key(frame: pl.DataFrame) -> pl.DataFrame:
-    """The rows sorted by the edge key as the strings and numbers compare (nulls last), fast.
+    """The rows sorted by the edge key as the strings and numbers compare (nulls last)."""
+    words = _key_words(frame)
+    return _by_words(frame.with_columns(words), words).drop(w.meta.output_name() for w in words)
 
-    A multi-column sort (row encoding, strings compared byte by byte) costs about a second per 700k
-    edges. Instead each key column becomes an unsigned order code (text: the lexical rank among the
-    column's few distinct values; numbers: offset from the minimum; null: one past the largest code), the
-    codes are packed most significant first into as few UInt64 words as fit, and the rows are sorted by
-    those words: a tenth of the time, same order."""
-    if frame.height < 2:
-        return frame
+
+def _by_words(frame: pl.DataFrame, words: list[pl.Expr]) -> pl.DataFrame:
+    # An arg-sort by the integer words plus a gather: DataFrame.sort by several columns is ~15x slower.
+    order = frame.select(pl.arg_sort_by(w.meta.output_name() for w in words)).to_series()
+    return frame[order]
+
+
+def _key_words(frame: pl.DataFrame) -> list[pl.Expr]:
+    """The edge key packed into as few UInt64 columns (``_w0``, …) as it fits in, ordered like the key.
+
+    Each key column becomes an unsigned order code (text: the lexical rank among the column's few
+    distinct values; numbers: offset from the minimum; null: one past the largest code), packed most
+    significant first. Equal keys give equal words and the words sort like the key (strings compared as
+    strings, nulls last), so duplicates are found and rows sorted on one or two integers instead of a
+    multi-column key with strings (about a second per 700k edges for the sort alone)."""
     words: list[pl.Expr] = []
     word: pl.Expr | None = None
     bits = 0
@@ -778,15 +826,12 @@ def _sorted_by_key(frame: pl.DataFrame) -> pl.DataFrame:
         code, width = _order_code(frame[column])
         if word is None or bits + width > 64:
             if word is not None:
-                words.append(word)
+                words.append(word.alias(f"_w{len(words)}"))
             word, bits = code, width
         else:
             word, bits = word * (1 << width) + code, bits + width
     assert word is not None
-    words.append(word)
-    names = [f"_sort{i}" for i in range(len(words))]
-    ordered = frame.with_columns(w.alias(n) for w, n in zip(words, names, strict=True)).sort(names)
-    return ordered.drop(names)
+    return [*words, word.alias(f"_w{len(words)}")]
 
 
 def _order_code(values: pl.Series) -> tuple[pl.Expr, int]:
@@ -808,15 +853,16 @@ def _order_code(values: pl.Series) -> tuple[pl.Expr, int]:
     return code.fill_null(top), max(top.bit_length(), 1)
 
 
-def _merge_parts(oriented: pl.DataFrame) -> pl.DataFrame:
+def _merge_parts(oriented: pl.DataFrame, words: list[pl.Expr]) -> pl.DataFrame:
     """Merge the partial edges that became one edge. Most edges have one part (several only where a
     pkt-address replaced the interface address, or flow-direction was absent in some records only), so
-    only the rows whose key repeats go through the group-by; the rest are already merged."""
+    only the rows whose key repeats (found on the packed key ``words``) go through the group-by."""
     key = list(EDGE_KEY)
+    packed = [w.meta.output_name() for w in words]
     oriented = oriented.with_columns(
         (pl.col("_scan_src_n").fill_null(0) + pl.col("_scan_dst_n").fill_null(0)).alias("_scanned")
     )
-    repeated = oriented.select(pl.struct(key).is_duplicated()).to_series()
+    repeated = oriented.select(pl.struct(packed).is_duplicated()).to_series()
     names = [
         *(e.meta.output_name() for e in (*_volume_aggs("local_port", "remote_port"), *_FLAG_SUMS)),
         "aws_service",
@@ -824,13 +870,16 @@ def _merge_parts(oriented: pl.DataFrame) -> pl.DataFrame:
         "_remote_distinct",
         "_scanned",
     ]
-    single = oriented.filter(~repeated).select(*key, *names, pl.lit(1, dtype=pl.UInt32).alias("_parts"))
+    single = oriented.filter(~repeated).select(
+        *key, *packed, *names, pl.lit(1, dtype=pl.UInt32).alias("_parts")
+    )
     if not repeated.any():
         return single
     grouped = (
         oriented.filter(repeated)
         .group_by(key)
         .agg(
+            pl.col(packed).first(),
             *_volume_aggs("local_port", "remote_port"),
             *_FLAG_SUMS,
             pl.col("aws_service").max(),

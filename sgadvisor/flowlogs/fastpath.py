@@ -28,7 +28,7 @@ from pathlib import Path
 
 import polars as pl
 
-from sgadvisor.flowlogs.edges import BLANK, MALFORMED, PRE_KEY, EdgeAggregator, merge_grouped, record_exprs
+from sgadvisor.flowlogs.edges import EdgeAggregator, merge_colliding, record_exprs
 from sgadvisor.flowlogs.fields import Kind, spec_for
 from sgadvisor.flowlogs.parse import ENUMS, IPV4_RE
 
@@ -68,13 +68,10 @@ def scan_clean_text(path: Path, fields: Sequence[str], header_lines: int, aggreg
         grouped = aggregator.scan_query(records, _absent_columns(layout.fields)).collect(engine="streaming")
     except (pl.exceptions.PolarsError, OSError):
         return False
-    grouped = aggregator.scan_result(grouped)
-    if grouped.filter(pl.col("cat") == MALFORMED).height:
+    result = aggregator.scan_result(grouped)
+    if result is None or not _interfaces_valid(result):
         return False
-    grouped = grouped.filter(pl.col("cat") != BLANK)
-    if not _interfaces_valid(grouped):
-        return False
-    canonical = _canonical_addresses(grouped)
+    canonical = _canonical_addresses(result)
     if canonical is None:
         return False
     aggregator.add_grouped(canonical)
@@ -181,19 +178,16 @@ def _canonical_addresses(grouped: pl.DataFrame) -> pl.DataFrame | None:
     if not mapping:
         return grouped
     # Rewrite only the rows that hold such a spelling, and merge them with the rows they now equal.
-    odd = pl.Series(list(mapping), dtype=pl.String).cast(pl.Categorical)
-    touched = pl.any_horizontal(pl.col(c).is_in(odd.implode()).fill_null(False) for c in columns)
+    odd = pl.Series(list(mapping), dtype=pl.String).cast(pl.Categorical).implode()
+    touched = pl.any_horizontal(pl.col(c).is_in(odd).fill_null(False) for c in columns)
     rewritten = (
         grouped.filter(touched)
         .with_columns(pl.col(c).cast(pl.String).replace(mapping).cast(pl.Categorical) for c in columns)
         .with_columns(
             pl.when(pl.col("psrc").ne_missing(pl.col("saddr"))).then(pl.col("psrc")).alias("psrc"),
             pl.when(pl.col("pdst").ne_missing(pl.col("daddr"))).then(pl.col("pdst")).alias("pdst"),
+            pl.lit(True).alias("_touched"),
         )
     )
-    untouched = grouped.filter(~touched)
-    keys = ["cat", *PRE_KEY]
-    meeting = untouched.join(rewritten.select(keys).unique(), on=keys, how="semi", nulls_equal=True)
-    rest = untouched.join(rewritten.select(keys).unique(), on=keys, how="anti", nulls_equal=True)
-    merged = merge_grouped(pl.concat([rewritten, meeting], how="vertical_relaxed"))
-    return pl.concat([rest, merged.select(grouped.columns)], how="vertical_relaxed")
+    untouched = grouped.filter(~touched).with_columns(pl.lit(False).alias("_touched"))
+    return merge_colliding(pl.concat([untouched, rewritten]), pl.col("_touched"))
