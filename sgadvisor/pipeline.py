@@ -64,11 +64,13 @@ def load_inputs(inputs: RecommendInputs) -> LoadedInputs:
         inventory = load_aws_inventory(clients, inputs.aws or AwsInputs())
     if inputs.flows:
         flows = read_flows(list(inputs.flows), inputs.ingest, addresses=inventory.addresses)
+        _require_records(flows, " ".join(str(p) for p in inputs.flows))
         return LoadedInputs(flows, inventory)
     from sgadvisor.aws.source import load_aws_flows
 
     assert clients is not None
     read, _ = load_aws_flows(clients, inputs.aws or AwsInputs(), inventory, inputs.progress)
+    _require_records(read.flows, "the Logs Insights query")
     collection = CollectionOut(
         source="insights",
         queries=read.stats.queries,
@@ -77,6 +79,16 @@ def load_inputs(inputs: RecommendInputs) -> LoadedInputs:
         bytes_scanned=read.stats.bytes_scanned,
     )
     return LoadedInputs(read.flows, inventory, collection)
+
+
+def _require_records(flows: FlowEdges, where: str) -> None:
+    """No record at all (NODATA included) is a mistake, never evidence: refuse rather than judge every rule
+    by silence."""
+    if flows.accounting.records == 0:
+        raise InputError(
+            f"no flow-log records in {where}",
+            hint="check --flows (or --log-group and the window); skipped files are listed with --verbose",
+        )
 
 
 def recommend(inputs: RecommendInputs) -> Recommendation:

@@ -10,11 +10,12 @@ import pytest
 from sgadvisor.analysis.recommend import AnalysisOptions, Scope, build_recommendation
 from sgadvisor.cli import main
 from sgadvisor.errors import InputError
-from sgadvisor.flowlogs.ingest import read_flows
+from sgadvisor.flowlogs.edges import Window
+from sgadvisor.flowlogs.ingest import IngestOptions, read_flows
 from sgadvisor.inventory.snapshot import load_snapshot
 from sgadvisor.models import Recommendation
 from sgadvisor.testing.sample_estate import build_estate
-from tests.conftest import REPO
+from tests.conftest import DEFAULT_HEADER, REPO, write_lines
 
 SAMPLE = REPO / "sample_data"
 SEED_ENI = "eni-0e7ae111222111000"
@@ -287,3 +288,27 @@ def test_group_edges_are_the_busiest_and_count_the_rest(sample: Recommendation) 
         total = len(full.edges) + full.edges_omitted
         assert len(cut.edges) == min(5, total) and cut.edges_omitted == total - len(cut.edges)
         assert [e.records for e in cut.edges] == [e.records for e in full.edges[:5]]
+
+
+def test_silence_is_never_evidence_even_with_flow_logs_on_record(tmp_path: Path) -> None:
+    """describe-flow-logs shows flow logs covering every ENI since before the window; when none of their
+    records were read, no group may lose a rule (a wrong --flows path must not empty the groups)."""
+    inventory = load_snapshot([SAMPLE / "inventory"])
+    assert inventory.flow_logs
+    empty = write_lines(tmp_path / "empty.log", [], header=DEFAULT_HEADER)
+    flows = read_flows([empty], IngestOptions(window=Window(1_793_491_200, 1_794_182_400)))
+    result = build_recommendation(flows, inventory, AnalysisOptions())
+    assert all(c.action in ("keep",) for g in result.security_groups for c in g.changes)
+    assert {g.coverage.status for g in result.security_groups} == {"none"}
+
+
+def test_no_records_at_all_is_exit_2_with_nothing_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "notes.txt").write_text("not a flow log\n")
+    out = tmp_path / "out"
+    assert run(["recommend", "--flows", str(tmp_path / "flows"), "--inventory", str(SAMPLE / "inventory"),
+                "--out", str(out)]) == 2  # fmt: skip
+    assert "no flow-log records" in capsys.readouterr().err
+    assert not out.exists()

@@ -110,7 +110,10 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     book = RuleBook(inventory)
     unattributed, unknown_flows = _unattributed(edges, known)
     bearing = _groups_bearing_unattributed(unknown_flows, book, in_scope, options.max_unattributed)
-    coverage = {gid: _coverage(gid, inventory, flows, window, options, bearing) for gid in in_scope}
+    delivered = _flow_logs_with_data(inventory, flows)
+    coverage = {
+        gid: _coverage(gid, inventory, flows, window, options, bearing, delivered) for gid in in_scope
+    }
     ok_groups = {gid for gid in in_scope if coverage[gid].status == "ok"}
 
     carried, stuck, not_permitted = place_flows(chosen, book, ok_groups)
@@ -469,6 +472,7 @@ def _coverage(
     window: Window,
     options: AnalysisOptions,
     bearing: dict[str, int],
+    delivered: frozenset[str] = frozenset(),
 ) -> CoverageOut:
     members = inventory.members.get(gid, ())
     seconds = max(window.seconds, 0)
@@ -484,7 +488,7 @@ def _coverage(
         span = 0
         if row is not None and row["first_start"] is not None and row["last_end"] is not None:
             span = min(row["last_end"], window.end) - max(row["first_start"], window.start)
-        if _flow_log_covers(inventory, eni, window):
+        if _flow_log_covers(inventory, eni, window, delivered):
             span = max(span, seconds)
         skip = (row["skipdata_seconds"] / seconds) if row is not None and seconds else 0.0
         worst_skip = max(worst_skip, skip)
@@ -518,17 +522,34 @@ def _days(seconds: int) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
-def _flow_log_covers(inventory: Inventory, eni: str, window: Window) -> bool:
-    """A flow log (ALL or ACCEPT) on the ENI, its subnet or its VPC, created before the window began."""
+def _flow_log_covers(inventory: Inventory, eni: str, window: Window, delivered: frozenset[str]) -> bool:
+    """A flow log (ALL or ACCEPT) on the ENI, its subnet or its VPC, created before the window began,
+    whose data is demonstrably in the input (``delivered``): a flow log that merely exists says nothing
+    when its records were not read (a wrong --flows directory, an empty log group), and silence alone
+    must never remove a rule (DESIGN §6)."""
     itf = inventory.interfaces[eni]
     targets = {eni, itf.subnet_id, itf.vpc_id}
     return any(
         fl.resource_id in targets
+        and fl.flow_log_id in delivered
         and fl.traffic_type in ("ALL", "ACCEPT")
         and fl.created is not None
         and fl.created <= window.start
         for fl in inventory.flow_logs
     )
+
+
+def _flow_logs_with_data(inventory: Inventory, flows: FlowEdges) -> frozenset[str]:
+    """Flow logs some of whose records (NODATA included) were read: one of the ENIs they cover has any."""
+    seen = set(flows.coverage["interface_id"].to_list()) if flows.coverage.height else set()
+    delivered = set()
+    for fl in inventory.flow_logs:
+        for eni in seen:
+            itf = inventory.interfaces.get(eni)
+            if itf is not None and fl.resource_id in (eni, itf.subnet_id, itf.vpc_id):
+                delivered.add(fl.flow_log_id)
+                break
+    return frozenset(delivered)
 
 
 # ------------------------------------------------------------------------------------------- sections
