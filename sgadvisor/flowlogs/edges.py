@@ -778,7 +778,8 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     )
     words = _key_words(oriented)
     oriented = oriented.with_columns(words)
-    merged = _exact_distinct_for_merged_parts(_merge_parts(oriented, words), oriented, pairs)
+    merged = _merge_parts(oriented, words, may_repeat=_parts_may_share_edges(partial))
+    merged = _exact_distinct_for_merged_parts(merged, oriented, pairs)
 
     def distinct_of(side: str) -> pl.Expr:
         # The key port is the real one (1 distinct value) unless it was bucketed to 0; then count the
@@ -853,7 +854,19 @@ def _order_code(values: pl.Series) -> tuple[pl.Expr, int]:
     return code.fill_null(top), max(top.bit_length(), 1)
 
 
-def _merge_parts(oriented: pl.DataFrame, words: list[pl.Expr]) -> pl.DataFrame:
+def _parts_may_share_edges(partial: pl.DataFrame) -> bool:
+    """Whether two partial edges (unique on the partial key) can become one edge.
+
+    Orienting maps (fdir, saddr, daddr, psrc, pdst, sport, dport) to (direction, local, remote, ports)
+    one to one when no pkt-address hides an interface address and flow-direction is either always or
+    never given; two edges of opposite direction never meet (direction is part of the edge key)."""
+    height = partial.height
+    fdir_nulls = partial["fdir"].null_count()
+    pkt_nulls = partial["psrc"].null_count() + partial["pdst"].null_count()
+    return pkt_nulls != 2 * height or fdir_nulls not in (0, height)
+
+
+def _merge_parts(oriented: pl.DataFrame, words: list[pl.Expr], *, may_repeat: bool) -> pl.DataFrame:
     """Merge the partial edges that became one edge. Most edges have one part (several only where a
     pkt-address replaced the interface address, or flow-direction was absent in some records only), so
     only the rows whose key repeats (found on the packed key ``words``) go through the group-by."""
@@ -862,7 +875,6 @@ def _merge_parts(oriented: pl.DataFrame, words: list[pl.Expr]) -> pl.DataFrame:
     oriented = oriented.with_columns(
         (pl.col("_scan_src_n").fill_null(0) + pl.col("_scan_dst_n").fill_null(0)).alias("_scanned")
     )
-    repeated = oriented.select(pl.struct(packed).is_duplicated()).to_series()
     names = [
         *(e.meta.output_name() for e in (*_volume_aggs("local_port", "remote_port"), *_FLAG_SUMS)),
         "aws_service",
@@ -870,6 +882,11 @@ def _merge_parts(oriented: pl.DataFrame, words: list[pl.Expr]) -> pl.DataFrame:
         "_remote_distinct",
         "_scanned",
     ]
+    if not may_repeat:
+        return oriented.select(*key, *packed, *names, pl.lit(1, dtype=pl.UInt32).alias("_parts"))
+    # A 64-bit hash of the words is cheaper to test than the words; a collision only sends a few more
+    # rows through the group-by (which is on the key itself).
+    repeated = oriented.select(pl.struct(packed).hash(seed=0).is_duplicated()).to_series()
     single = oriented.filter(~repeated).select(
         *key, *packed, *names, pl.lit(1, dtype=pl.UInt32).alias("_parts")
     )

@@ -99,7 +99,10 @@ class _Layout:
 
     def schema(self) -> dict[str, pl.DataType]:
         schema = {name: _read_type(name) for name in self.fields}
-        schema[self.last] = pl.String()
+        # An enumerated last field (log-status in the default format) is read as an Enum that includes
+        # "-": the reader rejects any other value, and the comparisons per row are on integers.
+        last_enum = ENUMS.get(self.last)
+        schema[self.last] = pl.Enum([*last_enum, "-"]) if last_enum else pl.String()
         return schema
 
     def typed_last(self) -> list[pl.Expr]:
@@ -132,8 +135,6 @@ class _Layout:
             high = spec.max_value
             out_of_range = (number < 0) | (number > high) if high is not None else number < 0
             checks.append(present & (number.is_null() | out_of_range))
-        elif self.last in ENUMS:
-            checks.append(present & ~raw.is_in(ENUMS[self.last]))
         wide = [n for n in self.fields[:-1] if spec_for(n).kind is Kind.INT and spec_for(n).max_value is None]
         if wide:
             checks.append(pl.min_horizontal(wide) < 0)  # one horizontal min, not one comparison per field
