@@ -439,3 +439,56 @@ def test_collect_writes_a_snapshot_and_edges_that_recommend_reads_offline(
     )
     assert from_edges.security_groups == from_files.security_groups
     assert isinstance(from_edges, Recommendation)
+
+
+# ------------------------------------------------------------------------------------ scaling
+
+
+def _synthetic_run(enis: int, *, cap: int | None = None) -> tuple[InsightsRunner, CwlServer, pl.DataFrame]:
+    from sgadvisor.testing.cwl_estate import SyntheticEstate
+
+    estate = SyntheticEstate(enis=enis)
+    server = CwlServer(behaviour=Behaviour.row_cap(cap) if cap else Behaviour())
+    server.start()
+    try:
+        server.ingest("synthetic", estate.events())
+        time = FakeTime()
+        logs = server.client()
+        runner = InsightsRunner(
+            logs,
+            settings=RunnerSettings(limit=cap) if cap else RunnerSettings(),
+            sleep=time.sleep,
+            clock=time.clock,
+            list_streams=stream_lister(logs),
+        )
+        fmt = LogGroupFormat("synthetic", DEFAULT_FORMAT, (), (), ())
+        edges = read_insights(runner, [fmt], Window(estate.start, estate.end)).flows.edges
+    finally:
+        server.stop()
+    assert edges.height == estate.edges
+    return runner, server, edges
+
+
+@pytest.mark.parametrize("enis", [10, 300])
+def test_the_query_count_does_not_grow_with_the_enis(enis: int) -> None:
+    runner, server, _ = _synthetic_run(enis)
+    assert runner.stats.queries == 1 and server.count("StartQuery") == 1
+
+
+@pytest.mark.slow
+def test_key_splits_stay_within_the_query_text_limit_and_scan_little_more() -> None:
+    """1,000 ENIs whose edges exceed the cap: stream lists sized to the 10,000-character limit, every
+    record read once by the parts (plus the full queries that led to the split)."""
+    runner, server, _ = _synthetic_run(1000, cap=3000)
+    texts = [c.params["queryString"] for c in server.calls_of("StartQuery") if c.error is None]
+    assert runner.stats.splits_by_stream >= 1
+    assert max(len(t) for t in texts) <= 10_000
+    assert all("@logStream in [" in t for t in texts[3:])  # after the one time split, by stream
+    whole = sum(len(m) + 26 for m in _synthetic_messages(1000))
+    assert runner.stats.bytes_scanned <= 3.1 * whole
+
+
+def _synthetic_messages(enis: int) -> list[str]:
+    from sgadvisor.testing.cwl_estate import SyntheticEstate
+
+    return list(SyntheticEstate(enis=enis).events()["message"])

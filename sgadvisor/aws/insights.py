@@ -40,6 +40,7 @@ class QueryTask:
     label: str = ""
     attempt: int = 0
     source: int = 0  # which of the caller's inputs (e.g. log-group formats) this task queries
+    time_splits: int = 0  # time splits in this task's lineage since its last split by stream
 
     @property
     def text(self) -> str:
@@ -69,7 +70,7 @@ class RunStats:
 @dataclass
 class RunnerSettings:
     max_concurrent: int = 4
-    limit: int = PAGE_ROWS  # StartQuery limit; up to 100,000 where GetQueryResults pages with nextToken
+    limit: int = MAX_LIMIT  # StartQuery limit; falls back to 10,000 where the API does not page
     max_attempts: int = 3  # per query, for Failed/Cancelled/Unknown results
     poll_initial: float = 1.0
     poll_max: float = 10.0
@@ -144,6 +145,11 @@ class InsightsRunner:
             )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
+            if code == "InvalidParameterException" and self.settings.limit > PAGE_ROWS:
+                # Older APIs accept at most 10,000 rows per query (no nextToken paging): use that.
+                self.progress(f"StartQuery refused limit {self.settings.limit:,}: using {PAGE_ROWS:,}")
+                self.settings.limit = PAGE_ROWS
+                return self._start(task)
             if code in _RETRYABLE_START:
                 self.progress(f"{code}: waiting for a query slot")
                 return None
@@ -171,10 +177,10 @@ class InsightsRunner:
                 continue
             running.remove(flight)
             if status == "Complete":
-                rows = self._all_rows(flight.query_id, page)
-                self._complete(flight.task, rows, page.get("statistics", {}), pending, done)
+                rows, paged = self._all_rows(flight.query_id, page)
+                self._complete(flight.task, rows, paged, page.get("statistics", {}), pending, done)
             elif status == "Timeout":
-                self._split(flight.task, pending, reason="timed out (60 minutes)")
+                self._split(flight.task, pending, reason="timed out (60 minutes)", timed_out=True)
             else:
                 self._retry(flight.task, status, pending)
 
@@ -190,26 +196,33 @@ class InsightsRunner:
             raise
         return page
 
-    def _all_rows(self, query_id: str, page: dict[str, Any]) -> list[dict[str, str | None]]:
+    def _all_rows(self, query_id: str, page: dict[str, Any]) -> tuple[list[dict[str, str | None]], bool]:
+        """Every row of a complete query (following nextToken), and whether it came in several pages."""
         results = list(page.get("results", []))
         token = page.get("nextToken")
+        paged = False
         while token:
+            paged = True
             page = self.logs.get_query_results(queryId=query_id, nextToken=token)
             results += page.get("results", [])
             token = page.get("nextToken")
-        return [{c["field"]: c.get("value") for c in row if c.get("field") != "@ptr"} for row in results]
+        rows = [{c["field"]: c.get("value") for c in row if c.get("field") != "@ptr"} for row in results]
+        return rows, paged
 
     def _complete(
         self,
         task: QueryTask,
         rows: list[dict[str, str | None]],
+        paged: bool,
         statistics: dict[str, float],
         pending: deque[QueryTask],
         done: list[TaskResult],
     ) -> None:
         self.stats.records_scanned += int(statistics.get("recordsScanned", 0))
         self.stats.bytes_scanned += int(statistics.get("bytesScanned", 0))
-        if len(rows) >= self.settings.limit and self.settings.split_full_pages:
+        # Full: as long as the limit, or one unpaged page of 10,000 (an API that stops at one page).
+        full = len(rows) >= self.settings.limit or (len(rows) >= PAGE_ROWS and not paged)
+        if full and self.settings.split_full_pages:
             # A page as long as the limit may have been cut: never trust it, split and run again.
             self._split(task, pending, reason=f"returned {len(rows):,} rows, the limit")
             return
@@ -226,14 +239,29 @@ class InsightsRunner:
         self.progress(f"query {task.label} ended {status}: retrying")
         pending.append(replace(task, attempt=task.attempt + 1))
 
-    def _split(self, task: QueryTask, pending: deque[QueryTask], *, reason: str) -> None:
-        """By time while the range allows it, then by log stream (which the field index can serve)."""
-        if task.end - task.start >= 2 * self.settings.min_split_seconds:
+    def _split(
+        self, task: QueryTask, pending: deque[QueryTask], *, reason: str, timed_out: bool = False
+    ) -> None:
+        """Split a task whose result may have been cut (or that timed out) into parts that each return less.
+
+        Edges recur over time, so halving the range rarely halves them: time is tried once per task
+        lineage (it helps when the data is time-local, and it is the cure for a 60-minute timeout), and a
+        part that comes back full again is split by log stream, which the field index serves without
+        rescanning the other streams. A single stream that is still full is split by time again; when
+        neither can split further the run stops with an error: never a silent truncation."""
+        can_time = task.end - task.start >= 2 * self.settings.min_split_seconds
+        single_stream = len(task.streams) == 1
+        if can_time and (timed_out or task.time_splits == 0 or single_stream):
             middle = task.start + (task.end - task.start) // 2
             self.stats.splits_by_time += 1
             self.progress(f"query {task.label} {reason}: splitting its time range")
-            pending.appendleft(replace(task, end=middle, label=f"{task.label}[a]", attempt=0))
-            pending.appendleft(replace(task, start=middle + 1, label=f"{task.label}[b]", attempt=0))
+            later = task.time_splits + 1
+            pending.appendleft(
+                replace(task, end=middle, label=f"{task.label}[a]", attempt=0, time_splits=later)
+            )
+            pending.appendleft(
+                replace(task, start=middle + 1, label=f"{task.label}[b]", attempt=0, time_splits=later)
+            )
             return
         streams = list(task.streams) or list(self.list_streams(task) if self.list_streams else [])
         if len(streams) < 2:
@@ -241,11 +269,27 @@ class InsightsRunner:
                 f"query {task.label} {reason} even for one log stream and {task.end - task.start + 1} s",
                 hint="more edges than Insights can return for one ENI: run on exported files with --flows",
             )
-        half = len(streams) // 2
+        parts = self._stream_parts(task, streams)
         self.stats.splits_by_stream += 1
-        self.progress(f"query {task.label} {reason}: splitting by log stream ({len(streams)} streams)")
-        for part, suffix in ((streams[:half], "s1"), (streams[half:], "s2")):
-            pending.appendleft(replace(task, streams=tuple(part), label=f"{task.label}[{suffix}]", attempt=0))
+        self.progress(
+            f"query {task.label} {reason}: {len(streams)} log streams split into {len(parts)} parts"
+        )
+        for index, part in enumerate(parts, 1):
+            # time_splits stays > 0: a full part splits by stream again before it splits by time.
+            child = replace(
+                task, streams=tuple(part), label=f"{task.label}[s{index}]", attempt=0, time_splits=1
+            )
+            pending.appendleft(child)
+
+    def _stream_parts(self, task: QueryTask, streams: list[str]) -> list[list[str]]:
+        """At least two parts, as few as the 10,000-character query limit allows."""
+        base = len(task.build(()))
+        per_stream = max(len(s) for s in streams) + 4  # quotes, comma, space
+        overhead = len(" | filter @logStream in []") + 16
+        capacity = max(1, (MAX_QUERY_CHARS - base - overhead) // per_stream)
+        count = max(2, -(-len(streams) // capacity))
+        size = -(-len(streams) // count)
+        return [streams[i : i + size] for i in range(0, len(streams), size)]
 
     # ------------------------------------------------------------------------------------------ plumbing
 
