@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import sys
 import tempfile
@@ -555,8 +556,9 @@ def collect_command(
     """Snapshot the inventory from EC2 (and with --flows-out the flow edges from Logs Insights), so that
     recommend/check run offline later on exactly the same data."""
     from sgadvisor.aws.source import AwsClients, collect_documents, load_aws_flows
-    from sgadvisor.inventory.ec2 import write_snapshot
+    from sgadvisor.inventory.ec2 import snapshot_text, write_snapshot
     from sgadvisor.inventory.snapshot import load_snapshot
+    from sgadvisor.outputs import write_files
 
     ingest = _ingest_options(None, None, bucket_ports, start, end, DEFAULT_MAX_MALFORMED)
     inputs = _aws_inputs(
@@ -583,12 +585,13 @@ def collect_command(
             inventory = load_snapshot([Path(tmp)])
         read, _ = load_aws_flows(clients, inputs, inventory, progress)
         edges = read.flows
-    # Everything was read: only now write (exit 2 above leaves nothing behind).
-    written = write_snapshot(documents, out)
+    # Everything was read: only now write, all files or none (exit 2 above leaves nothing behind).
+    files = {out / name: snapshot_text(doc) for name, doc in sorted(documents.items())}
     if edges is not None and flows_out is not None:
-        with atomic_writer(flows_out) as handle:
-            write_edge_lines(edges, handle)
-        written.append(flows_out)
+        buffer = io.StringIO()
+        write_edge_lines(edges, buffer)
+        files[flows_out] = buffer.getvalue()
+    written = write_files(files)
     if not quiet:
         counts = ", ".join(
             f"{len(next(iter(doc.values())))} {name.removesuffix('.json')}"

@@ -46,3 +46,7 @@ class AwsError(SgAdvisorError):
 
 class CostLimitError(SgAdvisorError):
     """A query would scan more than --max-bytes allows."""
+
+
+class OutputError(SgAdvisorError):
+    """An output could not be written (nothing was: outputs are all or nothing)."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+from sgadvisor.errors import OutputError
 
 
 def _umask() -> int:
@@ -37,3 +39,33 @@ def atomic_writer(path: Path, *, executable: bool = False) -> Iterator[IO[str]]:
 def write_text_atomic(path: Path, text: str, *, executable: bool = False) -> None:
     with atomic_writer(path, executable=executable) as handle:
         handle.write(text)
+
+
+def write_files(files: Mapping[Path, str], executable: Collection[Path] = ()) -> list[Path]:
+    """Write every file beside its target, then rename them all into place: all or nothing. A failure
+    while writing (a directory where a file should be, a full disk) leaves no output behind and is an
+    OutputError (exit 2), never a traceback."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((Path(name), path))
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            Path(name).chmod((0o777 if path in executable else 0o666) & ~_umask())
+        for path in files:
+            if path.is_dir():
+                raise IsADirectoryError(21, "is a directory", str(path))
+        for tmp, path in staged:
+            tmp.replace(path)
+    except OSError as exc:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        where = exc.filename or "an output file"
+        raise OutputError(
+            f"cannot write {where}: {exc.strerror or exc}", hint="nothing was written"
+        ) from None
+    return list(files)

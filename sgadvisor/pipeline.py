@@ -16,7 +16,7 @@ from sgadvisor.flowlogs.ingest import IngestOptions, read_flows
 from sgadvisor.inventory.model import Inventory
 from sgadvisor.inventory.snapshot import load_snapshot
 from sgadvisor.models import CollectionOut, Recommendation
-from sgadvisor.outputs import write_text_atomic
+from sgadvisor.outputs import write_files
 from sgadvisor.render import OutputFormat, RenderContext, render_all
 
 __all__ = [
@@ -108,11 +108,8 @@ def write_outputs(
     """Render every requested format, then write the files; each appears whole or not at all, and none
     is written when any renderer fails. Returns the paths written and the renderers' warnings."""
     rendered = render_all(recommendation, formats, context)
-    written = []
-    for name, text in rendered.files.items():
-        path = out_dir / name
-        write_text_atomic(path, text, executable=name in rendered.executable)
-        written.append(path)
+    files = {out_dir / name: text for name, text in rendered.files.items()}
+    written = write_files(files, executable={out_dir / name for name in rendered.executable})
     return written, rendered.warnings
 
 

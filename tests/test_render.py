@@ -411,3 +411,19 @@ def _single_group_recommendation(
         rejected_egress=[],
         input_accounting=InputAccounting(records=0, used=0, nodata=0, skipdata=0, malformed=0),
     )
+
+
+def test_outputs_are_all_or_nothing(
+    sample_recommendation: Recommendation, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "rec.json"
+    source.write_text(sample_recommendation.to_json())
+    out = tmp_path / "out"
+    (out / "summary.md").mkdir(parents=True)  # one output cannot be written
+    assert run(["render", str(source), "--out", str(out)]) == 2
+    assert "summary.md" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["summary.md"]  # nothing else appeared, no temp files
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    assert run(["render", str(source), "--out", str(blocked)]) == 2
+    assert blocked.read_text() == "x"

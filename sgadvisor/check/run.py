@@ -7,8 +7,6 @@ must stop the run (exit 2) before any AWS call or output file.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +17,9 @@ from sgadvisor.check.junit import render_junit
 from sgadvisor.check.markdown import render_markdown
 from sgadvisor.check.model import CheckReport
 from sgadvisor.check.sarif import render_sarif
-from sgadvisor.errors import SgAdvisorError
 from sgadvisor.flowlogs.edges import FlowEdges
 from sgadvisor.inventory.model import Inventory
+from sgadvisor.outputs import write_files
 from sgadvisor.pipeline import RecommendInputs, load_inputs
 
 
@@ -84,29 +82,6 @@ def render_outputs(report: CheckReport, outputs: CheckOutputs) -> dict[Path, str
 
 
 def write_all(files: Mapping[Path, str]) -> None:
-    """Write every file beside its target, then rename them all into place: all or nothing (a failure
-    while writing leaves no output behind and is an exit-2 error, never mistaken for drift)."""
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for path, text in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            staged.append((Path(name), path))
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            Path(name).chmod(0o666 & ~_umask())
-        for tmp, path in staged:
-            tmp.replace(path)
-    except OSError as exc:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        where = exc.filename or "an output file"
-        raise SgAdvisorError(f"cannot write {where}: {exc.strerror or exc}") from None
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+    """All or nothing (a failure while writing leaves no output behind and is an exit-2 error, never
+    mistaken for drift)."""
+    write_files(files)

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sgadvisor.outputs import write_text_atomic
+from sgadvisor.outputs import write_files
 
 # file name → (paginated operation, result key); the loader recognises files by that key (DESIGN §4.3).
 SNAPSHOT_CALLS: dict[str, tuple[str, str]] = {
@@ -99,13 +99,14 @@ def _chunks(values: list[str], size: int = 200) -> list[list[str]]:
 
 
 def write_snapshot(documents: dict[str, dict[str, list[dict[str, Any]]]], out_dir: Path) -> list[Path]:
-    """Write each document as stable, sorted JSON (times as ISO 8601 UTC); each file atomically."""
-    written = []
-    for file_name, document in sorted(documents.items()):
-        path = out_dir / file_name
-        write_text_atomic(path, json.dumps(document, indent=2, sort_keys=True, default=_json_value) + "\n")
-        written.append(path)
-    return written
+    """Write each document as stable, sorted JSON (times as ISO 8601 UTC); all files or none."""
+    return write_files(
+        {out_dir / name: snapshot_text(document) for name, document in sorted(documents.items())}
+    )
+
+
+def snapshot_text(document: dict[str, list[dict[str, Any]]]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, default=_json_value) + "\n"
 
 
 def _json_value(value: object) -> str:
