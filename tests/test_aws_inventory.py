@@ -36,7 +36,9 @@ def test_every_page_is_read() -> None:
         )
         stub.add_response("describe_security_group_rules", {"SecurityGroupRules": [], "NextToken": "r"}, {})
         stub.add_response("describe_security_group_rules", {"SecurityGroupRules": []}, {"NextToken": "r"})
-        stub.add_response("describe_network_interfaces", {"NetworkInterfaces": []}, {})
+        stub.add_response(
+            "describe_network_interfaces", {"NetworkInterfaces": []}, {"IncludeManagedResources": True}
+        )
         stub.add_response(
             "describe_managed_prefix_lists",
             {"PrefixLists": [{"PrefixListId": "pl-1", "PrefixListName": "corp", "AddressFamily": "IPv4"}]},
@@ -72,7 +74,10 @@ def test_a_vpc_scope_filters_server_side() -> None:
             "describe_security_group_rules", {"SecurityGroupRules": []},
             {"Filters": [{"Name": "group-id", "Values": ["sg-1"]}]},
         )  # fmt: skip
-        stub.add_response("describe_network_interfaces", {"NetworkInterfaces": []}, {"Filters": vpc_filter})
+        stub.add_response(
+            "describe_network_interfaces", {"NetworkInterfaces": []},
+            {"Filters": vpc_filter, "IncludeManagedResources": True},
+        )  # fmt: skip
         stub.add_response("describe_managed_prefix_lists", {"PrefixLists": []}, {})
         stub.add_response("describe_flow_logs", {"FlowLogs": []}, {})
         collect_inventory(ec2, ["vpc-1"])

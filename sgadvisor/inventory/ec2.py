@@ -26,6 +26,11 @@ SNAPSHOT_CALLS: dict[str, tuple[str, str]] = {
 }
 
 
+# ENIs that AWS services manage for you (load balancers, endpoints, NAT gateways, Lambda…) are left out
+# of DescribeNetworkInterfaces unless asked for; they carry groups and addresses the analysis needs.
+_EXTRA_ARGS: dict[str, dict[str, Any]] = {"describe_network_interfaces": {"IncludeManagedResources": True}}
+
+
 def paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
     """Every item of ``key`` over all pages of ``operation``."""
     for page in client.get_paginator(operation).paginate(**kwargs):
@@ -53,7 +58,11 @@ def scope_vpcs(
         found.update(
             e["VpcId"]
             for e in paginate(
-                ec2, "describe_network_interfaces", "NetworkInterfaces", NetworkInterfaceIds=chunk
+                ec2,
+                "describe_network_interfaces",
+                "NetworkInterfaces",
+                NetworkInterfaceIds=chunk,
+                **_EXTRA_ARGS["describe_network_interfaces"],
             )
         )
     for key, value in tags:
@@ -72,8 +81,9 @@ def collect_inventory(
     documents: dict[str, dict[str, list[dict[str, Any]]]] = {}
     by_vpc = [{"Name": "vpc-id", "Values": list(vpcs)}] if vpcs is not None else None
     for file_name, (operation, key) in SNAPSHOT_CALLS.items():
+        extra = _EXTRA_ARGS.get(operation, {})
         if by_vpc is not None and operation in ("describe_security_groups", "describe_network_interfaces"):
-            items = list(paginate(ec2, operation, key, Filters=by_vpc))
+            items = list(paginate(ec2, operation, key, Filters=by_vpc, **extra))
         elif by_vpc is not None and operation == "describe_security_group_rules":
             group_ids = [g["GroupId"] for g in documents["describe-security-groups.json"]["SecurityGroups"]]
             items = [
@@ -82,7 +92,7 @@ def collect_inventory(
                 for rule in paginate(ec2, operation, key, Filters=[{"Name": "group-id", "Values": chunk}])
             ]
         else:
-            items = list(paginate(ec2, operation, key))
+            items = list(paginate(ec2, operation, key, **extra))
         documents[file_name] = {key: items}
     for prefix_list in documents["describe-managed-prefix-lists.json"]["PrefixLists"]:
         prefix_list["Entries"] = list(
