@@ -248,14 +248,16 @@ def test_summary_is_bounded_for_large_estates(sample_recommendation: Recommendat
 def test_summary_escapes_markup() -> None:
     rec = _single_group_recommendation(
         [ProposedRule(ip_protocol="tcp", from_port=1, to_port=1, cidr_ipv4="10.0.0.1/32")],
-        name="x | <script>alert(1)</script> `y`",
+        name='x | <script>alert(1)</script> `y` <img src="https://evil.example/p.png">',
         current=[
             Rule(ip_protocol="tcp", from_port=2, to_port=2, cidr_ipv4="10.0.0.2/32", description="<b>|</b>")
         ],
     )
     text = render_summary(rec)
-    assert "<script>" not in text and "<b>" not in text
-    assert "\\<script\\>" in text and "\\|" in text
+    assert not re.search(r"(?<!\\)</?(script|b|img)", text)  # every tag opener escaped
+    assert "\\<script\\>" in text and "\\|" in text  # Markdown text: backslash escapes
+    summary = next(line for line in text.splitlines() if line.startswith("<details><summary>"))
+    assert "&lt;img src=&#34;https://evil.example/p.png&#34;&gt;" in summary  # raw HTML block: entities
     assert markdown_text("a|b\nc") == "a\\|b c"
 
 

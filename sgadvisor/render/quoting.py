@@ -6,6 +6,8 @@ import json
 import re
 import shlex
 
+import markupsafe
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|~])")  # inline text only: line-start markup never occurs
 
 
@@ -30,3 +32,9 @@ def markdown_text(value: object) -> str:
     """Inline Markdown (also inside a table cell): markup characters escaped, pipes too, one line."""
     text = " ".join(str(value).split())
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def html_text(value: object) -> str:
+    """Text inside raw HTML of a Markdown file (``<summary>``): Markdown escapes do not apply there, so
+    it is HTML-escaped, on one line."""
+    return str(markupsafe.escape(" ".join(str(value).split())))

@@ -7,7 +7,7 @@ from functools import cache
 
 import jinja2
 
-from sgadvisor.render.quoting import hcl_string, markdown_text, shell_comment, shell_quote
+from sgadvisor.render.quoting import hcl_string, html_text, markdown_text, shell_comment, shell_quote
 from sgadvisor.resources import templates_dir
 
 
@@ -35,5 +35,7 @@ def text_environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(hcl=hcl_string, sh=shell_quote, comment=shell_comment, md=markdown_text)
+    env.filters.update(
+        hcl=hcl_string, sh=shell_quote, comment=shell_comment, md=markdown_text, html=html_text
+    )
     return env
