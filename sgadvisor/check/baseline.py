@@ -207,6 +207,10 @@ def _walk_modules(module: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------ .tf files
 
 
+# The comment egress.tf carries for a group approved with no egress rules at all (see templates/egress.tf.j2).
+NO_EGRESS_MARKER = re.compile(r"^# sgadvisor:no-egress (sg-[0-9a-zA-Z]+)\s*$", re.MULTILINE)
+
+
 def _load_terraform(path: Path) -> Baseline:
     files = sorted(path.glob("*.tf")) if path.is_dir() else [path]
     if not files:
@@ -215,6 +219,9 @@ def _load_terraform(path: Path) -> Baseline:
     problems: list[str] = []
     for file in files:
         text, document = _parse_hcl(file)
+        for match in NO_EGRESS_MARKER.finditer(text):
+            # egress.tf marks a group whose approved egress is empty (no resource can say that).
+            groups.setdefault(match.group(1), [])
         for name, body in _egress_resources(document):
             address = f"{RESOURCE_TYPE}.{name}"
             entry = _terraform_rule(file, text, address, name, body, problems)
@@ -230,7 +237,7 @@ def _load_terraform(path: Path) -> Baseline:
         )
     if not groups:
         raise InputError(
-            f"baseline {path}: no {RESOURCE_TYPE} resources",
+            f"baseline {path}: no {RESOURCE_TYPE} resources (nor sgadvisor no-egress markers)",
             hint="pass the .tf file with the approved egress rules (e.g. the egress.tf sgadvisor wrote)",
         )
     return Baseline(path=path, format="terraform", groups=groups)
