@@ -412,3 +412,25 @@ def test_the_time_range_is_inclusive_epoch_seconds(events: pl.LazyFrame) -> None
 
 def test_a_data_frame_works_as_well_as_a_lazy_frame(events: pl.LazyFrame) -> None:
     assert run_query("stats count(*)", events.collect()).rows == [{"count(*)": "6"}]
+
+
+def test_min_max_of_parsed_numbers_compare_as_numbers() -> None:
+    """Parsed fields are text; Insights compares numeric text as numbers (9 < 10000), so must min/max."""
+    import polars as pl
+
+    from sgadvisor.insights.executor import run_query
+
+    events = pl.DataFrame(
+        {
+            "@timestamp": [1000, 2000, 3000],
+            "@message": ["a 9 x", "a 10000 y", "b 5 z"],
+            "@logStream": ["s", "s", "s"],
+            "@log": ["g", "g", "g"],
+        }
+    )
+    numbers = run_query(
+        'parse @message "* * *" as k, port, t | stats max(port) as mx, min(port) as mn by k', events
+    )
+    assert numbers.rows == [{"k": "a", "mx": "10000", "mn": "9"}, {"k": "b", "mx": "5", "mn": "5"}]
+    text = run_query('parse @message "* * *" as k, port, t | stats max(t) as mx, min(t) as mn', events)
+    assert text.rows == [{"mx": "z", "mn": "x"}]

@@ -601,6 +601,8 @@ class _ExprCompiler:
         if node.name == "avg":
             return Typed(as_num(value).mean(), Kind.NUM)
         if node.name in ("min", "max"):
+            if value.kind is Kind.STR:
+                return Typed(_text_extreme(value.expr, node.name == "min"), Kind.STR)
             base = value.expr if value.kind is not Kind.BOOL else as_num(value)
             kind = value.kind if value.kind is not Kind.BOOL else Kind.NUM
             return Typed(base.min() if node.name == "min" else base.max(), kind)
@@ -610,6 +612,15 @@ class _ExprCompiler:
         stamp = pl.col(TIMESTAMP)
         index = stamp.arg_min() if node.name == "earliest" else stamp.arg_max()
         return Typed(value.expr.get(index), value.kind)
+
+
+def _text_extreme(text: pl.Expr, smallest: bool) -> pl.Expr:
+    """min/max of text values (e.g. fields from ``parse``): by number when every value is numeric, as
+    Insights compares numeric text (9 < 10000), else by text. The original text of that row is kept."""
+    number = text.cast(pl.Float64, strict=False)
+    all_numeric = (number.is_not_null() | text.is_null()).all() & text.is_not_null().any()
+    picked = text.get(number.arg_min() if smallest else number.arg_max())
+    return pl.when(all_numeric).then(picked).otherwise(text.min() if smallest else text.max())
 
 
 def _aggregate_scalar(name: str, args: list[pl.Expr]) -> Typed:
