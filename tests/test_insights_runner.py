@@ -492,3 +492,15 @@ def _synthetic_messages(enis: int) -> list[str]:
     from sgadvisor.testing.cwl_estate import SyntheticEstate
 
     return list(SyntheticEstate(enis=enis).events()["message"])
+
+
+def test_a_user_query_is_capped_only_by_its_final_limit(aws_env: Stand) -> None:
+    logs = aws_env.logs.client()
+    early = run_user_query(
+        logs, "limit 3 | stats count(*) as n by action", [GROUP], aws_env.window.start, aws_env.window.end
+    )
+    assert early.limit == 10_000 and not early.capped
+    final = run_user_query(
+        logs, "fields srcAddr | limit 3", [GROUP], aws_env.window.start, aws_env.window.end
+    )
+    assert final.limit == 3 and len(final.rows) == 3 and final.capped

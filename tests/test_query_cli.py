@@ -50,7 +50,7 @@ def test_the_cap_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["query", "fields srcAddr | limit 5", "--flows", FLOWS]) == 0
     captured = capsys.readouterr()
     assert len(captured.out.splitlines()) == 2 + 5
-    assert "capped at 5 rows" in captured.err
+    assert "limited to 5 rows (the query's limit" in captured.err
 
 
 def test_a_syntax_error_points_at_the_position(capsys: pytest.CaptureFixture[str]) -> None:

@@ -358,8 +358,9 @@ def run_user_query(
 
 
 def _query_limit(text: str) -> int:
-    """The query's own ``| limit N`` (the last one), else the service's default page of 10,000."""
+    """The query's own final ``| limit N``, else the service's default of 10,000. A ``limit`` earlier in
+    the pipeline limits what later commands see, not the result, so it is not the result's cap."""
     import re
 
-    found = re.findall(r"(?:^|\|)\s*limit\s+(\d+)\s*(?=\||$)", text, flags=re.MULTILINE)
-    return min(int(found[-1]), MAX_LIMIT) if found else PAGE_ROWS
+    found = re.search(r"(?:^|\|)\s*limit\s+(\d+)\s*$", text.strip(), flags=re.IGNORECASE)
+    return min(int(found.group(1)), MAX_LIMIT) if found else PAGE_ROWS

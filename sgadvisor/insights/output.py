@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # the CLI imports QueryOutput for its options without loading
     from sgadvisor.insights.executor import QueryResult
 
 _MIN_COLUMN = 6
+DEFAULT_CAP = 10_000  # rows the service returns unless the query's limit says otherwise
 
 
 class QueryOutput(StrEnum):
@@ -85,11 +86,13 @@ def describe_result(result: QueryResult) -> str:
         f"{len(result.rows):,} rows; {stats.records_matched:,} of {stats.records_scanned:,} records matched, "
         f"{stats.bytes_scanned:,} bytes scanned"
     )
-    if result.capped:
+    if result.capped and result.limit == DEFAULT_CAP:
         text += (
             f"; capped at {result.limit:,} rows like the service (add `| limit N`, up to 100,000, or narrow "
             "the query)"
         )
+    elif result.capped:
+        text += f"; limited to {result.limit:,} rows (the query's limit; more rows matched)"
     return text
 
 
