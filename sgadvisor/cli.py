@@ -126,7 +126,8 @@ MaxQueriesOpt = Annotated[
     int, typer.Option("--max-concurrent-queries", help="Insights queries in flight at once (account quota).")
 ]
 TagOpt = Annotated[
-    list[str], typer.Option("--tag", help="Collect the VPCs of groups with this tag KEY=VALUE (repeatable).")
+    list[str],
+    typer.Option("--tag", help="Only groups carrying this tag KEY=VALUE (repeatable: all of them)."),
 ]
 MinWindowOpt = Annotated[
     str,
@@ -181,12 +182,7 @@ def _aws_inputs(
     """How to read from AWS when --flows/--inventory are not given (unused otherwise)."""
     if max_concurrent < 1:
         raise UsageError("--max-concurrent-queries must be at least 1")
-    parsed_tags = []
-    for tag in tags:
-        key, sep, value = tag.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--tag {tag!r}: use KEY=VALUE")
-        parsed_tags.append((key, value))
+    parsed_tags = _parse_tags(tags)
     return AwsInputs(
         settings=AwsSettings(profile=profile, region=region),
         log_groups=tuple(log_groups),
@@ -201,6 +197,16 @@ def _aws_inputs(
         tags=tuple(parsed_tags),
         bucket=ingest.bucket,
     )
+
+
+def _parse_tags(tags: list[str]) -> list[tuple[str, str]]:
+    parsed = []
+    for tag in tags:
+        key, sep, value = tag.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--tag {tag!r}: use KEY=VALUE")
+        parsed.append((key, value))
+    return parsed
 
 
 def _progress(*, quiet: bool, verbose: bool) -> Callable[[str], None]:
@@ -305,6 +311,7 @@ def recommend_command(
     eni: Annotated[
         list[str], typer.Option("--eni", help="Analyse the groups of this ENI (repeatable).")
     ] = [],  # noqa: B006
+    tag: TagOpt = [],  # noqa: B006
     log_format: LogFormatOpt = None,
     log_stream: LogStreamOpt = None,
     bucket_ports: BucketOpt = "32768-65535",
@@ -332,7 +339,18 @@ def recommend_command(
         inventory=tuple(inventory),
         ingest=ingest,
         aws=_aws_inputs(
-            region, profile, log_group, since, lag, ingest, max_bytes, max_concurrent_queries, vpc, group, eni
+            region,
+            profile,
+            log_group,
+            since,
+            lag,
+            ingest,
+            max_bytes,
+            max_concurrent_queries,
+            vpc,
+            group,
+            eni,
+            tag,
         ),
         progress=_progress(quiet=quiet, verbose=verbose),
         analysis=AnalysisOptions(
@@ -340,7 +358,7 @@ def recommend_command(
             min_records=min_records,
             min_confidence=min_confidence,
             max_unattributed=max_unattributed,
-            scope=Scope(frozenset(vpc), frozenset(group), frozenset(eni)),
+            scope=Scope(frozenset(vpc), frozenset(group), frozenset(eni), frozenset(_parse_tags(tag))),
             pins=tuple(pins),
             cidr_tolerance=cidr_tolerance,
             ephemeral=EphemeralRanges(tuple(PortRange.parse(r) for r in ephemeral_ports))
@@ -683,6 +701,7 @@ def check_command(
     vpc: Annotated[list[str], typer.Option("--vpc", help="Check groups of this VPC (repeatable).")] = [],  # noqa: B006
     group: Annotated[list[str], typer.Option("--group", help="Check this group (repeatable).")] = [],  # noqa: B006
     eni: Annotated[list[str], typer.Option("--eni", help="Check the groups of this ENI (repeatable).")] = [],  # noqa: B006
+    tag: TagOpt = [],  # noqa: B006
     log_format: LogFormatOpt = None,
     log_stream: LogStreamOpt = None,
     bucket_ports: BucketOpt = "32768-65535",
@@ -717,7 +736,18 @@ def check_command(
     loaded = loaded_config()
     ingest = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed)
     aws = _aws_inputs(
-        region, profile, log_group, since, lag, ingest, max_bytes, max_concurrent_queries, vpc, group, eni
+        region,
+        profile,
+        log_group,
+        since,
+        lag,
+        ingest,
+        max_bytes,
+        max_concurrent_queries,
+        vpc,
+        group,
+        eni,
+        tag,
     )
     request = CheckRequest(
         inputs=RecommendInputs(
@@ -731,7 +761,7 @@ def check_command(
                 min_records=min_records,
                 min_confidence=min_confidence,
                 max_unattributed=max_unattributed,
-                scope=Scope(frozenset(vpc), frozenset(group), frozenset(eni)),
+                scope=Scope(frozenset(vpc), frozenset(group), frozenset(eni), frozenset(_parse_tags(tag))),
                 pins=tuple(loaded.pins) if loaded is not None else (),
                 ephemeral=EphemeralRanges(tuple(PortRange.parse(r) for r in ephemeral_ports))
                 if ephemeral_ports

@@ -504,3 +504,44 @@ def test_a_user_query_is_capped_only_by_its_final_limit(aws_env: Stand) -> None:
         logs, "fields srcAddr | limit 3", [GROUP], aws_env.window.start, aws_env.window.end
     )
     assert final.limit == 3 and len(final.rows) == 3 and final.capped
+
+
+def test_every_aws_call_is_allowed_by_the_example_iam_policy(
+    aws_env: Stand, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Record every API operation of recommend/collect/query in AWS mode through the clients sgadvisor
+    builds, and check each against examples/iam-policy.json (the read-only policy the README gives)."""
+    import sgadvisor.aws.source as source
+    from sgadvisor.aws import clients
+    from sgadvisor.cli import main
+    from tests.conftest import REPO
+
+    called: set[str] = set()
+    real_make_client = clients.make_client
+
+    def recording_client(session: Any, service: str, settings: AwsSettings) -> Any:
+        client = real_make_client(session, service, settings)
+        prefix = client.meta.service_model.signing_name  # "ec2", "logs": the IAM service prefix
+
+        def record(model: Any, **_: Any) -> None:
+            called.add(f"{prefix}:{model.name}")
+
+        client.meta.events.register("before-call", record)
+        return client
+
+    monkeypatch.setattr(source, "make_client", recording_client)
+    start, end = str(aws_env.window.start), str(aws_env.window.end)
+    for argv in (
+        ["recommend", "--vpc", aws_env.vpc_id, "--log-group", GROUP, "--start", start, "--end", end, "-q"],
+        ["collect", "--out", str(tmp_path / "inv"), "--flows-out", str(tmp_path / "e.jsonl"), "--start", start,
+         "--end", end, "--log-group", GROUP, "--vpc", aws_env.vpc_id, "-q"],
+        ["query", "--log-group", GROUP, "--action", "REJECT", "--start", start, "--end", end, "-q"],
+    ):  # fmt: skip
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code in (0, None), argv
+    policy = json.loads((REPO / "examples" / "iam-policy.json").read_text())
+    allowed = {action for statement in policy["Statement"] for action in statement["Action"]}
+    assert {"ec2:DescribeSecurityGroups", "logs:StartQuery", "logs:GetQueryResults"} <= called
+    assert called <= allowed, f"not in examples/iam-policy.json: {sorted(called - allowed)}"
+    assert all(a.split(":")[1].startswith(("Describe", "Get", "StartQuery", "StopQuery")) for a in allowed)

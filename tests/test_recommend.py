@@ -312,3 +312,12 @@ def test_no_records_at_all_is_exit_2_with_nothing_written(
                 "--out", str(out)]) == 2  # fmt: skip
     assert "no flow-log records" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_scope_by_tag(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["recommend", "--flows", str(SAMPLE / "flows"), "--inventory", str(SAMPLE / "inventory")]
+    assert run([*argv, "--tag", "Name=web", "--out", "-"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [g["group_name"] for g in data["security_groups"]] == ["web"]
+    assert run([*argv, "--tag", "Name"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err

@@ -62,11 +62,12 @@ OUT_OF_SCOPE = "out of scope"
 
 @dataclass(frozen=True)
 class Scope:
-    """Which groups are analysed (DESIGN §3): by VPC, group or ENI; empty means everything."""
+    """Which groups are analysed (DESIGN §3): by VPC, group, ENI or group tag; empty means everything."""
 
     vpcs: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
     enis: frozenset[str] = frozenset()
+    tags: frozenset[tuple[str, str]] = frozenset()  # (key, value): every one must be on the group
 
     def groups_in(self, inventory: Inventory) -> list[str]:
         chosen = []
@@ -76,6 +77,8 @@ class Scope:
             if self.groups and gid not in self.groups:
                 continue
             if self.enis and not (set(inventory.members.get(gid, ())) & self.enis):
+                continue
+            if any(sg.tags.get(key) != value for key, value in self.tags):
                 continue
             chosen.append(gid)
         return chosen
