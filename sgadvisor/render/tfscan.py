@@ -163,4 +163,5 @@ def _literal(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     text = _unquote(value)
-    return None if "${" in text else text
+    # "$${" is HCL's escaped literal "${", not an interpolation.
+    return None if "${" in text.replace("$${", "") else text.replace("$${", "${")
