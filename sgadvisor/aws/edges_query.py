@@ -17,7 +17,6 @@ that turns files into edges (``EdgeAggregator``), so both sources give identical
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import polars as pl
 
@@ -117,47 +116,39 @@ def rows_to_grouped(
 
     The frame's shape is taken from the aggregator itself (an empty streaming query), so this stays in
     step with the file path whatever its internal types are."""
-    name = insights_name
     target = aggregator.grouped_query(_empty_records(), whole_scan=True).collect_schema()
-
-    def text(row: Mapping[str, str | None], field: str) -> str | None:
-        value = row.get(field)
-        return None if value in (None, "", "-") else value
-
-    def number(row: Mapping[str, str | None], field: str) -> int | None:
-        value = text(row, field)
-        if value is None:
-            return None
-        try:
-            return int(float(value))
-        except ValueError:
-            return None
-
-    has_flags = "tcp-flags" in fmt.fields
-    data: dict[str, list[Any]] = {c: [] for c in _ROW_COLUMNS}
-    for row in rows:
-        data["iface"].append(text(row, name("interface-id")))
-        data["status"].append(text(row, name("log-status")))
-        data["fdir"].append(text(row, name("flow-direction")))
-        data["action"].append(text(row, name("action")))
-        data["protocol"].append(number(row, name("protocol")))
-        data["saddr"].append(text(row, name("srcaddr")))
-        data["daddr"].append(text(row, name("dstaddr")))
-        data["psrc"].append(text(row, name("pkt-srcaddr")))
-        data["pdst"].append(text(row, name("pkt-dstaddr")))
-        data["sport_raw"].append(number(row, "sp") or 0)
-        data["dport_raw"].append(number(row, "dp") or 0)
-        for column in ("records", "packets", "bytes", "first_start", "last_end", "seconds", "sport_min",
-                       "sport_max", "dport_min", "dport_max", "sport_n", "dport_n"):  # fmt: skip
-            data[column].append(number(row, column))
-        for column in ("flags_known", "syn", "synack", "fin", "zero"):
-            data[column].append(number(row, column) or 0)
-        data["src_svc"].append(text(row, "src_svc"))
-        data["dst_svc"].append(text(row, "dst_svc"))
-    frame = pl.DataFrame(data, schema=_ROW_COLUMNS)
-    if not has_flags:
+    sources = _row_sources()
+    # Insights returns every value as text (absent fields are left out of a row): load the rows as text
+    # columns once and let the engine type them, instead of converting value by value.
+    raw = pl.from_dicts(list(rows), schema=dict.fromkeys(sorted(set(sources.values())), pl.String()))
+    columns = []
+    for column, dtype in _ROW_COLUMNS.items():
+        value = pl.col(sources[column])
+        value = pl.when(value.is_in(["", "-"])).then(None).otherwise(value)
+        if dtype == pl.Int64():
+            value = value.cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
+            if column in _ZERO_WHEN_ABSENT:
+                value = value.fill_null(0)
+        columns.append(value.alias(column))
+    frame = raw.select(columns)
+    if "tcp-flags" not in fmt.fields:
         frame = frame.with_columns(pl.lit(0, dtype=pl.Int64).alias("flags_known"))
     return _to_grouped(frame, aggregator, target)
+
+
+def _row_sources() -> dict[str, str]:
+    """Internal column → the Insights result field it comes from."""
+    record = {"iface": "interface-id", "status": "log-status", "fdir": "flow-direction", "action": "action",
+              "protocol": "protocol", "saddr": "srcaddr", "daddr": "dstaddr", "psrc": "pkt-srcaddr",
+              "pdst": "pkt-dstaddr"}  # fmt: skip
+    sources = {column: insights_name(field) for column, field in record.items()}
+    sources.update(sport_raw="sp", dport_raw="dp")
+    sources.update({c: c for c in _ROW_COLUMNS if c not in sources})
+    return sources
+
+
+# Ports bucketed in the query and the tcp-flags sums: absent means 0, not unknown.
+_ZERO_WHEN_ABSENT = frozenset({"sport_raw", "dport_raw", "flags_known", "syn", "synack", "fin", "zero"})
 
 
 _ROW_COLUMNS: dict[str, pl.DataType] = {
