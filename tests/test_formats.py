@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sgadvisor.accounting import Ledger
 from sgadvisor.errors import FlowFormatError, InputError
 from sgadvisor.flowlogs.fields import DEFAULT_FORMAT, format_log_format, parse_log_format
 from sgadvisor.flowlogs.ingest import IngestOptions, read_flows, read_records
+from sgadvisor.flowlogs.parse import canonical_address
 from tests.conftest import DEFAULT_HEADER, default_line, write_lines
 
 V5_ORDER = (
@@ -190,3 +194,38 @@ def test_directory_walk_mixes_formats(tmp_path: Path) -> None:
     flows = read_flows([root])
     assert sorted(flows.coverage["interface_id"].to_list()) == ["eni-01", "eni-02", "eni-03", "eni-04"]
     assert flows.accounting.issues == []
+
+
+_HEXTET = st.sampled_from([0, 0, 0, 1, 0xA, 0xFFFF]) | st.integers(0, 0xFFFF)
+
+
+@st.composite
+def _address_spellings(draw: st.DrawFn) -> str:
+    """IPv6 and IPv4 texts as they may appear in flow logs: canonical, with leading zeros, upper case,
+    uncompressed, compressed in the wrong place, embedded IPv4, or not an address at all."""
+    groups = draw(st.lists(_HEXTET, min_size=8, max_size=8))
+    packed = ipaddress.IPv6Address(int.from_bytes(b"".join(g.to_bytes(2, "big") for g in groups), "big"))
+    style = draw(st.sampled_from(["canonical", "exploded", "upper", "v4tail", "v4", "garbage"]))
+    if style == "canonical":
+        return str(packed)
+    if style == "exploded":
+        return packed.exploded
+    if style == "upper":
+        return str(packed).upper()
+    if style == "v4tail":
+        return f"::ffff:{ipaddress.IPv4Address(groups[6] << 16 | groups[7])}"
+    if style == "v4":
+        return draw(st.sampled_from(["10.0.1.10", "010.0.1.10", "10.0.300.7", "0.0.0.0"]))
+    return draw(st.text(alphabet="0123456789abcdefABCDEF:.%g", max_size=20))
+
+
+@given(_address_spellings())
+@settings(max_examples=400, deadline=None)
+def test_canonical_address_agrees_with_ipaddress(text: str) -> None:
+    """The fast canonical check (inet_pton/inet_ntop round trip) never disagrees with ``ipaddress``,
+    which decides what the careful path accepts and how it spells addresses."""
+    try:
+        expected: str | None = str(ipaddress.ip_address(text))
+    except ValueError:
+        expected = None
+    assert canonical_address(text) == expected

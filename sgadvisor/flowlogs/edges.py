@@ -10,7 +10,7 @@ or from the data itself. Memory follows the number of distinct edges, never the 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -150,6 +150,8 @@ _SCAN_LABELS: tuple[str, ...] = (
     MALFORMED,
     BLANK,
 )
+# ... and the labelled categories as an Enum: the per-category group-bys on ~edges rows then hash bytes.
+_SCAN_CATEGORY = pl.Enum(_SCAN_LABELS)
 _HASH = "_h"
 _PAIRS_SCHEMA: dict[str, pl.DataType] = {
     _HASH: pl.UInt64(),
@@ -280,17 +282,20 @@ def keyed_exprs(bucket: PortRange) -> list[pl.Expr]:
 def _scan_keyed_exprs(bucket: PortRange, absent: Collection[str]) -> list[pl.Expr]:
     """`keyed_exprs` for the file scan: a bucketed port is null (not 0) in the key until the group-by
     is done, so the records bucketed on the source side, on the destination side, and those with a
-    genuine port 0 never share a group; `_bucketed` is the bucketed side's real port. `scan_result`
-    turns the nulls into 0 and merges the rare groups that then coincide."""
+    genuine port 0 never share a group. `scan_result` turns the nulls into 0 and merges the rare groups
+    that then coincide.
+
+    `_ports` is the sum of both ports: in a bucketed group the other port is the key's (one value), so
+    the sum's distinct count, min and max are the bucketed port's, offset by the key port. A plain sum
+    costs far less per row than picking the bucketed side (~0.4 s per 5M records)."""
     used = pl.col("cat") == 0
     s_eph = used & pl.col("sport_raw").is_between(bucket.low, bucket.high)
     d_eph = used & pl.col("dport_raw").is_between(bucket.low, bucket.high)
     src_bucketed, dst_bucketed = s_eph & ~d_eph, d_eph & ~s_eph
-    bucketed = pl.when(src_bucketed).then(pl.col("sport_raw")).when(dst_bucketed).then(pl.col("dport_raw"))
     exprs = [
         pl.when(~src_bucketed).then(pl.col("sport_raw")).alias("sport"),
         pl.when(~dst_bucketed).then(pl.col("dport_raw")).alias("dport"),
-        bucketed.alias("_bucketed"),
+        (pl.col("sport_raw").cast(pl.Int32) + pl.col("dport_raw").cast(pl.Int32)).alias("_ports"),
     ]
     return exprs + _pkt_address_exprs(absent)
 
@@ -349,14 +354,15 @@ _SCAN_AGGS: tuple[pl.Expr, ...] = (
     pl.col("_dst_bucketed").drop_nulls().n_unique().cast(pl.Int64).alias("_scan_dst_n"),
 )
 # The same inside the file scan. There a bucketed port is null in the key (see `_scan_keyed_exprs`), so a
-# group holds one side's bucketed records only: one plain `n_unique` counts its distinct ports, and the
-# port columns need no min/max of their own (an unbucketed port is the key's, one value per group).
+# group holds one side's bucketed records only: the distinct count, min and max of the port sum are its
+# bucketed port's (offset by the key's other port), and the port columns need no min/max of their own
+# (an unbucketed port is the key's, one value per group).
 _PORT_RANGE = ("sport_min", "sport_max", "dport_min", "dport_max")
 _FILE_SCAN_AGGS: tuple[pl.Expr, ...] = (
     *(e for e in _PARTIAL_AGGS[:-2] if e.meta.output_name() not in _PORT_RANGE),
-    pl.col("_bucketed").n_unique().alias("_bucketed_n"),
-    pl.col("_bucketed").min().alias("_bucketed_min"),
-    pl.col("_bucketed").max().alias("_bucketed_max"),
+    pl.col("_ports").n_unique().alias("_ports_n"),
+    pl.col("_ports").min().alias("_ports_min"),
+    pl.col("_ports").max().alias("_ports_max"),
 )
 
 
@@ -477,20 +483,22 @@ class EdgeAggregator:
             grouped = grouped.filter(pl.col("cat") != blank)
         text = [c for c in _CAT_KEYS if grouped.schema[c] != pl.Categorical]  # Enum or String: via String
         src_side, dst_side = pl.col("sport").is_null(), pl.col("dport").is_null()
+        # The key's port on the side that was not bucketed: subtracted from the port sums.
+        fixed = pl.coalesce("sport", "dport").cast(pl.Int64)
 
         def side(bucketed: pl.Expr, value: pl.Expr, otherwise: pl.Expr | int) -> pl.Expr:
             return pl.when(bucketed).then(value).otherwise(otherwise).cast(pl.Int64)
 
         shaped = grouped.with_columns(
-            pl.col("cat").replace_strict(dict(enumerate(_SCAN_LABELS)), return_dtype=pl.String),
+            pl.col("cat").replace_strict(dict(enumerate(_SCAN_LABELS)), return_dtype=_SCAN_CATEGORY),
             pl.col("protocol", "records").cast(pl.Int64),
             *(pl.col(c).cast(pl.String).cast(pl.Categorical) for c in text),
-            side(src_side, pl.col("_bucketed_min"), pl.col("sport")).alias("sport_min"),
-            side(src_side, pl.col("_bucketed_max"), pl.col("sport")).alias("sport_max"),
-            side(dst_side, pl.col("_bucketed_min"), pl.col("dport")).alias("dport_min"),
-            side(dst_side, pl.col("_bucketed_max"), pl.col("dport")).alias("dport_max"),
-            side(src_side, pl.col("_bucketed_n"), 0).alias("_scan_src_n"),
-            side(dst_side, pl.col("_bucketed_n"), 0).alias("_scan_dst_n"),
+            side(src_side, pl.col("_ports_min") - fixed, pl.col("sport")).alias("sport_min"),
+            side(src_side, pl.col("_ports_max") - fixed, pl.col("sport")).alias("sport_max"),
+            side(dst_side, pl.col("_ports_min") - fixed, pl.col("dport")).alias("dport_min"),
+            side(dst_side, pl.col("_ports_max") - fixed, pl.col("dport")).alias("dport_max"),
+            side(src_side, pl.col("_ports_n"), 0).alias("_scan_src_n"),
+            side(dst_side, pl.col("_ports_n"), 0).alias("_scan_dst_n"),
             # A genuine port 0 (before the nulls become 0) of a used record: its key may now equal a
             # bucketed one (only used records are bucketed).
             ((pl.col("cat") == 0) & ((pl.col("sport") == 0) | (pl.col("dport") == 0)))
@@ -797,19 +805,23 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         pl.when(has_flags).then(pl.col("fin")).alias("fin_records"),
         pl.when(has_flags).then(pl.col("zero")).alias("zero_flag_records"),
     )
-    return _by_words(merged, words).select(EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA)  # type: ignore[arg-type]
+    return _by_words(merged, words, EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA)  # type: ignore[arg-type]
 
 
 def _sorted_by_key(frame: pl.DataFrame) -> pl.DataFrame:
     """The rows sorted by the edge key as the strings and numbers compare (nulls last)."""
     words = _key_words(frame)
-    return _by_words(frame.with_columns(words), words).drop(w.meta.output_name() for w in words)
+    return _by_words(frame.with_columns(words), words, frame.columns)
 
 
-def _by_words(frame: pl.DataFrame, words: list[pl.Expr]) -> pl.DataFrame:
-    # An arg-sort by the integer words plus a gather: DataFrame.sort by several columns is ~15x slower.
-    order = frame.select(pl.arg_sort_by(w.meta.output_name() for w in words)).to_series()
-    return frame[order]
+def _by_words(frame: pl.DataFrame, words: list[pl.Expr], columns: Iterable[str]) -> pl.DataFrame:
+    """``columns`` of ``frame`` sorted by the packed key ``words`` (unique per row: no ties).
+
+    Only the kept columns are moved, by the engine's own sort (it gathers the columns in parallel):
+    a sort on the multi-column key with strings is ~15x slower, an arg-sort plus a gather of every
+    column ~2x."""
+    names = [w.meta.output_name() for w in words]
+    return frame.select(*columns, *names).sort(names).drop(names)
 
 
 def _key_words(frame: pl.DataFrame) -> list[pl.Expr]:

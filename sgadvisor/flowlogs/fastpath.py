@@ -21,7 +21,6 @@ scan, and the careful path then keeps every good line before the damage.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import polars as pl
 
 from sgadvisor.flowlogs.edges import EdgeAggregator, merge_colliding, record_exprs
 from sgadvisor.flowlogs.fields import Kind, spec_for
-from sgadvisor.flowlogs.parse import ENUMS, IPV4_RE
+from sgadvisor.flowlogs.parse import ENUMS, IPV4_RE, canonical_address
 
 _CONTROL = r"[\x00-\x1f\x7f\ufffd]"
 _NARROW: dict[int, pl.DataType] = {255: pl.UInt8(), 65535: pl.UInt16()}
@@ -163,32 +162,36 @@ def _interfaces_valid(grouped: pl.DataFrame) -> bool:
 
 def _canonical_addresses(grouped: pl.DataFrame) -> pl.DataFrame | None:
     """Validate every distinct address (as the careful path does: canonical IPv4 by pattern, anything
-    else through ``ipaddress``) and rewrite valid non-canonical spellings (``2600:1f18:100:0::a`` →
-    ``2600:1f18:100::a``), merging the partial edges that then coincide. None when an address is
-    invalid (the careful path reports it)."""
+    else through :func:`canonical_address`) and rewrite valid non-canonical spellings
+    (``2600:1f18:100:0::a`` → ``2600:1f18:100::a``), merging the partial edges that then coincide.
+    None when an address is invalid (the careful path reports it)."""
     columns = ["saddr", "daddr", "psrc", "pdst"]
     values = pl.concat([grouped[c].drop_nulls().unique() for c in columns]).unique().cast(pl.String)
     mapping: dict[str, str] = {}
     for text in values.filter(~values.str.contains(IPV4_RE)).to_list():
-        try:
-            canonical = str(ipaddress.ip_address(text))
-        except ValueError:
+        canonical = canonical_address(text)
+        if canonical is None:
             return None
         if canonical != text:
             mapping[text] = canonical
     if not mapping:
         return grouped
-    # Rewrite only the rows that hold such a spelling, and merge them with the rows they now equal.
+    # Rewrite in place (``replace`` on a Categorical maps its few distinct values, not every row) and
+    # merge the rows that now equal another one.
     odd = pl.Series(list(mapping), dtype=pl.String).cast(pl.Categorical).implode()
     touched = pl.any_horizontal(pl.col(c).is_in(odd).fill_null(False) for c in columns)
     rewritten = (
-        grouped.filter(touched)
-        .with_columns(pl.col(c).cast(pl.String).replace(mapping).cast(pl.Categorical) for c in columns)
+        grouped.with_columns(touched.alias("_touched"))
+        .with_columns(pl.col(c).replace(mapping) for c in columns)
         .with_columns(
-            pl.when(pl.col("psrc").ne_missing(pl.col("saddr"))).then(pl.col("psrc")).alias("psrc"),
-            pl.when(pl.col("pdst").ne_missing(pl.col("daddr"))).then(pl.col("pdst")).alias("pdst"),
-            pl.lit(True).alias("_touched"),
+            pl.when(pl.col("_touched") & pl.col("psrc").eq_missing(pl.col("saddr")))
+            .then(None)
+            .otherwise(pl.col("psrc"))
+            .alias("psrc"),
+            pl.when(pl.col("_touched") & pl.col("pdst").eq_missing(pl.col("daddr")))
+            .then(None)
+            .otherwise(pl.col("pdst"))
+            .alias("pdst"),
         )
     )
-    untouched = grouped.filter(~touched).with_columns(pl.lit(False).alias("_touched"))
-    return merge_colliding(pl.concat([untouched, rewritten]), pl.col("_touched"))
+    return merge_colliding(rewritten, pl.col("_touched"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import socket
 from collections.abc import Sequence
 
 import polars as pl
@@ -289,10 +290,28 @@ def _canonical_addresses(values: pl.Series) -> dict[str, str]:
     """
     mapping: dict[str, str] = {}
     for text in values.cast(pl.String).drop_nulls().unique().to_list():
-        if text == "-":
-            continue
-        try:
-            mapping[text] = str(ipaddress.ip_address(text))
-        except ValueError:
-            continue
+        canonical = canonical_address(text) if text != "-" else None
+        if canonical is not None:
+            mapping[text] = canonical
     return mapping
+
+
+def canonical_address(text: str) -> str | None:
+    """The address as ``ipaddress`` spells it (RFC 5952 for IPv6), or None when it is not one.
+
+    An IPv6 text that the C library's inet_pton/inet_ntop round trip leaves unchanged is already in
+    that spelling (both follow RFC 5952: lower case, no leading zeros, the longest run of two or more
+    zero groups compressed, leftmost on a tie); the check costs a tenth of ``ipaddress``. Embedded IPv4
+    (which the two print differently), scope ids and everything else go through ``ipaddress``."""
+    try:
+        if (
+            socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, text)) == text
+            and "." not in text
+        ):
+            return text
+    except (OSError, ValueError):
+        pass
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
