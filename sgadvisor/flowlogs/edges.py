@@ -386,16 +386,23 @@ def merge_colliding(grouped: pl.DataFrame, suspect: pl.Expr) -> pl.DataFrame:
     Only rows of the suspects' interfaces and protocols can equal a suspect, so the key joins run on
     those rows, not on all of them."""
     keys = ["cat", *_PRE_KEY]
-    suspects = grouped.filter(suspect).select(keys)
+    # Lazy until a merge is needed: the engine then reads the key columns only, copying nothing else.
+    suspects = grouped.lazy().filter(suspect).select(keys).collect()
     if suspects.height == 0:
         return grouped.select(_GROUPED)
     near = pl.col("iface").is_in(suspects["iface"].unique().implode()) & pl.col("protocol").is_in(
         suspects["protocol"].unique().implode()
     )
+    met_keys = (
+        grouped.lazy()
+        .filter(near.fill_null(False))
+        .select(keys)
+        .join(suspects.lazy(), on=keys, how="semi", nulls_equal=True)
+    )
+    if not met_keys.select(pl.struct(keys).is_duplicated().any()).collect().item():
+        return grouped.select(_GROUPED)  # every suspect met only itself (e.g. ICMP's ports 0): no copy
     close = grouped.filter(near.fill_null(False))
     met = close.join(suspects, on=keys, how="semi", nulls_equal=True)
-    if not met.select(pl.struct(keys).is_duplicated().any()).item():
-        return grouped.select(_GROUPED)  # every suspect met only itself (e.g. ICMP's ports 0): no copy
     rest = close.join(suspects, on=keys, how="anti", nulls_equal=True)
     far = grouped.filter(~near.fill_null(False))
     return pl.concat([far.select(_GROUPED), rest.select(_GROUPED), merge_grouped(met).select(_GROUPED)])
@@ -515,24 +522,7 @@ class EdgeAggregator:
         self.ledger.add_coverage(int(counts.pop("nodata", 0)), int(counts.pop("skipdata", 0)))
         for reason, count in sorted(counts.items()):
             self.ledger.add_filtered(reason, int(count))
-        covered = grouped.filter(pl.col("cat").is_in(["used", "nodata", "skipdata"]))
-        if covered.height:
-            # Plain aggregates per (interface, category) first; the filtered ones then run on few rows.
-            per_cat = covered.group_by("iface", "cat").agg(
-                pl.col("first_start").min(), pl.col("last_end").max(), _sum("records"), _sum("_seconds")
-            )
-            self._coverage.append(
-                per_cat.group_by("iface")
-                .agg(
-                    pl.col("first_start").min(),
-                    pl.col("last_end").max(),
-                    pl.col("records").sum(),
-                    pl.col("records").filter(pl.col("cat") == "nodata").sum().alias("nodata"),
-                    pl.col("records").filter(pl.col("cat") == "skipdata").sum().alias("skipdata"),
-                    pl.col("_seconds").filter(pl.col("cat") == "skipdata").sum().alias("skipdata_seconds"),
-                )
-                .with_columns(pl.col("iface").cast(pl.String))
-            )
+        self._coverage.append(_coverage_of(grouped))
         used = grouped.filter(pl.col("cat") == "used")
         if used.height == 0:
             return
@@ -615,6 +605,32 @@ class EdgeAggregator:
         return FlowEdges(
             edges, coverage, window, self.ledger.freeze(), self.source, tuple(self.ledger.warnings)
         )
+
+
+def _coverage_of(grouped: pl.DataFrame) -> pl.DataFrame:
+    """Per-interface coverage of one grouped frame (the coverage columns, ``iface`` as String).
+
+    Plain aggregates over every covered row; the NODATA/SKIPDATA counts on those few rows only. Lazy,
+    so the engine reads just the columns it needs instead of copying the filtered frame."""
+    covered = grouped.lazy().filter(pl.col("cat").is_in(["used", "nodata", "skipdata"]))
+    spans = covered.group_by("iface").agg(
+        pl.col("first_start").min(), pl.col("last_end").max(), pl.col("records").sum()
+    )
+    evidence = (
+        covered.filter(pl.col("cat") != "used")
+        .group_by("iface")
+        .agg(
+            pl.col("records").filter(pl.col("cat") == "nodata").sum().alias("nodata"),
+            pl.col("records").filter(pl.col("cat") == "skipdata").sum().alias("skipdata"),
+            pl.col("_seconds").filter(pl.col("cat") == "skipdata").sum().alias("skipdata_seconds"),
+        )
+    )
+    counts = ("nodata", "skipdata", "skipdata_seconds")
+    return (
+        spans.join(evidence, on="iface", how="left")
+        .with_columns(pl.col(counts).fill_null(0), pl.col("iface").cast(pl.String))
+        .collect()
+    )
 
 
 def _empty_partial() -> pl.DataFrame:
@@ -855,9 +871,12 @@ def _order_code(values: pl.Series) -> tuple[pl.Expr, int]:
     if values.dtype == pl.Categorical or isinstance(values.dtype, pl.Enum):
         distinct = values.unique().drop_nulls()
         order = pl.DataFrame({"p": distinct.to_physical(), "t": distinct.cast(pl.String)}).sort("t")
-        ranks = pl.Series(range(order.height), dtype=pl.UInt64)
-        code = column.to_physical().replace_strict(order["p"], ranks, default=None)
         top = order.height
+        # Rank by dictionary id: an array lookup (gather) per row, not a hash lookup.
+        largest = order["p"].max()
+        size = (largest if isinstance(largest, int) else 0) + 1
+        ranks = pl.zeros(size, dtype=pl.UInt64, eager=True).scatter(order["p"], pl.arange(top, eager=True))
+        code = pl.lit(ranks).gather(column.to_physical())
     else:
         low, high = values.min(), values.max()
         low = low if isinstance(low, int) else 0
