@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import DEFAULT_HEADER, REPO, default_line, write_lines
 from tests.test_cli import run
 
 FLOWS = str(REPO / "sample_data" / "flows")
@@ -68,3 +69,18 @@ def test_an_unknown_field_warns_with_a_suggestion(capsys: pytest.CaptureFixture[
 def test_unsupported_offline_is_said(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["query", "fields @message | unnest x into y", "--flows", FLOWS]) == 2
     assert "not supported offline" in capsys.readouterr().err
+
+
+def test_a_malformed_line_is_reported_against_everything_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad line is skipped with its place, and the accounting counts the good records too (it used to
+    say "records 1: used 0" next to thousands of matched records)."""
+    good = [default_line(src="10.0.1.10", dst="10.0.2.15", sport=40000 + i, dport=443) for i in range(3)]
+    path = write_lines(tmp_path / "f.log", [*good, "2 123456789012 eni-0aaa 10.0.1.10 x 1 2 6 1 1 1 2 ACCEPT OK"],
+                       header=DEFAULT_HEADER)  # fmt: skip
+    assert run(["query", "--flows", str(path), "stats count(*) as n"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[-1].strip() == "3"
+    assert "records 4: used 3, nodata 0, skipdata 0, malformed 1" in captured.err
+    assert "f.log:5: dstaddr: x is not an IP address" in captured.err

@@ -56,14 +56,20 @@ _S3_NAME = re.compile(r"^(\d{12})_vpcflowlogs_[^_]+_(fl-[0-9a-zA-Z]+)_")
 def flow_log_events(
     paths: Sequence[Path], ledger: Ledger, options: IngestOptions | None = None
 ) -> pl.LazyFrame:
-    """Events for every flow-log record under ``paths`` (bad lines are counted in ``ledger``).
+    """Events for every flow-log record under ``paths`` (each counted in ``ledger``: used, or malformed
+    with its place).
 
     ``@message`` is the record's values joined by spaces in its file's field order, ``-`` for an absent
     value, as flow logs are delivered to CloudWatch Logs; ``@timestamp`` is the record's start (delivery
     stamps each event with it); ``@logStream`` is ``<interface-id>-all``; ``@log`` names the source
     file (``<account>:<flow-log id>`` for S3 delivery names, else the file name).
     """
-    frames = [_block_events(block) for block in read_records(paths, ledger, options)]
+    frames = []
+    for block in read_records(paths, ledger, options):
+        frames.append(_block_events(block))
+        # Every typed record becomes an event (NODATA/SKIPDATA too): "used" by the query. With the
+        # malformed ones counted by the reader, the accounting balances and its total is what was read.
+        ledger.add_used(block.frame.height)
     if not frames:
         return pl.LazyFrame(schema=EVENT_SCHEMA)
     return pl.concat(frames, how="vertical").lazy()
