@@ -80,6 +80,24 @@ def test_binary_garbage_lines_are_counted_and_located(tmp_path: Path) -> None:
     assert _issue_lines(flows) == [("garbage.log", 5)]
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "careful-path"])
+def test_control_characters_in_the_interface_id_are_garbage(tmp_path: Path, fast: bool) -> None:
+    """Well-formed but binary: an interface id with NUL/control bytes is no ENI. Both paths count the line
+    as malformed (the fast one by handing the file to the careful one), keep the others, and never echo
+    the bytes into the message."""
+    path = tmp_path / "ctl.log"
+    bad = default_line(eni="eni-0\x00\x01b").encode()
+    body = [GOOD[0].encode(), bad, GOOD[1].encode()]
+    path.write_bytes(DEFAULT_HEADER.encode() + b"\n" + b"\n".join(body) + b"\n")
+    flows = read_flows([path], LENIENT, fast=fast)
+    _balanced(flows)
+    assert flows.accounting.used == 2 and flows.accounting.malformed == 1
+    assert [(i.line, i.reason) for i in flows.accounting.issues] == [
+        (3, "interface-id: control characters in the value")
+    ]
+    assert "eni-0\x00\x01b" not in flows.edges["interface_id"].to_list()
+
+
 @pytest.mark.parametrize(
     ("bad_line", "reason"),
     [

@@ -22,6 +22,7 @@ LINE_COL = "_line"
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4_RE = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 _ERR_COL = "_error"
+_CONTROL_CHARS = r"[\x00-\x1f\x7f]"
 _OVERFLOW = "_overflow"
 # Fields with a closed set of documented values (both parsing paths check them).
 ENUMS: dict[str, tuple[str, ...]] = {
@@ -252,6 +253,11 @@ def type_columns(raw: pl.DataFrame, fields: Sequence[str], *, file: str, ledger:
             checks.append((present & typed.is_null(), name, "{field}: {value} is not an IP address"))
         else:
             typed_exprs.append(pl.when(present).then(pl.col(name).cast(pl.String)))
+            if name == "interface-id":
+                # No ENI id holds a control character: such a value is binary garbage, not an interface
+                # (the value is not echoed: it could drive a terminal).
+                garbage = typed.str.contains(_CONTROL_CHARS).fill_null(False)
+                checks.append((garbage, name, "{field}: control characters in the value"))
             allowed = ENUMS.get(name)
             if allowed is not None:
                 bad_enum = typed.is_not_null() & ~typed.is_in(allowed)
