@@ -450,3 +450,37 @@ def test_bucketed_and_genuine_port_zero_records_share_one_edge(tmp_path: Path) -
         assert {k: got[key][k] for k in want} == want, key
     edge = got[("eni-01", "egress", "ACCEPT", 17, "10.0.1.10", "10.0.2.15", 0, 0)]
     assert (edge["records"], edge["local_port_distinct"], edge["remote_port_distinct"]) == (5, 3, 2)
+
+
+# One address in every edge of an interface (the common case the inference settles up front), a second
+# own address (IPv6), peers shared between interfaces, and interfaces that only ever talk to one peer.
+_OWN_ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(["eni-a", "eni-b", "eni-c"]),
+        st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3", "2001:db8::1", "8.8.8.8"]),
+        st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3", "2001:db8::1", "8.8.8.8"]),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@given(_OWN_ROWS)
+def test_own_address_shortcut_agrees_with_the_greedy(rows: list[tuple[str, str, str]]) -> None:
+    """Settling interfaces with one address common to all their edges up front changes no answer and
+    no warning of the greedy inference it shortcuts."""
+    from sgadvisor.accounting import Ledger
+    from sgadvisor.flowlogs.edges import _greedy_own_addresses, _infer_own_addresses
+
+    frame = pl.DataFrame(rows, schema=["iface", "saddr", "daddr"], orient="row").with_columns(
+        pl.all().cast(pl.Categorical)
+    )
+    fast_ledger, greedy_ledger = Ledger(), Ledger()
+    fast = _infer_own_addresses(frame, fast_ledger)
+    greedy = _greedy_own_addresses(frame, greedy_ledger)
+
+    def pairs(own: pl.DataFrame) -> set[tuple[str, str]]:
+        return set(own.select(pl.all().cast(pl.String)).iter_rows())
+
+    assert pairs(fast) == pairs(greedy)
+    assert sorted(fast_ledger.warnings) == sorted(greedy_ledger.warnings)

@@ -587,7 +587,10 @@ class EdgeAggregator:
         ``flow-direction``; without it the address common to an interface's records is taken as its own.
         """
         self._compact()
-        partial = self._partials[0] if self._partials else _empty_partial()
+        # One chunk per column: the steps below add single-chunk columns, and polars re-splits every column
+        # of a frame whose columns are chunked differently on each step that mixes them (~20 ms a step on
+        # 700k partial edges; keys are Categorical here, so the copy moves integers, not strings).
+        partial = (self._partials[0] if self._partials else _empty_partial()).rechunk()
         pairs = self._pairs[0] if self._pairs else pl.DataFrame(schema=_PAIRS_SCHEMA)
         partial = _assign_direction(partial, addresses, self.ledger)
         unknown = partial.filter(pl.col("direction").is_null())
@@ -708,7 +711,59 @@ def _infer_own_addresses(undecided: pl.DataFrame, ledger: Ledger, passes: int = 
     repeat for edges it does not explain (a second address, e.g. IPv6). A tie (an ENI that only ever
     talks to one peer) is broken first by excluding addresses already known to be another ENI's own,
     then by preferring private addresses; what stays ambiguous is reported.
+
+    Most interfaces have one address present in every edge and no other such address: the greedy's
+    first pass picks it, untied, and explains everything, so those are settled up front
+    (:func:`_sole_common_addresses`, a few integer passes) and only the others go through the greedy.
     """
+    sole = _sole_common_addresses(undecided)
+    rest = undecided.filter(~pl.col("iface").is_in(sole["iface"].implode()))
+    if rest.height == 0:
+        return sole
+    return _greedy_own_addresses(rest, ledger, passes, known=sole)
+
+
+def _sole_common_addresses(undecided: pl.DataFrame) -> pl.DataFrame:
+    """(interface, address) for each interface with exactly one address present in all its edges.
+
+    An address in every edge is in any one of them, so an edge's two addresses are the only candidates;
+    which edge is taken does not matter. Both candidates in every edge (an ENI that only ever talks to
+    one peer) is a tie, left to the greedy."""
+    first_edge = pl.col("iface").is_first_distinct()
+    firsts = undecided.lazy().filter(first_edge).select("iface", "saddr", "daddr").collect()
+    ids = firsts["iface"].to_physical()
+    largest = ids.max()
+    size = (largest if isinstance(largest, int) else 0) + 1
+
+    def lookup(column: str) -> pl.Expr:
+        """The column's candidate for each row's interface: an array lookup by dictionary id."""
+        table = pl.zeros(size, dtype=pl.UInt32, eager=True).scatter(ids, firsts[column].to_physical())
+        return pl.lit(table).gather(pl.col("iface").to_physical())
+
+    def in_edge(candidate: pl.Expr) -> pl.Expr:
+        return (pl.col("saddr").to_physical() == candidate) | (pl.col("daddr").to_physical() == candidate)
+
+    # Interfaces where a candidate misses some edge: few rows, so collected as a set of ids.
+    misses = undecided.select(
+        pl.col("iface").to_physical().filter(~in_edge(lookup("saddr"))).unique().implode().alias("first"),
+        pl.col("iface").to_physical().filter(~in_edge(lookup("daddr"))).unique().implode().alias("second"),
+    ).row(0)
+    first_everywhere = ~ids.is_in(pl.Series(misses[0], dtype=pl.UInt32).implode())
+    second_everywhere = ~ids.is_in(pl.Series(misses[1], dtype=pl.UInt32).implode())
+    only_first, only_second = first_everywhere & ~second_everywhere, second_everywhere & ~first_everywhere
+    return pl.concat(
+        [
+            firsts.filter(only_first).select("iface", pl.col("saddr").alias("addr")),
+            firsts.filter(only_second).select("iface", pl.col("daddr").alias("addr")),
+        ]
+    )
+
+
+def _greedy_own_addresses(
+    undecided: pl.DataFrame, ledger: Ledger, passes: int = 4, known: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """The greedy of :func:`_infer_own_addresses` on ``undecided``; ``known``: own addresses already
+    settled for other interfaces (they break ties like the greedy's own winners)."""
     edges = undecided.select("iface", "saddr", "daddr").unique().with_row_index("_e")
     # One row per (edge, address); (iface, _e, addr) is unique, so counting rows counts edges.
     long = pl.concat(
@@ -719,7 +774,7 @@ def _infer_own_addresses(undecided: pl.DataFrame, ledger: Ledger, passes: int = 
             ),
         ]
     ).with_columns(_pair_code("iface", "addr").alias("_code"))
-    own = _own_frame([])
+    own = _own_frame([]) if known is None else known
     for _ in range(passes):
         own_codes = own.select(_pair_code("iface", "addr")).to_series()
         explained = long.filter(pl.col("_code").is_in(own_codes.implode()))["_e"]
