@@ -737,7 +737,7 @@ def _sole_common_addresses(undecided: pl.DataFrame) -> pl.DataFrame:
 
     def lookup(column: str) -> pl.Expr:
         """The column's candidate for each row's interface: an array lookup by dictionary id."""
-        table = pl.zeros(size, dtype=pl.UInt32, eager=True).scatter(ids, firsts[column].to_physical())
+        table = pl.zeros(size, dtype=ids.dtype, eager=True).scatter(ids, firsts[column].to_physical())
         return pl.lit(table).gather(pl.col("iface").to_physical())
 
     def in_edge(candidate: pl.Expr) -> pl.Expr:
@@ -748,8 +748,8 @@ def _sole_common_addresses(undecided: pl.DataFrame) -> pl.DataFrame:
         pl.col("iface").to_physical().filter(~in_edge(lookup("saddr"))).unique().implode().alias("first"),
         pl.col("iface").to_physical().filter(~in_edge(lookup("daddr"))).unique().implode().alias("second"),
     ).row(0)
-    first_everywhere = ~ids.is_in(pl.Series(misses[0], dtype=pl.UInt32).implode())
-    second_everywhere = ~ids.is_in(pl.Series(misses[1], dtype=pl.UInt32).implode())
+    first_everywhere = ~ids.is_in(pl.Series(misses[0], dtype=ids.dtype).implode())
+    second_everywhere = ~ids.is_in(pl.Series(misses[1], dtype=ids.dtype).implode())
     only_first, only_second = first_everywhere & ~second_everywhere, second_everywhere & ~first_everywhere
     return pl.concat(
         [
