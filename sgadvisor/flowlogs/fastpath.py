@@ -9,11 +9,22 @@ The checks are placed where they cost least, and together they are exactly the c
 - in the CSV reader itself: a wrong field count or undecodable bytes fail the scan; ports are read as
   u16, protocol and tcp-flags as u8, so an out-of-range or non-numeric value fails it too, as does an
   action, log-status or flow-direction outside its documented values (read as ``Enum``);
-- per row, in the query: negative numbers in the other integer fields, and the last field (read as raw
-  text so that a short line shows as a missing value rather than as ``-``);
+- per row, in the query: negative numbers in the other integer fields, the last field (read as raw text
+  so that a short line shows as a missing value rather than as ``-``), and empty values (below);
 - after the aggregation, on the distinct values only: addresses and interface ids are group keys, so
   every value the file holds survives into the grouped rows and is checked there (a few thousand values
   instead of millions of rows).
+
+An empty value (``a  b``: a value removed, both spaces left) is a line with a value too few for the careful
+path, which splits on runs of spaces. The reader keeps it visible where it can: text is read with empty
+values as ``""`` (``-`` alone is null) and enumerations with ``-`` as one of their values, so that null
+means empty. An empty integer, though, reads as null exactly like ``-``, so the scan requires the integers
+AWS always writes: version, start and end of every record with a log-status, and the ports, protocol,
+packets and bytes of every OK record (a null there sends the file to the careful path). The blind spot
+left: an empty value where ``-`` is legitimate (the traffic fields of a NODATA or SKIPDATA record,
+tcp-flags, traffic-path, …) reads as ``-`` here and as a short line on the careful path. No byte-level
+check closes it at an acceptable cost (a Python pass over the inflated bytes costs more than the scan's
+whole margin; tests/test_fastpath_agreement.py pins it).
 
 gzip is inflated by the engine while it scans (streaming, no temporary file). A damaged stream fails the
 scan, and the careful path then keeps every good line before the damage.
@@ -57,12 +68,11 @@ def scan_clean_text(path: Path, fields: Sequence[str], header_lines: int, aggreg
             separator=" ",
             quote_char=None,
             schema=layout.schema(),
-            null_values=dict.fromkeys(layout.fields[:-1], "-"),
+            null_values=layout.null_values(),
+            empty_string_is_null=False,
         )
-        records = scan.with_columns(layout.typed_last()).select(
-            *record_exprs(layout.fields, _ABSENT),
-            layout.blank().alias("_blank"),
-            layout.bad().alias("_bad"),
+        records = scan.with_columns(layout.typed()).select(
+            *record_exprs(layout.fields, _ABSENT), pl.col("_blank"), layout.bad().alias("_bad")
         )
         grouped = aggregator.scan_query(records, _absent_columns(layout.fields)).collect(engine="streaming")
     except (pl.exceptions.PolarsError, OSError):
@@ -83,6 +93,13 @@ def _absent_columns(fields: Sequence[str]) -> frozenset[str]:
     return frozenset(e.meta.output_name() for e in record_exprs(fields) if not e.meta.root_names())
 
 
+# Integer fields AWS writes in every record that has a log-status, and in every OK record (NODATA and
+# SKIPDATA records print "-" for the traffic fields): there a null can only be an empty value.
+# https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html#flow-log-example-no-data
+_ALWAYS_WRITTEN = ("version", "start", "end")
+_WRITTEN_WHEN_OK = ("srcport", "dstport", "protocol", "packets", "bytes")
+
+
 @dataclass(frozen=True)
 class _Layout:
     """How the scan reads one field order: the CSV schema and the per-row checks.
@@ -96,17 +113,30 @@ class _Layout:
     def last(self) -> str:
         return self.fields[-1]
 
+    def _texts(self) -> list[str]:
+        """The text fields (addresses included, enumerations not) before the last one."""
+        return [n for n in self.fields[:-1] if spec_for(n).kind is not Kind.INT and n not in ENUMS]
+
+    def _ints(self) -> list[str]:
+        return [n for n in self.fields[:-1] if spec_for(n).kind is Kind.INT]
+
+    def _enums(self) -> list[str]:
+        return [n for n in self.fields[:-1] if n in ENUMS]
+
     def schema(self) -> dict[str, pl.DataType]:
         schema = {name: _read_type(name) for name in self.fields}
-        # An enumerated last field (log-status in the default format) is read as an Enum that includes
-        # "-": the reader rejects any other value, and the comparisons per row are on integers.
-        last_enum = ENUMS.get(self.last)
-        schema[self.last] = pl.Enum([*last_enum, "-"]) if last_enum else pl.String()
+        if self.last not in ENUMS:
+            schema[self.last] = pl.String()
         return schema
 
-    def typed_last(self) -> list[pl.Expr]:
-        """The raw last field kept as ``_raw_last``, and the field typed like the others (``-`` → null;
-        a bad value → null, caught by :meth:`bad`)."""
+    def null_values(self) -> dict[str, str]:
+        """``-`` is null in integer and text fields but the last; an enumeration keeps it as a value."""
+        return {name: "-" for name in self.fields[:-1] if name not in ENUMS}
+
+    def typed(self) -> list[pl.Expr]:
+        """Evaluated together on the columns as read: the enumerations and the last field typed (``-`` →
+        null; a bad last value → null, caught by :meth:`bad`), the raw last field as ``_raw_last``, and
+        ``_blank`` and ``_empty``, which need the raw values."""
         raw = pl.col(self.last)
         value: pl.Expr = pl.when(raw != "-").then(raw)
         spec = spec_for(self.last)
@@ -114,19 +144,40 @@ class _Layout:
             value = value.cast(pl.Int64, strict=False)
             if spec.max_value in _NARROW:
                 value = value.cast(_NARROW[spec.max_value], strict=False)
-        return [raw.alias("_raw_last"), value.alias(self.last)]
+        enums = [pl.when(pl.col(n) != "-").then(pl.col(n)).alias(n) for n in self._enums()]
+        return [
+            raw.alias("_raw_last"),
+            value.alias(self.last),
+            *enums,
+            self._blank().alias("_blank"),
+            self._empty().alias("_empty"),
+        ]
 
-    def blank(self) -> pl.Expr:
-        """A blank line: every field missing (not a record; the careful path skips it silently)."""
+    def _blank(self) -> pl.Expr:
+        """A blank line (not a record; the careful path skips it silently): no value in any field. The
+        reader gives each text field of a blank line as ``""`` and every other field as null."""
+        raw_last = pl.col(self.last)
+        last_blank = raw_last.is_null() if self.last in ENUMS else raw_last.is_null() | (raw_last == "")
         return pl.all_horizontal(
-            *(pl.col(name).is_null() for name in self.fields[:-1]), pl.col("_raw_last").is_null()
-        )
+            *(pl.col(n) == "" for n in self._texts()),
+            *(pl.col(n).is_null() for n in self._ints() + self._enums()),
+            last_blank,
+        ).fill_null(False)
+
+    def _empty(self) -> pl.Expr:
+        """An empty value in a text field (``""``), an enumeration (null: ``-`` is one of its values) or
+        the last field (``""``; a missing last field is null, see :meth:`bad`)."""
+        checks = [pl.col(n) == "" for n in self._texts()]
+        checks += [pl.col(n).is_null() for n in self._enums()]
+        if self.last not in ENUMS:
+            checks.append(pl.col(self.last) == "")
+        return pl.any_horizontal(checks).fill_null(False) if checks else pl.lit(False)
 
     def bad(self) -> pl.Expr:
         """True for a record failing a check the reader cannot make (see the module docstring); a blank
         line is bad too, but is categorised as blank first."""
         raw = pl.col("_raw_last")
-        checks: list[pl.Expr] = [raw.is_null()]  # a short line
+        checks: list[pl.Expr] = [raw.is_null(), pl.col("_empty")]  # a short line, an empty value
         present = raw.is_not_null() & (raw != "-")
         spec = spec_for(self.last)
         if spec.kind is Kind.INT:
@@ -141,16 +192,30 @@ class _Layout:
             limit = spec_for(name).max_value
             if spec_for(name).kind is Kind.INT and limit is not None and limit not in _NARROW:
                 checks.append((pl.col(name) < 0) | (pl.col(name) > limit))
+        checks += self._unwritten()
         return pl.any_horizontal(checks).fill_null(False)
+
+    def _unwritten(self) -> list[pl.Expr]:
+        """A null where AWS always writes an integer (see ``_ALWAYS_WRITTEN``): an empty value."""
+        if "log-status" not in self.fields:
+            return []
+        status = pl.col("log-status")
+        checks = []
+        for required, when in ((_ALWAYS_WRITTEN, status.is_not_null()), (_WRITTEN_WHEN_OK, status == "OK")):
+            present = [n for n in required if n in self.fields]
+            if present:
+                checks.append(when & pl.any_horizontal(pl.col(n).is_null() for n in present))
+        return checks
 
 
 def _read_type(name: str) -> pl.DataType:
     spec = spec_for(name)
+    if name in ENUMS:
+        # An Enum that includes "-": the reader rejects any other value, and null can only be empty.
+        return pl.Enum([*ENUMS[name], "-"])
     if spec.kind is Kind.INT:
         # A narrow type makes the reader itself reject a negative or too large value.
         return _NARROW.get(spec.max_value or 0, pl.Int64())
-    if name in ENUMS:
-        return pl.Enum(ENUMS[name])
     return pl.String()
 
 
