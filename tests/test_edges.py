@@ -484,3 +484,15 @@ def test_own_address_shortcut_agrees_with_the_greedy(rows: list[tuple[str, str, 
 
     assert pairs(fast) == pairs(greedy)
     assert sorted(fast_ledger.warnings) == sorted(greedy_ledger.warnings)
+
+
+def test_the_aggregator_is_spent_after_finish() -> None:
+    """finish hands the aggregator's memory to the edges it builds; a second call is a programming error,
+    not an empty result."""
+    from sgadvisor.accounting import Ledger
+    from sgadvisor.flowlogs.edges import EdgeAggregator
+
+    aggregator = EdgeAggregator(Ledger())
+    assert aggregator.finish().edges.height == 0
+    with pytest.raises(RuntimeError, match="twice"):
+        aggregator.finish()

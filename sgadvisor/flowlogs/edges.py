@@ -428,6 +428,7 @@ class EdgeAggregator:
     _pending_rows: int = 0
     _compacted_rows: int = 0
     source: str = "files"
+    _finished: bool = False
 
     def add_records(self, block: RecordBlock) -> None:
         """Fold one block of typed records (the careful, line-locating path)."""
@@ -586,12 +587,18 @@ class EdgeAggregator:
         ``addresses`` maps an interface id to all its addresses (from the inventory), for formats without
         ``flow-direction``; without it the address common to an interface's records is taken as its own.
         """
+        if self._finished:
+            raise RuntimeError("EdgeAggregator.finish called twice")
+        self._finished = True
         self._compact()
         # One chunk per column: the steps below add single-chunk columns, and polars re-splits every column
         # of a frame whose columns are chunked differently on each step that mixes them (~20 ms a step on
         # 700k partial edges; keys are Categorical here, so the copy moves integers, not strings).
         partial = (self._partials[0] if self._partials else _empty_partial()).rechunk()
         pairs = self._pairs[0] if self._pairs else pl.DataFrame(schema=_PAIRS_SCHEMA)
+        # The aggregator is spent: let the engine reuse its memory for the copies below (the peak of a
+        # whole ingestion is here, after the scan).
+        self._partials, self._pairs = [], []
         partial = _assign_direction(partial, addresses, self.ledger)
         unknown = partial.filter(pl.col("direction").is_null())
         if unknown.height:

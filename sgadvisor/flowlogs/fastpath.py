@@ -78,6 +78,7 @@ def scan_clean_text(path: Path, fields: Sequence[str], header_lines: int, aggreg
     except (pl.exceptions.PolarsError, OSError):
         return False
     result = aggregator.scan_result(grouped)
+    del grouped  # memory: only one grouped frame alive at a time (the peak is after the scan)
     if result is None or not _interfaces_valid(result):
         return False
     canonical = _canonical_addresses(result)
