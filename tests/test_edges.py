@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sgadvisor.accounting import Ledger
 from sgadvisor.flowlogs.edgefile import write_edge_lines
-from sgadvisor.flowlogs.edges import EDGE_KEY, PortRange, Window
+from sgadvisor.flowlogs.edges import EDGE_KEY, EdgeAggregator, PortRange, Window
 from sgadvisor.flowlogs.ingest import IngestOptions, read_flows
 from tests.conftest import DEFAULT_HEADER, default_line, write_lines
 
@@ -489,9 +490,6 @@ def test_own_address_shortcut_agrees_with_the_greedy(rows: list[tuple[str, str, 
 def test_the_aggregator_is_spent_after_finish() -> None:
     """finish hands the aggregator's memory to the edges it builds; a second call is a programming error,
     not an empty result."""
-    from sgadvisor.accounting import Ledger
-    from sgadvisor.flowlogs.edges import EdgeAggregator
-
     aggregator = EdgeAggregator(Ledger())
     assert aggregator.finish().edges.height == 0
     with pytest.raises(RuntimeError, match="twice"):
