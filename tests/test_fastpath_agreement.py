@@ -127,7 +127,7 @@ def test_an_emptied_integer_where_aws_writes_a_dash_reads_as_absent_on_the_fast_
 # Ways a line gets damaged or reformatted; each takes the line's values and a position.
 _DAMAGE = (
     "empty", "drop", "extra", "double-space", "leading-space", "trailing-space", "tab", "dash",
-    "nbsp", "cr", "nul", "latin1", "replacement",
+    "nbsp", "cr", "nul", "latin1", "replacement", "blank", "spaces", "dashes",
 )  # fmt: skip
 # Characters put inside a value by the last kinds: a no-break space (whitespace to str.split), a lone
 # carriage return, a NUL byte, a Latin-1 byte (invalid UTF-8 once encoded below) and U+FFFD itself.
@@ -146,6 +146,12 @@ def _damage(fields: list[str], line: str, how: str, at: int) -> str | None:
         return " ".join([*values[:at], "x", *values[at:]])
     if how == "double-space":
         return " ".join(values[:at]) + "  " + " ".join(values[at:]) if at else line
+    if how == "blank":
+        return ""
+    if how == "spaces":  # whitespace only: a blank line to both paths
+        return " " * (at % 4 + 1)
+    if how == "dashes":  # every value absent: a record, filtered (no interface)
+        return " ".join("-" for _ in values)
     if how == "leading-space":
         return " " + line
     if how == "trailing-space":
