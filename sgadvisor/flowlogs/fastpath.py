@@ -3,9 +3,10 @@
 Most flow-log files are clean. For those, the engine reads, types, categorises and aggregates a whole
 file in a single streaming query (no Python per block), with memory bounded by the edges. If the file
 fails any check the careful path makes, nothing is kept and the caller takes the careful path, which
-locates and reports every bad line. So the fast path only ever accepts files it fully validated.
+locates and reports every bad line. So the fast path only accepts files it validated, with the one blind
+spot described below.
 
-The checks are placed where they cost least, and together they are exactly the careful path's:
+The checks are placed where they cost least, and together they are the careful path's:
 - in the CSV reader itself: a wrong field count or undecodable bytes fail the scan; ports are read as
   u16, protocol and tcp-flags as u8, so an out-of-range or non-numeric value fails it too, as does an
   action, log-status or flow-direction outside its documented values (read as ``Enum``);
