@@ -38,6 +38,22 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture
+def fast_path_taken(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each flow file read took the one-pass fast path (True) or fell back to the careful one."""
+    from sgadvisor.flowlogs import ingest
+
+    taken: list[bool] = []
+    real = ingest.scan_clean_text  # type: ignore[attr-defined]
+
+    def spy(*args: Any, **kwargs: Any) -> bool:
+        taken.append(real(*args, **kwargs))
+        return taken[-1]
+
+    monkeypatch.setattr(ingest, "scan_clean_text", spy)
+    return taken
+
+
 def write_lines(path: Path, lines: Iterable[str], *, gz: bool = False, header: str | None = None) -> Path:
     """Write flow-log lines (with an optional header line), gzipped when asked."""
     text = "".join(f"{line}\n" for line in ([header] if header else []) + list(lines))

@@ -291,18 +291,9 @@ def test_one_interface_in_two_formats_merges(tmp_path: Path) -> None:
 
 
 def test_clean_files_take_the_one_pass_fast_path_and_damaged_ones_do_not(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fast_path_taken: list[bool]
 ) -> None:
-    from sgadvisor.flowlogs import ingest
-
-    taken: list[bool] = []
-    real = ingest.scan_clean_text  # type: ignore[attr-defined]
-
-    def spy(*args: Any, **kwargs: Any) -> bool:
-        taken.append(real(*args, **kwargs))
-        return taken[-1]
-
-    monkeypatch.setattr(ingest, "scan_clean_text", spy)
+    taken = fast_path_taken
     lines = [default_line(sport=40000 + i) for i in range(20)]
     clean = write_lines(tmp_path / "clean.log.gz", lines, gz=True, header=DEFAULT_HEADER)
     damaged = write_lines(tmp_path / "damaged.log", [*lines, "junk"], header=DEFAULT_HEADER)
@@ -365,21 +356,6 @@ def _spoil(line: str, index: int, value: str) -> str:
     return " ".join(values)
 
 
-def _spy_on_fast_path(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Record whether each file took the fast path."""
-    from sgadvisor.flowlogs import ingest
-
-    taken: list[bool] = []
-    real = ingest.scan_clean_text  # type: ignore[attr-defined]
-
-    def spy(*args: Any, **kwargs: Any) -> bool:
-        taken.append(real(*args, **kwargs))
-        return taken[-1]
-
-    monkeypatch.setattr(ingest, "scan_clean_text", spy)
-    return taken
-
-
 @pytest.mark.parametrize(
     ("header", "good", "bad"),
     [
@@ -403,12 +379,12 @@ def _spy_on_fast_path(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     ],
 )
 def test_the_fast_path_gives_way_on_any_value_the_careful_path_rejects(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, header: str, good: str, bad: str
+    tmp_path: Path, fast_path_taken: list[bool], header: str, good: str, bad: str
 ) -> None:
     """Every check of the careful path holds on the fast path, wherever it is made (reader types, per-row
     expressions, distinct values after the aggregation): one bad record sends the file to the careful
     path, which reports exactly that record."""
-    taken = _spy_on_fast_path(monkeypatch)
+    taken = fast_path_taken
     clean = read_flows([write_lines(tmp_path / "clean.log", [good, good], header=header)])
     assert taken == [True] and clean.accounting.used == 2
     flows = read_flows(
@@ -420,10 +396,10 @@ def test_the_fast_path_gives_way_on_any_value_the_careful_path_rejects(
 
 
 def test_blank_lines_and_all_absent_records_stay_on_the_fast_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fast_path_taken: list[bool]
 ) -> None:
     """A blank line is not a record (both paths skip it); a line of ``-`` only is a record (filtered)."""
-    taken = _spy_on_fast_path(monkeypatch)
+    taken = fast_path_taken
     dashes = " ".join(["-"] * len(V5.split()))
     path = write_lines(tmp_path / "f.log", [_V5_GOOD, "", dashes, _V5_GOOD, ""], header=V5)
     fast = read_flows([path])

@@ -8,7 +8,6 @@ compare both paths record for record: accounting, issues, edges and coverage.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -48,20 +47,6 @@ def _empty_reads_as_dash(fields: list[str], values: list[str], index: int) -> bo
     return name not in required
 
 
-def _spy_on_fast_path(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    from sgadvisor.flowlogs import ingest
-
-    taken: list[bool] = []
-    real = ingest.scan_clean_text  # type: ignore[attr-defined]
-
-    def spy(*args: Any, **kwargs: Any) -> bool:
-        taken.append(real(*args, **kwargs))
-        return taken[-1]
-
-    monkeypatch.setattr(ingest, "scan_clean_text", spy)
-    return taken
-
-
 def _assert_same(fast: FlowEdges, careful: FlowEdges) -> None:
     assert fast.accounting == careful.accounting
     assert fast.edges.equals(careful.edges)
@@ -89,12 +74,12 @@ _CASES = [
 
 @pytest.mark.parametrize(("header", "line", "index"), _CASES)
 def test_an_emptied_value_is_a_short_line_on_both_paths(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, header: str, line: str, index: int
+    tmp_path: Path, fast_path_taken: list[bool], header: str, line: str, index: int
 ) -> None:
     """``a  b`` (a value removed, both spaces left) is a line with one value too few: the careful path
     reports it (it splits on runs of spaces) and the fast path must give way rather than read an absent
     value there."""
-    taken = _spy_on_fast_path(monkeypatch)
+    taken = fast_path_taken
     width = len(header.split())
     path = write_lines(tmp_path / "f.log", [line, _emptied(line, index), line], header=header)
     fast, careful = read_flows([path], LENIENT), read_flows([path], LENIENT, fast=False)
@@ -106,12 +91,12 @@ def test_an_emptied_value_is_a_short_line_on_both_paths(
 
 
 def test_an_emptied_integer_where_aws_writes_a_dash_reads_as_absent_on_the_fast_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fast_path_taken: list[bool]
 ) -> None:
     """The known blind spot, pinned so that closing it is a conscious change: the engine's reader gives
     an empty integer value and ``-`` the same null, so where ``-`` is legitimate (here: a NODATA record's
     packets) the fast path reads the emptied value as absent, while the careful path reports the line."""
-    taken = _spy_on_fast_path(monkeypatch)
+    taken = fast_path_taken
     fields, values = DEFAULT_HEADER.split(), NODATA_LINE.split(" ")
     index = fields.index("packets")
     assert _empty_reads_as_dash(fields, values, index)
