@@ -395,18 +395,26 @@ def test_the_fast_path_gives_way_on_any_value_the_careful_path_rejects(
     assert flows.accounting.issues[0].line == 3
 
 
-def test_blank_lines_and_all_absent_records_stay_on_the_fast_path(
+def test_all_absent_records_stay_on_the_fast_path_and_blank_lines_are_skipped_on_both(
     tmp_path: Path, fast_path_taken: list[bool]
 ) -> None:
-    """A blank line is not a record (both paths skip it); a line of ``-`` only is a record (filtered)."""
-    taken = fast_path_taken
+    """A line of ``-`` only is a record (filtered) and stays on the fast path. A blank line is not a
+    record (both paths skip it), but the fast path cannot tell it from a lone ``-`` in an integer field
+    with the rest of the line missing (a short line): it hands such a file to the careful path."""
     dashes = " ".join(["-"] * len(V5.split()))
-    path = write_lines(tmp_path / "f.log", [_V5_GOOD, "", dashes, _V5_GOOD, ""], header=V5)
-    fast = read_flows([path])
-    careful = read_flows([path], fast=False)
-    assert taken == [True]
-    assert fast.accounting == careful.accounting and fast.accounting.records == 3
-    assert fast.edges.equals(careful.edges) and fast.coverage.equals(careful.coverage)
+    clean = write_lines(tmp_path / "clean.log", [_V5_GOOD, dashes, _V5_GOOD], header=V5)
+    assert read_flows([clean]).accounting.records == 3 and fast_path_taken == [True]
+    for name, odd in (("blank", ""), ("spaces", "   "), ("dash", "-"), ("dash-spaces", "- ")):
+        path = write_lines(tmp_path / f"{name}.log", [_V5_GOOD, odd, dashes, _V5_GOOD, odd], header=V5)
+        fast, careful = (
+            read_flows([path], IngestOptions(max_malformed=1.0)),
+            read_flows([path], IngestOptions(max_malformed=1.0), fast=False),
+        )
+        assert fast_path_taken[-1] is False, name
+        assert fast.accounting == careful.accounting
+        blank = name in ("blank", "spaces")
+        assert (fast.accounting.records, fast.accounting.malformed) == ((3, 0) if blank else (5, 2)), name
+        assert fast.edges.equals(careful.edges) and fast.coverage.equals(careful.coverage)
 
 
 def test_bucketed_and_genuine_port_zero_records_share_one_edge(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ The checks are placed where they cost least, and together they are the careful p
 - in the CSV reader itself: a wrong field count or undecodable bytes fail the scan; ports are read as
   u16, protocol and tcp-flags as u8, so an out-of-range or non-numeric value fails it too, as does an
   action, log-status or flow-direction outside its documented values (read as ``Enum``);
-- per row, in the query: negative numbers in the other integer fields, the last field (read as raw text
-  so that a short line shows as a missing value rather than as ``-``), and empty values (below);
+- per row, in the query: negative numbers in the other integer fields, the last field (read raw, with no
+  null marker, so that ``-`` is told apart from a missing value: a short line), and empty values (below);
 - after the aggregation, on the distinct values only: addresses and interface ids are group keys, so
   every value the file holds survives into the grouped rows and is checked there (a few thousand values
   instead of millions of rows).
@@ -21,11 +21,14 @@ path, which splits on runs of spaces. The reader keeps it visible where it can: 
 values as ``""`` (``-`` alone is null) and enumerations with ``-`` as one of their values, so that null
 means empty. An empty integer, though, reads as null exactly like ``-``, so the scan requires the integers
 AWS always writes: version, start and end of every record with a log-status, and the ports, protocol,
-packets and bytes of every OK record (a null there sends the file to the careful path). The blind spot
-left: an empty value where ``-`` is legitimate (the traffic fields of a NODATA or SKIPDATA record,
-tcp-flags, traffic-path, …) reads as ``-`` here and as a short line on the careful path. No byte-level
-check closes it at an acceptable cost (a Python pass over the inflated bytes costs more than the scan's
-whole margin; tests/test_fastpath_agreement.py pins it).
+packets and bytes of every OK record (a null there sends the file to the careful path). For the same
+reason a line that looks blank (every text value empty, every other one null) may be a ``-`` in an integer
+field with the rest of the line missing: in a format with integer fields it sends the file to the careful
+path too, which skips a truly blank line silently. The blind spot left: an empty value where ``-`` is
+legitimate (the traffic fields of a NODATA or SKIPDATA record, tcp-flags, traffic-path, …, and every
+integer field of a format without log-status) reads as ``-`` here and as a short line on the careful path.
+No byte-level check closes it at an acceptable cost (a Python pass over the inflated bytes costs more than
+the scan's whole margin; tests/test_fastpath_agreement.py pins it).
 
 gzip is inflated by the engine while it scans (streaming, no temporary file). A damaged stream fails the
 scan, and the careful path then keeps every good line before the damage.
@@ -106,8 +109,9 @@ _WRITTEN_WHEN_OK = ("srcport", "dstport", "protocol", "packets", "bytes")
 class _Layout:
     """How the scan reads one field order: the CSV schema and the per-row checks.
 
-    The last field is read as raw text with no null marker, so that a short line (its last field
-    missing: null) is told apart from ``-`` (absent value); ``_raw_last`` keeps that raw text."""
+    The last field is read raw with no null marker (as text, or as its Enum, which includes ``-``), so
+    that ``-`` (an absent value) stays ``-`` while a missing last value (a short line) reads as null in an
+    Enum and as ``""`` in text, like an empty one; ``_raw_last`` keeps that raw value."""
 
     fields: tuple[str, ...]
 
@@ -138,7 +142,8 @@ class _Layout:
     def typed(self) -> list[pl.Expr]:
         """Evaluated together on the columns as read: the enumerations and the last field typed (``-`` →
         null; a bad last value → null, caught by :meth:`bad`), the raw last field as ``_raw_last``, and
-        ``_blank`` and ``_empty``, which need the raw values."""
+        ``_blank`` and ``_empty``, which need the raw values. In a format with integer fields a line that
+        looks blank counts as an empty value (see the module docstring)."""
         raw = pl.col(self.last)
         value: pl.Expr = pl.when(raw != "-").then(raw)
         spec = spec_for(self.last)
@@ -151,13 +156,13 @@ class _Layout:
             raw.alias("_raw_last"),
             value.alias(self.last),
             *enums,
-            self._blank().alias("_blank"),
-            self._empty().alias("_empty"),
+            (pl.lit(False) if self._ints() else self._looks_blank()).alias("_blank"),
+            (self._empty() | self._looks_blank() if self._ints() else self._empty()).alias("_empty"),
         ]
 
-    def _blank(self) -> pl.Expr:
-        """A blank line (not a record; the careful path skips it silently): no value in any field. The
-        reader gives each text field of a blank line as ``""`` and every other field as null."""
+    def _looks_blank(self) -> pl.Expr:
+        """What a blank line reads as (the careful path skips it silently): every text field ``""``,
+        every other field null — which a ``-`` in an integer field reads as too."""
         raw_last = pl.col(self.last)
         last_blank = raw_last.is_null() if self.last in ENUMS else raw_last.is_null() | (raw_last == "")
         return pl.all_horizontal(
@@ -168,7 +173,7 @@ class _Layout:
 
     def _empty(self) -> pl.Expr:
         """An empty value in a text field (``""``), an enumeration (null: ``-`` is one of its values) or
-        the last field (``""``; a missing last field is null, see :meth:`bad`)."""
+        a last field read as text (``""``: empty, or missing on a short line)."""
         checks = [pl.col(n) == "" for n in self._texts()]
         checks += [pl.col(n).is_null() for n in self._enums()]
         if self.last not in ENUMS:
@@ -179,7 +184,8 @@ class _Layout:
         """True for a record failing a check the reader cannot make (see the module docstring); a blank
         line is bad too, but is categorised as blank first."""
         raw = pl.col("_raw_last")
-        checks: list[pl.Expr] = [raw.is_null(), pl.col("_empty")]  # a short line, an empty value
+        # A missing enumerated last value (a short line); an empty or missing value elsewhere.
+        checks: list[pl.Expr] = [raw.is_null(), pl.col("_empty")]
         present = raw.is_not_null() & (raw != "-")
         spec = spec_for(self.last)
         if spec.kind is Kind.INT:
