@@ -81,6 +81,30 @@ def test_binary_garbage_lines_are_counted_and_located(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "careful-path"])
+def test_a_header_less_file_whose_first_record_is_garbage_is_still_a_flow_log(
+    tmp_path: Path, fast: bool
+) -> None:
+    """Without a header the first lines are the records: undecodable bytes in the first one make that line
+    malformed, not the whole file something else (the other lines have the format's field count)."""
+    path = tmp_path / "headerless.log"
+    bad = GOOD[0].replace("eni-", "eni-\xe9").encode("latin-1")
+    path.write_bytes(b"\n".join([bad, *(line.encode() for line in GOOD[1:4])]) + b"\n")
+    flows = read_flows([path], LENIENT, fast=fast)
+    _balanced(flows)
+    assert (flows.accounting.used, flows.accounting.malformed) == (3, 1)
+    assert _issue_lines(flows) == [("headerless.log", 1)]
+
+
+def test_a_binary_file_in_a_directory_is_not_a_flow_log(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\n\x00\x01")
+    write_lines(tmp_path / "flows" / "f.log", GOOD[:2], header=DEFAULT_HEADER)
+    flows = read_flows([tmp_path / "flows"], LENIENT)
+    assert flows.accounting.used == 2
+    assert any("image.png" in i.file and "not a flow log" in i.reason for i in flows.accounting.issues)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "careful-path"])
 def test_control_characters_in_the_interface_id_are_garbage(tmp_path: Path, fast: bool) -> None:
     """Well-formed but binary: an interface id with NUL/control bytes is no ENI. Both paths count the line
     as malformed (the fast one by handing the file to the careful one), keep the others, and never echo

@@ -229,7 +229,7 @@ def test_both_paths_agree_on_damaged_lines(
     fast_path_taken.clear()
     try:
         fast = read_flows([path], options)
-    except InputError as exc:  # e.g. a header-less file whose first line is not text: no flow log
+    except InputError as exc:  # e.g. a header-less file whose first lines have another field count
         with pytest.raises(InputError, match=re.escape(str(exc))):
             read_flows([path], options, fast=False)
         assert spoiled

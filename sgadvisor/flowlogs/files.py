@@ -291,7 +291,7 @@ def _text_layout(first_block: bytes, options: ReadOptions) -> tuple[tuple[str, .
     try:
         head = lines[0].decode("utf-8").split()
     except UnicodeDecodeError:
-        raise NotAFlowLog("first line is not text") from None
+        head = []  # no header: a damaged first record, or no flow log at all (the field counts decide)
     if head and all(looks_like_field_name(tok) for tok in head):
         names = tuple(normalize_field_name(tok) for tok in head)
         if any(is_known_field(n) for n in names) and len(set(names)) == len(names):
