@@ -493,6 +493,17 @@ def _damaged_section(damaged: Measurement, expected: dict[str, Any], lines_total
     return out
 
 
+TARGET_RATIO = 0.5
+
+
+def paired_ratios(ours: Measurement, bare: Measurement) -> list[float]:
+    """sgadvisor's throughput over the bare engine's, run by run, sorted. Within a repeat the engines take
+    turns, so run i of each saw the same minute of a shared host: the spread of these pairs says how
+    far the ratio of the medians can be trusted."""
+    pairs = zip(ours.runs, bare.runs, strict=False)
+    return sorted(float(b["seconds"]) / float(o["seconds"]) for o, b in pairs)
+
+
 def report(
     measurements: list[Measurement], info: dict[str, str], manifest: dict[str, Any], data: Path, repeat: int
 ) -> str:
@@ -545,6 +556,13 @@ def report(
         parts = [f"`{name}`: sgadvisor {_rate(ours.rows_per_second)} rows/s"]
         if bare is not None and bare.ok:
             parts.append(f"{ours.rows_per_second / bare.rows_per_second:.2f}x bare polars")
+            pairs = paired_ratios(ours, bare)
+            if len(pairs) > 1:
+                above = sum(r >= TARGET_RATIO for r in pairs)
+                parts.append(
+                    f"paired runs {' '.join(f'{r:.3f}' for r in pairs)} ({above} of {len(pairs)} at or above "
+                    f"{TARGET_RATIO}x)"
+                )
         if duck is not None and duck.ok:
             parts.append(f"{ours.rows_per_second / duck.rows_per_second:.2f}x bare DuckDB")
         parts.append(f"peak RSS {_mib(ours.peak_mib)} MiB")
