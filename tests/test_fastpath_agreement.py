@@ -28,14 +28,20 @@ V5 = (
 )
 V5_LINE = "5 eni-0a 10.0.1.10 10.0.2.15 - 10.0.9.9 40000 443 6 2 100 1 61 ACCEPT OK 2 egress - S3"
 NODATA_LINE = "2 123456789012 eni-0aaa - - - - - - - 1793491200 1793491260 - NODATA"
+# No log-status: the action tells a traffic record; an integer last.
+NO_STATUS = (
+    "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action tcp-flags"
+)
+NO_STATUS_LINE = "5 eni-0a 10.0.1.10 10.0.2.15 40000 443 6 2 100 1 61 ACCEPT 2"
 # Text last (an unknown field is text), so that a trailing empty value is a text value.
 TEXT_LAST = f"{DEFAULT_HEADER} x-note"
 TEXT_LAST_LINE = f"{default_line()} hello"
 
 # Integer fields AWS writes for every record that has a log-status, and those it writes for every record
 # whose log-status is OK: there the engine's reader, which cannot tell an empty value from "-", is backed
-# by a check. Elsewhere "-" is a legitimate value of an integer field (NODATA traffic fields, tcp-flags,
-# traffic-path…) and an empty one reads as "-" on the fast path (see fastpath.py).
+# by a check (without log-status: a record with an action). Elsewhere "-" is a legitimate value of an
+# integer field (NODATA traffic fields, tcp-flags, traffic-path…) and an empty one reads as "-" on the fast
+# path (see fastpath.py).
 _ALWAYS = {"version", "start", "end"}
 _WHEN_OK = {"srcport", "dstport", "protocol", "packets", "bytes"}
 
@@ -45,8 +51,12 @@ def _empty_reads_as_dash(fields: list[str], values: list[str], index: int) -> bo
     name = fields[index]
     if spec_for(name).kind is not Kind.INT:
         return False
-    status = values[fields.index("log-status")] if "log-status" in fields else "-"
-    required = (_ALWAYS if status != "-" else set()) | (_WHEN_OK if status == "OK" else set())
+    if "log-status" in fields:
+        status = values[fields.index("log-status")]
+        record, traffic = status != "-", status == "OK"
+    else:  # a record with an action is a traffic record; with neither field nothing is required
+        record = traffic = "action" in fields and values[fields.index("action")] != "-"
+    required = (_ALWAYS if record else set()) | (_WHEN_OK if traffic else set())
     return name not in required
 
 
@@ -83,6 +93,7 @@ _CASES = [
         (DEFAULT_HEADER, NODATA_LINE),
         (V5, V5_LINE),
         (TEXT_LAST, TEXT_LAST_LINE),
+        (NO_STATUS, NO_STATUS_LINE),
     )
     for index in range(len(header.split()))
     if not _empty_reads_as_dash(header.split(), line.split(" "), index)
@@ -188,6 +199,14 @@ _FORMATS: dict[str, tuple[str, list[str]]] = {
             "5 eni-0b 10.0.2.15 10.0.1.10 - - 443 40000 6 2 100 1 61 ACCEPT OK 18 ingress - -",
             "5 eni-0a 10.0.1.10 52.95.1.1 - - 40001 443 6 2 100 1 61 REJECT OK 2 egress - S3",
             "5 eni-0a - - - - - - - - - 1 61 - NODATA - - - -",
+        ],
+    ),
+    "no-status": (
+        NO_STATUS,
+        [
+            NO_STATUS_LINE,
+            "5 eni-0b 10.0.2.15 10.0.1.10 443 40000 6 2 100 1 61 REJECT 18",
+            "5 eni-0a - - - - - - - 1 61 - -",
         ],
     ),
 }

@@ -21,12 +21,14 @@ path, which splits on runs of spaces. The reader keeps it visible where it can: 
 values as ``""`` (``-`` alone is null) and enumerations with ``-`` as one of their values, so that null
 means empty. An empty integer, though, reads as null exactly like ``-``, so the scan requires the integers
 AWS always writes: version, start and end of every record with a log-status, and the ports, protocol,
-packets and bytes of every OK record (a null there sends the file to the careful path). For the same
+packets and bytes of every OK record (without log-status: of every record with an action); a null there
+sends the file to the careful path. For the same
 reason a line that looks blank (every text value empty, every other one null) may be a ``-`` in an integer
 field with the rest of the line missing: in a format with integer fields it sends the file to the careful
 path too, which skips a truly blank line silently. The blind spot left: an empty value where ``-`` is
-legitimate (the traffic fields of a NODATA or SKIPDATA record, tcp-flags, traffic-path, …, and every
-integer field of a format without log-status) reads as ``-`` here and as a short line on the careful path.
+legitimate (the traffic fields of a NODATA or SKIPDATA record, tcp-flags, traffic-path, …; in a format
+without log-status, those of a record without an action; in a format with neither, every integer) reads
+as ``-`` here and as a short line on the careful path.
 No byte-level check closes it at an acceptable cost (a Python pass over the inflated bytes costs more than
 the scan's whole margin; tests/test_fastpath_agreement.py pins it).
 
@@ -205,11 +207,17 @@ class _Layout:
 
     def _unwritten(self) -> list[pl.Expr]:
         """A null where AWS always writes an integer (see ``_ALWAYS_WRITTEN``): an empty value."""
-        if "log-status" not in self.fields:
+        if "log-status" in self.fields:
+            status = pl.col("log-status")
+            record, traffic = status.is_not_null(), status == "OK"
+        elif "action" in self.fields:
+            # Without log-status, a record with an action is a traffic record (NODATA and SKIPDATA
+            # records print "-" there), and a line of "-" only is not told apart from a damaged one.
+            record = traffic = pl.col("action").is_not_null()
+        else:
             return []
-        status = pl.col("log-status")
         checks = []
-        for required, when in ((_ALWAYS_WRITTEN, status.is_not_null()), (_WRITTEN_WHEN_OK, status == "OK")):
+        for required, when in ((_ALWAYS_WRITTEN, record), (_WRITTEN_WHEN_OK, traffic)):
             present = [n for n in required if n in self.fields]
             if present:
                 checks.append(when & pl.any_horizontal(pl.col(n).is_null() for n in present))
