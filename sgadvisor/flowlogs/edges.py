@@ -739,12 +739,10 @@ def _sole_common_addresses(undecided: pl.DataFrame) -> pl.DataFrame:
     first_edge = pl.col("iface").is_first_distinct()
     firsts = undecided.lazy().filter(first_edge).select("iface", "saddr", "daddr").collect()
     ids = firsts["iface"].to_physical()
-    largest = ids.max()
-    size = (largest if isinstance(largest, int) else 0) + 1
 
     def lookup(column: str) -> pl.Expr:
-        """The column's candidate for each row's interface: an array lookup by dictionary id."""
-        table = pl.zeros(size, dtype=ids.dtype, eager=True).scatter(ids, firsts[column].to_physical())
+        """The column's candidate for each row's interface."""
+        table = _by_dictionary_id(ids, firsts[column].to_physical(), ids.dtype)
         return pl.lit(table).gather(pl.col("iface").to_physical())
 
     def in_edge(candidate: pl.Expr) -> pl.Expr:
@@ -925,6 +923,14 @@ def _key_words(frame: pl.DataFrame) -> list[pl.Expr]:
     return [*words, word.alias(f"_w{len(words)}")]
 
 
+def _by_dictionary_id(ids: pl.Series, values: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """A table indexed by a Categorical's dictionary ids (``values[i]`` at ``ids[i]``, 0 elsewhere), so
+    that a per-row lookup is an array gather on the physical ids, not a hash lookup."""
+    largest = ids.max()
+    size = (largest if isinstance(largest, int) else 0) + 1
+    return pl.zeros(size, dtype=dtype, eager=True).scatter(ids, values)
+
+
 def _order_code(values: pl.Series) -> tuple[pl.Expr, int]:
     """(UInt64 code of ``values`` ordered like the values, nulls last; its width in bits)."""
     column = pl.col(values.name)
@@ -934,10 +940,7 @@ def _order_code(values: pl.Series) -> tuple[pl.Expr, int]:
         distinct = values.unique().drop_nulls()
         order = pl.DataFrame({"p": distinct.to_physical(), "t": distinct.cast(pl.String)}).sort("t")
         top = order.height
-        # Rank by dictionary id: an array lookup (gather) per row, not a hash lookup.
-        largest = order["p"].max()
-        size = (largest if isinstance(largest, int) else 0) + 1
-        ranks = pl.zeros(size, dtype=pl.UInt64, eager=True).scatter(order["p"], pl.arange(top, eager=True))
+        ranks = _by_dictionary_id(order["p"], pl.arange(top, eager=True), pl.UInt64())
         code = pl.lit(ranks).gather(column.to_physical())
     else:
         low, high = values.min(), values.max()
