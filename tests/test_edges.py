@@ -216,6 +216,12 @@ records = st.builds(
 )
 
 
+def _distinct(ports: list[int]) -> int:
+    """Distinct ports as the README states them: exact up to 2; from 3 on, min(records, max - min + 1)."""
+    seen = len(set(ports))
+    return seen if seen <= 2 else min(len(ports), max(ports) - min(ports) + 1)
+
+
 def _reference(recs: list[Rec], low: int = 32768, high: int = 65535) -> dict[tuple[Any, ...], dict[str, Any]]:
     """A plain-Python statement of DESIGN §4.2, independent of the column-engine implementation."""
     groups: dict[tuple[Any, ...], list[Rec]] = defaultdict(list)
@@ -239,9 +245,9 @@ def _reference(recs: list[Rec], low: int = 32768, high: int = 65535) -> dict[tup
             "records": len(members),
             "first_start": min(m.start for m in members),
             "last_end": max(m.start + 60 for m in members),
-            "local_port_min": min(local), "local_port_max": max(local), "local_port_distinct": len(set(local)),
+            "local_port_min": min(local), "local_port_max": max(local), "local_port_distinct": _distinct(local),
             "remote_port_min": min(remote), "remote_port_max": max(remote),
-            "remote_port_distinct": len(set(remote)),
+            "remote_port_distinct": _distinct(remote),
             "syn_records": sum(1 for m in members if m.flags & 18 == 2),
             "synack_records": sum(1 for m in members if m.flags & 18 == 18),
             "fin_records": sum(1 for m in members if m.flags & 1),
@@ -271,8 +277,8 @@ def test_edges_match_the_reference_whatever_the_block_size(recs: list[Rec]) -> N
 
 
 def test_one_interface_in_two_formats_merges(tmp_path: Path) -> None:
-    """A format change mid-window gives two partial edges for one edge. Distinct ports are exact within
-    one pass over the data; merging passes sums them (an upper bound, which the analysis accepts)."""
+    """A format change mid-window gives two partial edges for one edge; both paths merge them the same
+    way, distinct ports included (their moments add up exactly)."""
     v2 = [default_line("10.0.1.10", "10.0.2.15", p, 443, eni="eni-0a") for p in (40001, 40002)]
     v2 += [default_line("10.0.1.10", p, 40001, 443, eni="eni-0a") for p in ("10.0.3.1", "10.0.3.2")]
     v5 = [
@@ -282,12 +288,36 @@ def test_one_interface_in_two_formats_merges(tmp_path: Path) -> None:
     write_lines(tmp_path / "new.log", v5, header=V5)
     careful = read_flows([tmp_path], fast=False)
     fast = read_flows([tmp_path])
-    for flows, distinct in ((careful, 3), (fast, 4)):
+    for flows in (careful, fast):
         edge = flows.edges.filter(pl.col("remote_addr") == "10.0.2.15").row(0, named=True)
         assert edge["records"] == 4
-        assert edge["local_port_distinct"] == distinct
+        assert edge["local_port_distinct"] == 3
         assert (edge["syn_records"], edge["zero_flag_records"]) == (2, 0)
-    assert careful.edges.drop("local_port_distinct").equals(fast.edges.drop("local_port_distinct"))
+    assert careful.edges.equals(fast.edges)
+
+
+@pytest.mark.parametrize(
+    ("ports", "distinct"),
+    [
+        ([40001] * 6, 1),  # one long-lived connection, logged in every file
+        ([40001, 40009] * 3, 2),  # two of them
+        ([40001, 40005, 40009, 40001, 40005, 40009], 6),  # three or more: min(records, max - min + 1)
+        ([40001, 40002, 40003, 40001, 40002, 40003], 3),
+    ],
+)
+def test_distinct_ports_do_not_add_up_across_files(tmp_path: Path, ports: list[int], distinct: int) -> None:
+    """An edge seen in many files (S3 delivers a file every few minutes) keeps its true count where the
+    analysis looks (1, 2, or 3 and more): a connection whose one ephemeral port is logged in six files
+    has one distinct port, not six."""
+    for i, port in enumerate(ports):
+        write_lines(
+            tmp_path / f"f{i}.log", [default_line(sport=port, start=T0 + 600 * i)], header=DEFAULT_HEADER
+        )
+    for fast in (True, False):
+        flows = read_flows([tmp_path], fast=fast)
+        edge = flows.edges.row(0, named=True)
+        assert (flows.edges.height, edge["local_port"], edge["records"]) == (1, 0, len(ports))
+        assert edge["local_port_distinct"] == distinct, fast
 
 
 def test_clean_files_take_the_one_pass_fast_path_and_damaged_ones_do_not(
@@ -419,8 +449,8 @@ def test_all_absent_records_stay_on_the_fast_path_and_blank_lines_are_skipped_on
 
 def test_bucketed_and_genuine_port_zero_records_share_one_edge(tmp_path: Path) -> None:
     """Source-bucketed, destination-bucketed and genuine port-0 records can all have the key ports (0, 0):
-    the fast scan keeps them apart until its group-by is done (to count each side's distinct ports with
-    one n_unique), then merges them. Both paths and the reference must agree."""
+    the fast scan keeps them apart until its group-by is done (so that each group's port sums are one
+    side's), then merges them. Both paths and the reference must agree."""
     recs = [
         Rec("eni-01", "egress", "10.0.1.10", "10.0.2.15", sport, dport, 17, "ACCEPT", 0, T0 + i)
         for i, (sport, dport) in enumerate([(40000, 0), (40001, 0), (0, 50000), (0, 0), (40000, 0), (0, 443)])
@@ -434,7 +464,8 @@ def test_bucketed_and_genuine_port_zero_records_share_one_edge(tmp_path: Path) -
     for key, want in expected.items():
         assert {k: got[key][k] for k in want} == want, key
     edge = got[("eni-01", "egress", "ACCEPT", 17, "10.0.1.10", "10.0.2.15", 0, 0)]
-    assert (edge["records"], edge["local_port_distinct"], edge["remote_port_distinct"]) == (5, 3, 2)
+    # Local ports 40000, 40001, 0, 0, 40000: three, so an upper bound (5 records); remote 0 and 50000: exact.
+    assert (edge["records"], edge["local_port_distinct"], edge["remote_port_distinct"]) == (5, 5, 2)
 
 
 # One address in every edge of an interface (the common case the inference settles up front), a second

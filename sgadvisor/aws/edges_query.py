@@ -22,7 +22,6 @@ import polars as pl
 
 from sgadvisor.aws.discovery import LogGroupFormat
 from sgadvisor.flowlogs.edges import (
-    PRE_KEY,
     EdgeAggregator,
     PortRange,
     category_expr,
@@ -116,7 +115,7 @@ def rows_to_grouped(
 
     The frame's shape is taken from the aggregator itself (an empty streaming query), so this stays in
     step with the file path whatever its internal types are."""
-    target = aggregator.grouped_query(_empty_records(), whole_scan=True).collect_schema()
+    target = aggregator.grouped_query(_empty_records()).collect_schema()
     sources = _row_sources()
     # Insights returns every value as text (absent fields are left out of a row): load the rows as text
     # columns once and let the engine type them, instead of converting value by value.
@@ -186,10 +185,11 @@ def _to_grouped(frame: pl.DataFrame, aggregator: EdgeAggregator, target: pl.Sche
         .with_columns(
             pl.col("sport_raw").alias("sport"),
             pl.col("dport_raw").alias("dport"),
-            pl.when(bucketed_src).then(pl.col("sport_n")).otherwise(0).alias("_scan_src_n"),
-            pl.when(bucketed_dst).then(pl.col("dport_n")).otherwise(0).alias("_scan_dst_n"),
+            # The query counts distinct ports itself; the port moments the file paths merge are unknown.
+            pl.when(bucketed_src).then(pl.col("sport_n")).otherwise(0).alias("_src_n"),
+            pl.when(bucketed_dst).then(pl.col("dport_n")).otherwise(0).alias("_dst_n"),
+            *(pl.lit(None, dtype=pl.Int64).alias(c) for c in ("_s1", "_s2", "_d1", "_d2")),
             pl.col("seconds").alias("_seconds"),
         )
-        .with_columns(pl.struct(list(PRE_KEY)).hash(seed=0).alias("_h"))
     )
     return shaped.select([pl.col(c).cast(dtype) for c, dtype in target.items()])

@@ -131,7 +131,6 @@ class FlowEdges:
 
 # Internal, src/dst-oriented partial key. "_psrc"/"_pdst" are pkt-addresses only where they differ.
 _PRE_KEY = ("iface", "fdir", "action", "protocol", "saddr", "daddr", "psrc", "pdst", "sport", "dport")
-PRE_KEY = _PRE_KEY
 # Text key columns are held as Categorical (a u32 per value, one process-wide dictionary) from the partial
 # aggregates to the end of `finish`: the joins, group-bys and uniques there then hash integers, not
 # strings. The §4.2 output is String again.
@@ -152,12 +151,17 @@ _SCAN_LABELS: tuple[str, ...] = (
 )
 # ... and the labelled categories as an Enum: the per-category group-bys on ~edges rows then hash bytes.
 _SCAN_CATEGORY = pl.Enum(_SCAN_LABELS)
-_HASH = "_h"
-_PAIRS_SCHEMA: dict[str, pl.DataType] = {
-    _HASH: pl.UInt64(),
-    "bucketed_src": pl.Boolean(),
-    "bucketed_port": pl.Int64(),
-}
+
+# Distinct ports of a bucketed side are judged from mergeable moments, not from sets of ports: per side,
+# the sums of (port - _CENTRE) and of its square over the records (with `records` and the side's min and
+# max). Sums add across blocks, files and partial edges, so memory stays with the edges and the result
+# does not depend on how the data was split (see `_distinct_ports`). Centring keeps a square under 2^30
+# (2^32 for the fast scan's port sums): Int64 sums hold 2^31 records of one edge in one file, 2^33 in all.
+_CENTRE = 32768
+_PORTS_OFFSET = 2 * _CENTRE  # the fast scan's port sums are centred too (see `_scan_keyed_exprs`)
+_MOMENTS = ("_s1", "_s2", "_d1", "_d2")  # source side: sum, sum of squares; destination side: the same
+# Distinct-port counts a source gives itself (Logs Insights' count_distinct), per side; null from files.
+_COUNTED = ("_src_n", "_dst_n")
 
 
 def _sum(name: str) -> pl.Expr:
@@ -184,8 +188,7 @@ _MERGE_AGGS: tuple[pl.Expr, ...] = (
     *_FLAG_SUMS,
     pl.col("src_svc").max(),
     pl.col("dst_svc").max(),
-    _sum("_scan_src_n"),
-    _sum("_scan_dst_n"),
+    *(_sum(c) for c in (*_MOMENTS, *_COUNTED)),
 )
 _COVERAGE_MERGE: tuple[pl.Expr, ...] = (
     pl.col("first_start").min(),
@@ -285,9 +288,10 @@ def _scan_keyed_exprs(bucket: PortRange, absent: Collection[str]) -> list[pl.Exp
     genuine port 0 never share a group. `scan_result` turns the nulls into 0 and merges the rare groups
     that then coincide.
 
-    `_ports` is the sum of both ports: in a bucketed group the other port is the key's (one value), so
-    the sum's distinct count, min and max are the bucketed port's, offset by the key port. A plain sum
-    costs far less per row than picking the bucketed side (~0.4 s per 5M records)."""
+    `_ports` is the sum of both ports, less 65536: in a bucketed group the other port is the key's (one
+    value), so the sum's min, max and moments are the bucketed port's, offset by a constant that
+    `scan_result` removes. A plain sum costs far less per row than picking the bucketed side (~0.4 s per
+    5M records)."""
     used = pl.col("cat") == 0
     s_eph = used & pl.col("sport_raw").is_between(bucket.low, bucket.high)
     d_eph = used & pl.col("dport_raw").is_between(bucket.low, bucket.high)
@@ -295,7 +299,7 @@ def _scan_keyed_exprs(bucket: PortRange, absent: Collection[str]) -> list[pl.Exp
     exprs = [
         pl.when(~src_bucketed).then(pl.col("sport_raw")).alias("sport"),
         pl.when(~dst_bucketed).then(pl.col("dport_raw")).alias("dport"),
-        (pl.col("sport_raw").cast(pl.Int32) + pl.col("dport_raw").cast(pl.Int32)).alias("_ports"),
+        (pl.col("sport_raw").cast(pl.Int64) + pl.col("dport_raw") - _PORTS_OFFSET).alias("_ports"),
     ]
     return exprs + _pkt_address_exprs(absent)
 
@@ -316,9 +320,6 @@ def _keyed_exprs(bucket: PortRange, used: pl.Expr, absent: Collection[str] = ())
     exprs = [
         pl.when(src_bucketed).then(0).otherwise(pl.col("sport_raw")).alias("sport"),
         pl.when(dst_bucketed).then(0).otherwise(pl.col("dport_raw")).alias("dport"),
-        # The bucketed side's real port, for the exact distinct count.
-        pl.when(src_bucketed).then(pl.col("sport_raw")).alias("_src_bucketed"),
-        pl.when(dst_bucketed).then(pl.col("dport_raw")).alias("_dst_bucketed"),
     ]
     return exprs + _pkt_address_exprs(absent)
 
@@ -343,40 +344,38 @@ _PARTIAL_AGGS: tuple[pl.Expr, ...] = (
     pl.col("src_svc").max(),
     pl.col("dst_svc").max(),
     (pl.col("end") - pl.col("start")).sum().cast(pl.Int64).alias("_seconds"),
-    pl.col("_src_bucketed").drop_nulls().unique().alias("_src_ports"),
-    pl.col("_dst_bucketed").drop_nulls().unique().alias("_dst_ports"),
 )
-# One streaming pass over a whole file counts distinct bucketed ports in the group-by itself (exact for
-# that pass); merging with other passes sums the counts, an upper bound (the analysis does not need more).
-_SCAN_AGGS: tuple[pl.Expr, ...] = (
-    *_PARTIAL_AGGS[:-2],
-    pl.col("_src_bucketed").drop_nulls().n_unique().cast(pl.Int64).alias("_scan_src_n"),
-    pl.col("_dst_bucketed").drop_nulls().n_unique().cast(pl.Int64).alias("_scan_dst_n"),
+_CENTRED_SRC, _CENTRED_DST = pl.col("sport_raw") - _CENTRE, pl.col("dport_raw") - _CENTRE
+_BLOCK_AGGS: tuple[pl.Expr, ...] = (
+    *_PARTIAL_AGGS,
+    _CENTRED_SRC.sum().alias("_s1"),
+    (_CENTRED_SRC * _CENTRED_SRC).sum().alias("_s2"),
+    _CENTRED_DST.sum().alias("_d1"),
+    (_CENTRED_DST * _CENTRED_DST).sum().alias("_d2"),
 )
+_NOT_COUNTED = tuple(pl.lit(None, dtype=pl.Int64).alias(c) for c in _COUNTED)
 # The same inside the file scan. There a bucketed port is null in the key (see `_scan_keyed_exprs`), so a
-# group holds one side's bucketed records only: the distinct count, min and max of the port sum are its
-# bucketed port's (offset by the key's other port), and the port columns need no min/max of their own
-# (an unbucketed port is the key's, one value per group).
+# group holds one side's bucketed records only: the min, max and moments of the port sum are its bucketed
+# port's (offset by the key's other port), and the port columns need no min/max of their own (an
+# unbucketed port is the key's, one value per group).
 _PORT_RANGE = ("sport_min", "sport_max", "dport_min", "dport_max")
+_PORTS = pl.col("_ports")
 _FILE_SCAN_AGGS: tuple[pl.Expr, ...] = (
-    *(e for e in _PARTIAL_AGGS[:-2] if e.meta.output_name() not in _PORT_RANGE),
-    pl.col("_ports").n_unique().alias("_ports_n"),
-    pl.col("_ports").min().alias("_ports_min"),
-    pl.col("_ports").max().alias("_ports_max"),
+    *(e for e in _PARTIAL_AGGS if e.meta.output_name() not in _PORT_RANGE),
+    _PORTS.min().alias("_ports_min"),
+    _PORTS.max().alias("_ports_max"),
+    _PORTS.sum().alias("_ports_1"),
+    (_PORTS * _PORTS).sum().alias("_ports_2"),
 )
 
 
-# The columns of a grouped frame (`grouped_query` with whole_scan, `scan_result`), in order.
-_GROUPED = ["cat", *_PRE_KEY, _HASH, *(e.meta.output_name() for e in _SCAN_AGGS)]
+# The columns of a grouped frame (`grouped_query`, `scan_result`), in order.
+_GROUPED = ["cat", *_PRE_KEY, *(e.meta.output_name() for e in _BLOCK_AGGS), *_COUNTED]
 
 
 def merge_grouped(grouped: pl.DataFrame) -> pl.DataFrame:
     """Re-aggregate a fast scan's grouped rows whose keys changed (e.g. addresses canonicalised)."""
-    return (
-        grouped.group_by(["cat", *_PRE_KEY])
-        .agg(*_MERGE_AGGS, _sum("_seconds"))
-        .with_columns(pl.lit(None, dtype=pl.UInt64).alias(_HASH))  # set by add_grouped
-    )
+    return grouped.group_by(["cat", *_PRE_KEY]).agg(*_MERGE_AGGS, _sum("_seconds"))
 
 
 def merge_colliding(grouped: pl.DataFrame, suspect: pl.Expr) -> pl.DataFrame:
@@ -421,7 +420,6 @@ class EdgeAggregator:
     bucket: PortRange = DEFAULT_BUCKET
     window: Window | None = None
     _partials: list[pl.DataFrame] = field(default_factory=list)
-    _pairs: list[pl.DataFrame] = field(default_factory=list)
     _coverage: list[pl.DataFrame] = field(default_factory=list)
     _final: list[pl.DataFrame] = field(default_factory=list)  # edges read from edge files
     compact_rows: int = COMPACT_ROWS  # merge partial aggregates beyond this many rows
@@ -437,18 +435,16 @@ class EdgeAggregator:
         )
         self.add_grouped(grouped)
 
-    def grouped_query(self, records: pl.LazyFrame, *, whole_scan: bool = False) -> pl.LazyFrame:
+    def grouped_query(self, records: pl.LazyFrame) -> pl.LazyFrame:
         """Records (internal column names) → one row per (category, partial edge) with every aggregate
-        the edges, the coverage and the accounting need: a single group-by per block.
-
-        ``whole_scan``: the records are a whole source in one pass (the Insights runner's rows take this
-        shape); distinct ports are counted instead of being kept as lists."""
+        the edges, the coverage and the accounting need: a single group-by per block. Every source's
+        grouped rows take this shape (the Insights runner's too)."""
         return (
             records.with_columns(category_expr(self.window).alias("cat"))
             .with_columns(keyed_exprs(self.bucket))
-            .with_columns(pl.struct(_PRE_KEY).hash(seed=0).alias(_HASH))
-            .group_by(["cat", *_PRE_KEY, _HASH])
-            .agg(*(_SCAN_AGGS if whole_scan else _PARTIAL_AGGS))
+            .group_by(["cat", *_PRE_KEY])
+            .agg(*_BLOCK_AGGS)
+            .with_columns(_NOT_COUNTED)
         )
 
     def scan_query(self, records: pl.LazyFrame, absent: Collection[str] = ()) -> pl.LazyFrame:
@@ -481,8 +477,8 @@ class EdgeAggregator:
     @staticmethod
     def scan_result(grouped: pl.DataFrame) -> pl.DataFrame | None:
         """The collected :meth:`scan_query` in the shape :meth:`add_grouped` takes (category labels,
-        Int64 numbers, Categorical keys, exact distinct counts; the key hash is left to add_grouped),
-        without blank lines. None if any record is malformed."""
+        Int64 numbers, Categorical keys, each side's port moments), without blank lines. None if any
+        record is malformed."""
         codes = grouped["cat"]
         if (codes == _SCAN_LABELS.index(MALFORMED)).any():
             return None
@@ -492,10 +488,26 @@ class EdgeAggregator:
         text = [c for c in _CAT_KEYS if grouped.schema[c] != pl.Categorical]  # Enum or String: via String
         src_side, dst_side = pl.col("sport").is_null(), pl.col("dport").is_null()
         # The key's port on the side that was not bucketed: subtracted from the port sums.
-        fixed = pl.coalesce("sport", "dport").cast(pl.Int64)
+        fixed = pl.coalesce("sport", "dport").cast(pl.Int64) - _PORTS_OFFSET
 
         def side(bucketed: pl.Expr, value: pl.Expr, otherwise: pl.Expr | int) -> pl.Expr:
             return pl.when(bucketed).then(value).otherwise(otherwise).cast(pl.Int64)
+
+        def moments(own: str, other: str) -> tuple[pl.Expr, pl.Expr]:
+            """(sum, sum of squares) of one side's centred port: from the port sums when the side was
+            bucketed (port = sum + offset - the other port, a per-group shift), else the key's port."""
+            n = pl.col("records").cast(pl.Int64)
+            shift = _PORTS_OFFSET - _CENTRE - pl.col(other).cast(pl.Int64)
+            m1, m2 = pl.col("_ports_1"), pl.col("_ports_2")
+            port = pl.col(own).cast(pl.Int64) - _CENTRE
+            bucketed = pl.col(own).is_null()
+            return (
+                pl.when(bucketed).then(m1 + n * shift).otherwise(n * port),
+                pl.when(bucketed).then(m2 + 2 * shift * m1 + n * shift * shift).otherwise(n * port * port),
+            )
+
+        s1, s2 = moments("sport", "dport")
+        d1, d2 = moments("dport", "sport")
 
         shaped = grouped.with_columns(
             pl.col("cat").replace_strict(dict(enumerate(_SCAN_LABELS)), return_dtype=_SCAN_CATEGORY),
@@ -505,14 +517,16 @@ class EdgeAggregator:
             side(src_side, pl.col("_ports_max") - fixed, pl.col("sport")).alias("sport_max"),
             side(dst_side, pl.col("_ports_min") - fixed, pl.col("dport")).alias("dport_min"),
             side(dst_side, pl.col("_ports_max") - fixed, pl.col("dport")).alias("dport_max"),
-            side(src_side, pl.col("_ports_n"), 0).alias("_scan_src_n"),
-            side(dst_side, pl.col("_ports_n"), 0).alias("_scan_dst_n"),
+            s1.alias("_s1"),
+            s2.alias("_s2"),
+            d1.alias("_d1"),
+            d2.alias("_d2"),
+            *_NOT_COUNTED,
             # A genuine port 0 (before the nulls become 0) of a used record: its key may now equal a
             # bucketed one (only used records are bucketed).
             ((pl.col("cat") == 0) & ((pl.col("sport") == 0) | (pl.col("dport") == 0)))
             .fill_null(False)
             .alias("_z"),
-            pl.lit(None, dtype=pl.UInt64).alias(_HASH),  # set by add_grouped
         ).with_columns(pl.col("sport", "dport").fill_null(0).cast(pl.Int64))
         return merge_colliding(shaped, pl.col("_z"))
 
@@ -527,34 +541,8 @@ class EdgeAggregator:
         used = grouped.filter(pl.col("cat") == "used")
         if used.height == 0:
             return
-        used = _categorical_keys(used)
-        if "_src_ports" in used.columns:
-            # The hash links a partial edge to its bucketed ports (`pairs`); one hash for every block,
-            # over the Categorical keys. A fast scan's counts are on its rows: no pairs, no hash needed.
-            used = used.with_columns(pl.struct(_PRE_KEY).hash(seed=0).alias(_HASH))
-        if "_src_ports" in used.columns:
-            pairs = pl.concat(
-                [
-                    used.select(
-                        _HASH, pl.lit(True).alias("bucketed_src"), pl.col("_src_ports").alias("bucketed_port")
-                    ),
-                    used.select(
-                        _HASH,
-                        pl.lit(False).alias("bucketed_src"),
-                        pl.col("_dst_ports").alias("bucketed_port"),
-                    ),
-                ]
-            )
-            pairs = pairs.explode("bucketed_port").drop_nulls("bucketed_port")
-            partial = used.drop("cat", "_seconds", "_src_ports", "_dst_ports").with_columns(
-                pl.lit(0, dtype=pl.Int64).alias("_scan_src_n"), pl.lit(0, dtype=pl.Int64).alias("_scan_dst_n")
-            )
-        else:
-            pairs = pl.DataFrame(schema=_PAIRS_SCHEMA)
-            partial = used.drop("cat", "_seconds")
-        self._partials.append(partial)
-        self._pairs.append(pairs)
-        self._pending_rows += partial.height + pairs.height
+        self._partials.append(_categorical_keys(used).drop("cat", "_seconds"))
+        self._pending_rows += used.height
         if self._pending_rows > max(self.compact_rows, 2 * self._compacted_rows):
             self._compact()
 
@@ -562,11 +550,8 @@ class EdgeAggregator:
         """Merge partial aggregates so memory stays proportional to distinct edges."""
         if len(self._partials) > 1:
             merged = pl.concat(self._partials, how="vertical_relaxed")
-            # Equal keys have equal hashes, or none (fast scans): max keeps the one there is.
-            self._partials = [merged.group_by(_PRE_KEY).agg(pl.col(_HASH).max(), *_MERGE_AGGS)]
-        if len(self._pairs) > 1:
-            self._pairs = [pl.concat(self._pairs).unique()]
-        self._compacted_rows = sum(p.height for p in self._partials) + sum(p.height for p in self._pairs)
+            self._partials = [merged.group_by(_PRE_KEY).agg(*_MERGE_AGGS)]
+        self._compacted_rows = sum(p.height for p in self._partials)
         self._pending_rows = self._compacted_rows
 
     def add_edges(self, edges: pl.DataFrame, coverage: pl.DataFrame) -> None:
@@ -595,15 +580,14 @@ class EdgeAggregator:
         # of a frame whose columns are chunked differently on each step that mixes them (~20 ms a step on
         # 700k partial edges; keys are Categorical here, so the copy moves integers, not strings).
         partial = (self._partials[0] if self._partials else _empty_partial()).rechunk()
-        pairs = self._pairs[0] if self._pairs else pl.DataFrame(schema=_PAIRS_SCHEMA)
         # The aggregator is spent: let the engine reuse its memory for the copies below (the peak of a
         # whole ingestion is here, after the scan).
-        self._partials, self._pairs = [], []
+        self._partials = []
         partial = _assign_direction(partial, addresses, self.ledger)
         unknown = partial.filter(pl.col("direction").is_null())
         if unknown.height:
             self.ledger.reclassify_used(DIRECTION_UNKNOWN, int(unknown["records"].sum()))
-        edges = _orient(partial.filter(pl.col("direction").is_not_null()), pairs)
+        edges = _orient(partial.filter(pl.col("direction").is_not_null()))
         if self._final:
             edges = _merge_final([edges, *self._final])
         coverage = _finish_coverage(self._coverage)
@@ -648,15 +632,14 @@ def _empty_partial() -> pl.DataFrame:
     schema: dict[str, pl.DataType] = {
         "iface": string, "fdir": string, "action": string, "protocol": integer, "saddr": string,
         "daddr": string, "psrc": string, "pdst": string, "sport": integer, "dport": integer,
-        _HASH: pl.UInt64(),
     }  # fmt: skip
     for name in ("records", "packets", "bytes", "first_start", "last_end", "sport_min", "sport_max",
                  "dport_min", "dport_max", "flags_known", "syn", "synack", "fin", "zero"):  # fmt: skip
         schema[name] = integer
     schema["src_svc"] = string
     schema["dst_svc"] = string
-    schema["_scan_src_n"] = integer
-    schema["_scan_dst_n"] = integer
+    for name in (*_MOMENTS, *_COUNTED):
+        schema[name] = integer
     return _categorical_keys(pl.DataFrame(schema=schema))
 
 
@@ -819,7 +802,7 @@ def _break_ties(tied: pl.DataFrame, known: pl.DataFrame, ledger: Ledger) -> pl.D
     return _own_frame(rows)
 
 
-def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+def _orient(partial: pl.DataFrame) -> pl.DataFrame:
     """Turn src/dst partial edges into local/remote edges of the ENI and merge them."""
     egress = pl.col("direction") == "egress"
 
@@ -843,45 +826,60 @@ def _orient(partial: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         pick("dport_min", "sport_min").alias("remote_port_min"),
         pick("dport_max", "sport_max").alias("remote_port_max"),
         pick("dst_svc", "src_svc").alias("aws_service"),
-    )
-    if pairs.height:
-        # Distinct bucketed ports per partial edge and side: a join on the 64-bit hash, not the full key.
-        per_hash = pairs.group_by(_HASH).agg(
-            pl.col("bucketed_src").sum().cast(pl.Int64).alias("_src_n"),
-            (~pl.col("bucketed_src")).sum().cast(pl.Int64).alias("_dst_n"),
-        )
-        oriented = oriented.join(per_hash, on=_HASH, how="left")
-    else:  # only fast scans: their counts are already on the rows
-        oriented = oriented.with_columns(pl.lit(None, dtype=pl.Int64).alias(c) for c in ("_src_n", "_dst_n"))
-    oriented = oriented.with_columns(
-        (pl.col("_src_n").fill_null(0) + pl.col("_scan_src_n").fill_null(0)).alias("_src_n"),
-        (pl.col("_dst_n").fill_null(0) + pl.col("_scan_dst_n").fill_null(0)).alias("_dst_n"),
-    ).with_columns(
-        pick("_src_n", "_dst_n").alias("_local_distinct"),
-        pick("_dst_n", "_src_n").alias("_remote_distinct"),
+        pick("_s1", "_d1").alias("_l1"),
+        pick("_s2", "_d2").alias("_l2"),
+        pick("_d1", "_s1").alias("_r1"),
+        pick("_d2", "_s2").alias("_r2"),
+        pick("_src_n", "_dst_n").alias("_l_counted"),
+        pick("_dst_n", "_src_n").alias("_r_counted"),
     )
     words = _key_words(oriented)
     oriented = oriented.with_columns(words)
     merged = _merge_parts(oriented, words, may_repeat=_parts_may_share_edges(partial))
-    merged = _exact_distinct_for_merged_parts(merged, oriented, pairs)
-
-    def distinct_of(side: str) -> pl.Expr:
-        # The key port is the real one (1 distinct value) unless it was bucketed to 0; then count the
-        # real ports seen, plus 0 itself when records with a genuine port 0 share the edge.
-        bucketed = pl.col(f"_{side}_distinct")
-        zero_seen = (pl.col(f"{side}_port_min") == 0).cast(pl.Int64)
-        return pl.when(pl.col(f"{side}_port") == 0).then(bucketed + zero_seen).otherwise(1)
-
     has_flags = pl.col("flags_known") > 0
     merged = merged.with_columns(
-        distinct_of("local").alias("local_port_distinct"),
-        distinct_of("remote").alias("remote_port_distinct"),
+        _distinct_ports("local", "_l").alias("local_port_distinct"),
+        _distinct_ports("remote", "_r").alias("remote_port_distinct"),
         pl.when(has_flags).then(pl.col("syn")).alias("syn_records"),
         pl.when(has_flags).then(pl.col("synack")).alias("synack_records"),
         pl.when(has_flags).then(pl.col("fin")).alias("fin_records"),
         pl.when(has_flags).then(pl.col("zero")).alias("zero_flag_records"),
     )
     return _by_words(merged, words, EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA)  # type: ignore[arg-type]
+
+
+def _distinct_ports(side: str, prefix: str) -> pl.Expr:
+    """Distinct ports on one side (``local``/``remote``) of an edge (README "Distinct ports").
+
+    A port in the key is the only one (1). A bucketed side (key port 0) holds the real ports of its
+    records: the count is exact up to 2 — one port if min = max; two if Σ (p - min)(max - p) = 0, which
+    holds only when every port is the min or the max — and from 3 on an upper bound, min(records,
+    max - min + 1): the analysis only asks whether a side has 3 or more. That sum comes from the side's
+    moments (columns ``<prefix>1``, ``<prefix>2``), which merge exactly across blocks, files and partial
+    edges, so memory stays with the edges. A source that counts for itself (Logs Insights'
+    count_distinct, ``<prefix>_counted``) gives its count, plus one when genuine port-0 records share the
+    edge."""
+    port, low, high = pl.col(f"{side}_port"), pl.col(f"{side}_port_min"), pl.col(f"{side}_port_max")
+    wide = pl.Int128()  # Int64 holds every sum; their products need more room
+    records = pl.col("records").cast(wide)
+    a, b = (low - _CENTRE).cast(wide), (high - _CENTRE).cast(wide)
+    spread = (a + b) * pl.col(f"{prefix}1").cast(wide) - pl.col(f"{prefix}2").cast(wide) - a * b * records
+    from_moments = (
+        pl.when(low == high)
+        .then(1)
+        .when(spread == 0)
+        .then(2)
+        .otherwise(pl.min_horizontal(pl.col("records"), high - low + 1))
+    )
+    counted = pl.col(f"{prefix}_counted").fill_null(0)
+    return (
+        pl.when(port != 0)
+        .then(1)
+        .when(counted > 0)
+        .then(counted + (low == 0).cast(pl.Int64))
+        .otherwise(from_moments)
+        .cast(pl.Int64)
+    )
 
 
 def _sorted_by_key(frame: pl.DataFrame) -> pl.DataFrame:
@@ -968,24 +966,18 @@ def _merge_parts(oriented: pl.DataFrame, words: list[pl.Expr], *, may_repeat: bo
     only the rows whose key repeats (found on the packed key ``words``) go through the group-by."""
     key = list(EDGE_KEY)
     packed = [w.meta.output_name() for w in words]
-    oriented = oriented.with_columns(
-        (pl.col("_scan_src_n").fill_null(0) + pl.col("_scan_dst_n").fill_null(0)).alias("_scanned")
-    )
+    side_sums = ("_l1", "_l2", "_r1", "_r2", "_l_counted", "_r_counted")
     names = [
         *(e.meta.output_name() for e in (*_volume_aggs("local_port", "remote_port"), *_FLAG_SUMS)),
         "aws_service",
-        "_local_distinct",
-        "_remote_distinct",
-        "_scanned",
+        *side_sums,
     ]
     if not may_repeat:
-        return oriented.select(*key, *packed, *names, pl.lit(1, dtype=pl.UInt32).alias("_parts"))
+        return oriented.select(*key, *packed, *names)
     # A 64-bit hash of the words is cheaper to test than the words; a collision only sends a few more
     # rows through the group-by (which is on the key itself).
     repeated = oriented.select(pl.struct(packed).hash(seed=0).is_duplicated()).to_series()
-    single = oriented.filter(~repeated).select(
-        *key, *packed, *names, pl.lit(1, dtype=pl.UInt32).alias("_parts")
-    )
+    single = oriented.filter(~repeated).select(*key, *packed, *names)
     if not repeated.any():
         return single
     grouped = (
@@ -996,49 +988,10 @@ def _merge_parts(oriented: pl.DataFrame, words: list[pl.Expr], *, may_repeat: bo
             *_volume_aggs("local_port", "remote_port"),
             *_FLAG_SUMS,
             pl.col("aws_service").max(),
-            _sum("_local_distinct"),
-            _sum("_remote_distinct"),
-            _sum("_scanned"),
-            pl.len().alias("_parts"),
+            *(_sum(c) for c in side_sums),
         )
     )
     return pl.concat([single, grouped.select(single.columns)])
-
-
-def _exact_distinct_for_merged_parts(
-    merged: pl.DataFrame, oriented: pl.DataFrame, pairs: pl.DataFrame
-) -> pl.DataFrame:
-    """Recount distinct ports exactly where several partial edges became one edge (summing per-part
-    counts would count a port seen in both twice). Rare: e.g. one ENI logged in two formats."""
-    key = list(EDGE_KEY)
-    # Ports counted inside a fast scan are not kept as a list: those edges keep the (upper-bound) sum.
-    multi = merged.filter((pl.col("_parts") > 1) & (pl.col("_scanned") == 0)).select(key)
-    if multi.height == 0:
-        return merged
-    parts = oriented.join(multi, on=key, how="semi", nulls_equal=True).select(_HASH, *key)
-    exact = (
-        pairs.join(parts, on=_HASH, how="inner")
-        .with_columns((pl.col("bucketed_src") == (pl.col("direction") == "egress")).alias("_local"))
-        .select(*key, "_local", "bucketed_port")
-        .unique()
-        .group_by(key)
-        .agg(
-            pl.col("_local").sum().cast(pl.Int64).alias("_x_local"),
-            (~pl.col("_local")).sum().cast(pl.Int64).alias("_x_remote"),
-        )
-    )
-    merged = merged.join(exact, on=key, how="left", nulls_equal=True)
-    in_multi = (pl.col("_parts") > 1) & (pl.col("_scanned") == 0)
-    return merged.with_columns(
-        pl.when(in_multi)
-        .then(pl.col("_x_local").fill_null(0))
-        .otherwise(pl.col("_local_distinct"))
-        .alias("_local_distinct"),
-        pl.when(in_multi)
-        .then(pl.col("_x_remote").fill_null(0))
-        .otherwise(pl.col("_remote_distinct"))
-        .alias("_remote_distinct"),
-    ).drop("_x_local", "_x_remote")
 
 
 def _merge_final(frames: list[pl.DataFrame]) -> pl.DataFrame:
