@@ -809,6 +809,10 @@ def _orient(partial: pl.DataFrame) -> pl.DataFrame:
     def pick(if_egress: str, if_ingress: str) -> pl.Expr:
         return pl.when(egress).then(pl.col(if_egress)).otherwise(pl.col(if_ingress))
 
+    def sides(src: str, dst: str, local: str, remote: str) -> tuple[pl.Expr, pl.Expr]:
+        """A src/dst column pair as the local/remote pair: egress keeps the order, ingress swaps it."""
+        return pick(src, dst).alias(local), pick(dst, src).alias(remote)
+
     oriented = partial.with_columns(
         pl.col("iface").alias("interface_id"),
         pl.when(egress)
@@ -819,19 +823,13 @@ def _orient(partial: pl.DataFrame) -> pl.DataFrame:
         .then(pl.coalesce("pdst", "daddr"))
         .otherwise(pl.coalesce("psrc", "saddr"))
         .alias("remote_addr"),
-        pick("sport", "dport").alias("local_port"),
-        pick("dport", "sport").alias("remote_port"),
-        pick("sport_min", "dport_min").alias("local_port_min"),
-        pick("sport_max", "dport_max").alias("local_port_max"),
-        pick("dport_min", "sport_min").alias("remote_port_min"),
-        pick("dport_max", "sport_max").alias("remote_port_max"),
+        *sides("sport", "dport", "local_port", "remote_port"),
+        *sides("sport_min", "dport_min", "local_port_min", "remote_port_min"),
+        *sides("sport_max", "dport_max", "local_port_max", "remote_port_max"),
         pick("dst_svc", "src_svc").alias("aws_service"),
-        pick("_s1", "_d1").alias("_l1"),
-        pick("_s2", "_d2").alias("_l2"),
-        pick("_d1", "_s1").alias("_r1"),
-        pick("_d2", "_s2").alias("_r2"),
-        pick("_src_n", "_dst_n").alias("_l_counted"),
-        pick("_dst_n", "_src_n").alias("_r_counted"),
+        *sides("_s1", "_d1", "_l1", "_r1"),
+        *sides("_s2", "_d2", "_l2", "_r2"),
+        *sides("_src_n", "_dst_n", "_l_counted", "_r_counted"),
     )
     words = _key_words(oriented)
     oriented = oriented.with_columns(words)
