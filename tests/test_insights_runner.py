@@ -33,6 +33,7 @@ from sgadvisor.flowlogs.ingest import IngestOptions, read_flows, read_records
 from sgadvisor.models import Recommendation
 from sgadvisor.pipeline import RecommendInputs, recommend
 from sgadvisor.testing.cwl_server import Behaviour, CwlServer, load_flow_log_files
+from tests.conftest import DEFAULT_HEADER, default_line, write_lines
 
 GROUP = "vpc-flow-logs"
 REGION = "eu-west-1"
@@ -233,6 +234,34 @@ def test_a_custom_format_group_is_parsed_in_the_query(aws_env: Stand, tmp_path: 
     assert insights["syn_records"].sum() > 0  # tcp-flags counted in the query
 
 
+def test_genuine_port_zero_and_bucketed_ports_of_one_edge_are_counted_alike(
+    aws_env: Stand, tmp_path: Path
+) -> None:
+    """Records from source port 0 and from bucketed source ports to one service share an edge, and in
+    Insights one result row whose count_distinct includes the 0: both sources count 2 ports (0, 40000)."""
+    start = aws_env.window.start + 600
+    ports = [0, 40000, 0, 40000, 40000]
+    lines = [
+        default_line("10.0.9.9", "10.0.2.15", port, 443, eni="eni-0port0", proto=17, start=start + 60 * i)
+        for i, port in enumerate(ports)
+    ]
+    # A second peer makes 10.0.9.9 the interface's own address (direction from the data).
+    lines.append(default_line("10.0.9.9", "10.0.3.3", 40001, 53, eni="eni-0port0", proto=17, start=start))
+    path = write_lines(tmp_path / "port0.log.gz", lines, gz=True, header=DEFAULT_HEADER)
+    logs = aws_env.logs.client()
+    group = "vpc-flow-logs-port0"
+    if not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+        logs.create_log_group(logGroupName=group)
+        _put_lines(logs, group, DEFAULT_FORMAT, [path])
+    fmt = LogGroupFormat(group, DEFAULT_FORMAT, (), (), ())
+    insights = read_insights(_runner(aws_env), [fmt], aws_env.window).flows.edges
+    offline = read_flows([path]).edges
+    for edges in (insights, offline):
+        assert edges.filter(pl.col("remote_port") == 443).select(
+            "records", "local_port", "local_port_min", "local_port_max", "local_port_distinct"
+        ).rows() == [(5, 0, 0, 40000, 2)]
+
+
 def _header(path: Path) -> list[str]:
     import gzip
 
@@ -280,7 +309,7 @@ def test_full_pages_are_split_by_time_and_lose_nothing(aws_env: Stand) -> None:
     edges = _edges(aws_env, runner)
     approximate = ["local_port_distinct", "remote_port_distinct"]
     assert runner.stats.splits_by_time > 0
-    # Merged parts: sums/min/max are exact; distinct counts become upper bounds.
+    # Merged parts: sums/min/max are exact; each part's count_distinct adds up (README, "Distinct ports").
     assert edges.drop(approximate).equals(_offline_edges(aws_env).drop(approximate))
 
 

@@ -169,8 +169,11 @@ def _empty_records() -> pl.LazyFrame:
 def _to_grouped(frame: pl.DataFrame, aggregator: EdgeAggregator, target: pl.Schema) -> pl.DataFrame:
     """Categorise like the file path (no window: the query's time range is the window), apply the
     pkt-address rule, and count the bucketed side's distinct ports from the query's count_distinct."""
-    bucketed_src = (pl.col("sport_raw") == 0) & (pl.col("sport_min") != 0)
-    bucketed_dst = (pl.col("dport_raw") == 0) & (pl.col("dport_min") != 0)
+    # A row whose port is 0 in the key holds bucketed ports (then its max is not 0), genuine port-0
+    # records, or both; count_distinct counted a genuine 0 too, and the edge adds it back once.
+    bucketed_src = (pl.col("sport_raw") == 0) & (pl.col("sport_max") != 0)
+    bucketed_dst = (pl.col("dport_raw") == 0) & (pl.col("dport_max") != 0)
+    zero_src, zero_dst = (pl.col("sport_min") == 0).cast(pl.Int64), (pl.col("dport_min") == 0).cast(pl.Int64)
     shaped = (
         frame.with_columns(
             pl.col("first_start").alias("start"),
@@ -186,8 +189,8 @@ def _to_grouped(frame: pl.DataFrame, aggregator: EdgeAggregator, target: pl.Sche
             pl.col("sport_raw").alias("sport"),
             pl.col("dport_raw").alias("dport"),
             # The query counts distinct ports itself; the port moments the file paths merge are unknown.
-            pl.when(bucketed_src).then(pl.col("sport_n")).otherwise(0).alias("_src_n"),
-            pl.when(bucketed_dst).then(pl.col("dport_n")).otherwise(0).alias("_dst_n"),
+            pl.when(bucketed_src).then(pl.col("sport_n") - zero_src).otherwise(0).alias("_src_n"),
+            pl.when(bucketed_dst).then(pl.col("dport_n") - zero_dst).otherwise(0).alias("_dst_n"),
             *(pl.lit(None, dtype=pl.Int64).alias(c) for c in ("_s1", "_s2", "_d1", "_d2")),
             pl.col("seconds").alias("_seconds"),
         )

@@ -168,6 +168,12 @@ def _sum(name: str) -> pl.Expr:
     return pl.col(name).sum().alias(name)
 
 
+def _sum_known(name: str) -> pl.Expr:
+    """The sum, but null when every value is null (a plain sum gives 0): a count nobody gave stays absent."""
+    column = pl.col(name)
+    return pl.when(column.is_not_null().any()).then(column.sum()).alias(name)
+
+
 def _volume_aggs(*port_columns: str) -> list[pl.Expr]:
     """Merging aggregates: volumes add, time spans widen, each port column's min/max widen."""
     aggs = [
@@ -188,7 +194,8 @@ _MERGE_AGGS: tuple[pl.Expr, ...] = (
     *_FLAG_SUMS,
     pl.col("src_svc").max(),
     pl.col("dst_svc").max(),
-    *(_sum(c) for c in (*_MOMENTS, *_COUNTED)),
+    *(_sum(c) for c in _MOMENTS),
+    *(_sum_known(c) for c in _COUNTED),
 )
 _COVERAGE_MERGE: tuple[pl.Expr, ...] = (
     pl.col("first_start").min(),
@@ -453,7 +460,7 @@ class EdgeAggregator:
 
         ``records`` carry the internal columns in narrow types (u16 ports, u8 protocol and flags,
         Categorical/Enum text) plus ``_blank`` and ``_bad``. Per row this computes only a u8 category and
-        the bucketing; labels, wide types and the key hash are applied to the ~edges rows afterwards.
+        the bucketing; labels and wide types are applied to the ~edges rows afterwards.
         ``absent``: internal columns the format lacks (null throughout). They are neither grouped on nor
         aggregated per row (a null key column still costs hashing); they are added back as constants."""
         key = [c for c in _PRE_KEY if c not in absent]
@@ -855,8 +862,8 @@ def _distinct_ports(side: str, prefix: str) -> pl.Expr:
     max - min + 1): the analysis only asks whether a side has 3 or more. That sum comes from the side's
     moments (columns ``<prefix>1``, ``<prefix>2``), which merge exactly across blocks, files and partial
     edges, so memory stays with the edges. A source that counts for itself (Logs Insights'
-    count_distinct, ``<prefix>_counted``) gives its count, plus one when genuine port-0 records share the
-    edge."""
+    count_distinct of the bucketed ports, ``<prefix>_counted``; null from files) gives its count, plus one
+    when genuine port-0 records share the edge."""
     port, low, high = pl.col(f"{side}_port"), pl.col(f"{side}_port_min"), pl.col(f"{side}_port_max")
     wide = pl.Int128()  # Int64 holds every sum; their products need more room
     records = pl.col("records").cast(wide)
@@ -869,11 +876,11 @@ def _distinct_ports(side: str, prefix: str) -> pl.Expr:
         .then(2)
         .otherwise(pl.min_horizontal(pl.col("records"), high - low + 1))
     )
-    counted = pl.col(f"{prefix}_counted").fill_null(0)
+    counted = pl.col(f"{prefix}_counted")
     return (
         pl.when(port != 0)
         .then(1)
-        .when(counted > 0)
+        .when(counted.is_not_null())
         .then(counted + (low == 0).cast(pl.Int64))
         .otherwise(from_moments)
         .cast(pl.Int64)
@@ -964,11 +971,12 @@ def _merge_parts(oriented: pl.DataFrame, words: list[pl.Expr], *, may_repeat: bo
     only the rows whose key repeats (found on the packed key ``words``) go through the group-by."""
     key = list(EDGE_KEY)
     packed = [w.meta.output_name() for w in words]
-    side_sums = ("_l1", "_l2", "_r1", "_r2", "_l_counted", "_r_counted")
+    moments, counted = ("_l1", "_l2", "_r1", "_r2"), ("_l_counted", "_r_counted")
     names = [
         *(e.meta.output_name() for e in (*_volume_aggs("local_port", "remote_port"), *_FLAG_SUMS)),
         "aws_service",
-        *side_sums,
+        *moments,
+        *counted,
     ]
     if not may_repeat:
         return oriented.select(*key, *packed, *names)
@@ -986,14 +994,15 @@ def _merge_parts(oriented: pl.DataFrame, words: list[pl.Expr], *, may_repeat: bo
             *_volume_aggs("local_port", "remote_port"),
             *_FLAG_SUMS,
             pl.col("aws_service").max(),
-            *(_sum(c) for c in side_sums),
+            *(_sum(c) for c in moments),
+            *(_sum_known(c) for c in counted),
         )
     )
     return pl.concat([single, grouped.select(single.columns)])
 
 
 def _merge_final(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    """Merge edges from several sources; distinct counts become lower bounds (max), flag counts add."""
+    """Merge edges from several sources; distinct counts take the largest source's, flag counts add."""
     key = list(EDGE_KEY)
     merged = (
         pl.concat(frames, how="vertical_relaxed")
