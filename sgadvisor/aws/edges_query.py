@@ -22,6 +22,7 @@ import polars as pl
 
 from sgadvisor.aws.discovery import LogGroupFormat
 from sgadvisor.flowlogs.edges import (
+    PORT_MOMENTS,
     EdgeAggregator,
     PortRange,
     category_expr,
@@ -191,7 +192,7 @@ def _to_grouped(frame: pl.DataFrame, aggregator: EdgeAggregator, target: pl.Sche
             # The query counts distinct ports itself; the port moments the file paths merge are unknown.
             pl.when(bucketed_src).then(pl.col("sport_n") - zero_src).otherwise(0).alias("_src_n"),
             pl.when(bucketed_dst).then(pl.col("dport_n") - zero_dst).otherwise(0).alias("_dst_n"),
-            *(pl.lit(None, dtype=pl.Int64).alias(c) for c in ("_s1", "_s2", "_d1", "_d2")),
+            *(pl.lit(None, dtype=pl.Int64).alias(c) for c in PORT_MOMENTS),
             pl.col("seconds").alias("_seconds"),
         )
     )

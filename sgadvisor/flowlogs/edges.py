@@ -159,7 +159,7 @@ _SCAN_CATEGORY = pl.Enum(_SCAN_LABELS)
 # (2^32 for the fast scan's port sums): Int64 sums hold 2^31 records of one edge in one file, 2^33 in all.
 _CENTRE = 32768
 _PORTS_OFFSET = 2 * _CENTRE  # the fast scan's port sums are centred too (see `_scan_keyed_exprs`)
-_MOMENTS = ("_s1", "_s2", "_d1", "_d2")  # source side: sum, sum of squares; destination side: the same
+PORT_MOMENTS = ("_s1", "_s2", "_d1", "_d2")  # source side: sum, sum of squares; destination side: the same
 # Distinct-port counts a source gives itself (Logs Insights' count_distinct), per side; null from files.
 _COUNTED = ("_src_n", "_dst_n")
 
@@ -194,7 +194,7 @@ _MERGE_AGGS: tuple[pl.Expr, ...] = (
     *_FLAG_SUMS,
     pl.col("src_svc").max(),
     pl.col("dst_svc").max(),
-    *(_sum(c) for c in _MOMENTS),
+    *(_sum(c) for c in PORT_MOMENTS),
     *(_sum_known(c) for c in _COUNTED),
 )
 _COVERAGE_MERGE: tuple[pl.Expr, ...] = (
@@ -645,7 +645,7 @@ def _empty_partial() -> pl.DataFrame:
         schema[name] = integer
     schema["src_svc"] = string
     schema["dst_svc"] = string
-    for name in (*_MOMENTS, *_COUNTED):
+    for name in (*PORT_MOMENTS, *_COUNTED):
         schema[name] = integer
     return _categorical_keys(pl.DataFrame(schema=schema))
 
