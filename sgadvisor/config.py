@@ -58,6 +58,12 @@ def load_config(path: Path, command_names: Sequence[str]) -> ConfigFile:
         raise InputError(f"{path}: cannot read config: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot read config: not UTF-8 text ({exc.reason})") from None
+    except ValueError as exc:  # an integer beyond Python's digit limit
+        raise InputError(f"{path}: invalid TOML: {str(exc).split(':')[0]}") from None
+    except RecursionError:  # tomllib recurses once per level of nested inline arrays and tables
+        raise InputError(f"{path}: invalid TOML: nested too deep") from None
     defaults: dict[str, Any] = {}
     commands: dict[str, dict[str, Any]] = {}
     pins: list[RuleException] = []

@@ -68,4 +68,8 @@ def write_files(files: Mapping[Path, str], executable: Collection[Path] = ()) ->
         raise OutputError(
             f"cannot write {where}: {exc.strerror or exc}", hint="nothing was written"
         ) from None
+    except BaseException:  # a bug, Ctrl-C: still no output and no temporary file left behind
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
     return list(files)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sgadvisor.errors import InputError
+from sgadvisor.jsonload import load_json_text
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,13 @@ class ServiceRanges:
 def load_ip_ranges(path: Path) -> ServiceRanges:
     """Read ip-ranges.json; a specific service (S3, EC2, …) wins over the catch-all AMAZON."""
     try:
-        document: Any = json.loads(path.read_text(encoding="utf-8"))
+        document: Any = load_json_text(path.read_bytes(), source=str(path))
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: invalid JSON: not UTF-8 text ({exc.reason})") from None
     if not isinstance(document, dict) or not isinstance(document.get("prefixes"), list):
         raise InputError(f"{path}: not an ip-ranges.json (no 'prefixes' list)", hint="download it from AWS")
     blocks: dict[tuple[int, int, int], str] = {}

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sgadvisor.errors import InputError
+from sgadvisor.jsonload import has_surrogate, load_json_text
 from sgadvisor.models import Recommendation
 from sgadvisor.rules import Rule, RuleKey
 
@@ -82,8 +83,8 @@ def load_baseline(path: Path) -> Baseline:
             hint="pass --baseline with a recommendation.json, a .tf file or `terraform show -json` output",
         ) from None
     try:
-        data = json.loads(text)
-    except ValueError as exc:
+        data = load_json_text(text, source=f"baseline {path}")
+    except ValueError as exc:  # invalid JSON; hostile JSON is an InputError already
         raise InputError(
             f"baseline {path} is not JSON ({exc}) and not a .tf file",
             hint="a baseline is a recommendation.json, a .tf file or `terraform show -json` output",
@@ -283,6 +284,8 @@ def _terraform_rule(
         if field not in body:
             continue
         value, ok = _literal_value(body[field], numeric=field in ("from_port", "to_port"))
+        if isinstance(value, str) and has_surrogate(value):  # "\ud800": HCL and JSON escapes alike
+            raise InputError(f"baseline {file}: {address}: {field} has a lone surrogate (not valid Unicode)")
         if not ok and field != "description":
             problems.append(f"{where}: {field} = {body[field]}")
             literal_ok = False

@@ -53,6 +53,7 @@ from pydantic.alias_generators import to_pascal
 
 from sgadvisor.errors import InputError
 from sgadvisor.inventory.model import FlowLogConfig, Interface, Inventory, PrefixList, SecurityGroup, SgRule
+from sgadvisor.jsonload import load_json_text
 from sgadvisor.rules import DestKind, RuleKey, canonical_protocol
 
 __all__ = ["SNAPSHOT_KEYS", "load_snapshot"]
@@ -599,7 +600,8 @@ def _read_json(path: Path) -> object:
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        return json.loads(raw)  # bytes: UTF-8/16/32 with or without BOM (PowerShell writes UTF-16)
+        # bytes: UTF-8/16/32 with or without BOM (PowerShell writes UTF-16)
+        return load_json_text(raw, source=str(path))
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", hint=_SHAPE_HINT

@@ -10,13 +10,14 @@ Groups are matched by a literal ``sg-`` id, by ``name``/``tags.Name`` against th
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sgadvisor.errors import InputError
+from sgadvisor.jsonload import load_json_text
 from sgadvisor.models import Recommendation
 
 _REFERENCE = re.compile(r"^\$\{aws_security_group\.([A-Za-z0-9_-]+)\.id\}$")
@@ -139,8 +140,8 @@ def _resolve(item: Managed, names: dict[str, str], state_ids: dict[str, str]) ->
 def _state_ids(path: Path) -> dict[str, str]:
     """``aws_security_group.web`` → ``sg-…`` from a local state file (best effort, never fatal)."""
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        state = load_json_text(path.read_bytes(), source=str(path))
+    except (OSError, ValueError, InputError):
         return {}
     ids: dict[str, str] = {}
     for resource in state.get("resources", []) if isinstance(state, dict) else []:
