@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sgadvisor import __version__
+from sgadvisor.aws.control import Deadline
 from sgadvisor.errors import AwsError
 
 
@@ -29,6 +30,8 @@ class AwsSettings:
     max_attempts: int = 8
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    # --timeout: bounds every call and botocore's retries of it (control.py); no limit by default.
+    deadline: Deadline = field(default_factory=Deadline, compare=False)
 
 
 def make_session(settings: AwsSettings) -> Any:
@@ -51,16 +54,19 @@ def make_session(settings: AwsSettings) -> Any:
 
 
 def make_client(session: Any, service: str, settings: AwsSettings) -> Any:
-    """A client with explicit retries and timeouts, identifying sgadvisor in the user agent."""
+    """A client with explicit retries and timeouts, identifying sgadvisor in the user agent; its requests
+    and retries end with the run's deadline, and no single attempt waits longer than the deadline."""
     from botocore.config import Config
 
     config = Config(
         retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
+        connect_timeout=settings.deadline.cap(settings.connect_timeout),
+        read_timeout=settings.deadline.cap(settings.read_timeout),
         user_agent_extra=f"sgadvisor/{__version__}",
     )
-    return session.client(service, config=config)
+    client = session.client(service, config=config)
+    settings.deadline.watch(client, settings.max_attempts)
+    return client
 
 
 @contextmanager

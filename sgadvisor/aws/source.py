@@ -108,7 +108,11 @@ def load_aws_flows(
     for warning in discovery.warnings:
         progress(f"warning: {warning}")
     runner = InsightsRunner(
-        clients.logs, settings=inputs.runner, progress=progress, list_streams=stream_lister(clients.logs)
+        clients.logs,
+        settings=inputs.runner,
+        progress=progress,
+        list_streams=stream_lister(clients.logs),
+        deadline=inputs.settings.deadline,
     )
     if sleep is not None:
         runner.sleep = sleep

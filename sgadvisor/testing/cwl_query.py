@@ -8,6 +8,7 @@ statuses, whatever the machine's speed, and a query counts towards the concurren
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import threading
@@ -44,7 +45,12 @@ class Behaviour:
 
     Throttling: the next ``throttle_next`` calls (of ``throttle_operations``, None meaning every
     operation) raise ThrottlingException; beyond those, each call is throttled with probability
-    ``throttle_probability``, drawn from a generator seeded with ``seed``.
+    ``throttle_probability``, drawn from a generator seeded with ``seed``. :meth:`throttle_forever`
+    throttles every call of the operations from now on (probability 1).
+
+    Stuck queries: :meth:`stay_running` makes the queries started from now on answer ``Running`` to every
+    poll (``running_seconds`` infinite) until StopQuery cancels them, as a query the service never
+    finishes would (real ones end ``Timeout`` after 60 minutes).
 
     Outcomes: each StartQuery takes the next entry of ``outcomes`` (Failed, Cancelled, Timeout or
     Unknown) as the status it ends with after its latency; when the list is empty it ends Complete.
@@ -84,6 +90,15 @@ class Behaviour:
         """Throttle the next ``times`` calls of ``operations`` (every operation when None)."""
         self.throttle_next = times
         self.throttle_operations = None if operations is None else frozenset(operations)
+
+    def throttle_forever(self, operations: Iterable[str] | None = None) -> None:
+        """Every call of ``operations`` (every operation when None) raises ThrottlingException."""
+        self.throttle_probability = 1.0
+        self.throttle_operations = None if operations is None else frozenset(operations)
+
+    def stay_running(self) -> None:
+        """Queries started from now on stay ``Running`` until stopped."""
+        self.running_seconds = math.inf
 
     def should_throttle(self, operation: str) -> bool:
         if self.throttle_operations is not None and operation not in self.throttle_operations:
