@@ -64,6 +64,7 @@ class Ledger:
     file_issues: list[Issue] = field(default_factory=list)
     skipped_files: list[Issue] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # not about a record: e.g. an ambiguous inference
+    unreadable: list[Issue] = field(default_factory=list)  # parts of the input that could not be read
 
     def note(self, file: str, line: int | None, reason: str) -> None:
         """Remember where a record went wrong; the first MAX_ISSUES are kept, the rest counted."""
@@ -105,6 +106,12 @@ class Ledger:
         self.skipped_files.append(Issue(file=file, line=None, reason=reason))
         self.note_file(file, reason)
 
+    def note_unreadable(self, file: str, reason: str) -> None:
+        """A file or folder of the input that could not be read (permissions, a dangling or looping
+        symlink, an I/O error): data known to be missing. Listed like a skipped file."""
+        self.unreadable.append(Issue(file=file, line=None, reason=reason))
+        self.skip_file(file, f"skipped, unreadable: {reason}")
+
     def merge(self, other: Ledger) -> None:
         self.records += other.records
         self.used += other.used
@@ -117,6 +124,7 @@ class Ledger:
         self.issues_omitted += other.issues_omitted
         self.file_issues.extend(other.file_issues)
         self.skipped_files.extend(other.skipped_files)
+        self.unreadable.extend(other.unreadable)
         self.warnings.extend(other.warnings)
 
     def freeze(self) -> InputAccounting:

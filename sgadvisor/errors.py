@@ -36,6 +36,14 @@ class TooManyMalformedError(InputError):
         self.issues = list(issues)
 
 
+class MissingFlowDataError(InputError):
+    """Parts of --flows could not be read (data known to be missing) and --allow-missing was not given."""
+
+    def __init__(self, message: str, *, hint: str | None = None, issues: Sequence[Issue] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.issues = list(issues)
+
+
 class UsageError(SgAdvisorError):
     """Options that contradict each other or cannot be parsed."""
 

@@ -16,15 +16,18 @@ flow log is an InputError.
 
 from __future__ import annotations
 
+import errno
 import json
+import mmap
 import os
 import re
+import stat
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import polars as pl
 
@@ -37,11 +40,14 @@ from sgadvisor.flowlogs.fields import (
     normalize_field_name,
 )
 from sgadvisor.flowlogs.parse import LINE_COL, parse_text_block, type_columns
+from sgadvisor.jsonload import load_json_text
 
 STREAM_ENI_COL = "_stream_eni"
 BLOCK_BYTES = 32 * 1024 * 1024  # complete lines handed to the engine at a time
 _READ_BYTES = 4 * 1024 * 1024
 _GZIP_SLICE = 64 * 1024
+_INFLATE_BYTES = 1024 * 1024  # most inflated bytes per zlib call
+MAX_LINE = 64 * 1024  # no flow record is longer: a longer line is malformed, and never held whole
 _SNIFF_LINES = 20
 _ENI_RE = re.compile(r"(eni-[0-9A-Za-z]+)")
 
@@ -81,23 +87,99 @@ class FlowFile:
     named: bool  # named on the command line (errors are fatal) vs. met while walking a directory
 
 
-def discover_flow_files(paths: Sequence[Path]) -> list[FlowFile]:
-    """Expand files and directories (walked recursively, sorted, hidden entries skipped)."""
+def discover_flow_files(paths: Sequence[Path], ledger: Ledger | None = None) -> list[FlowFile]:
+    """Expand files and directories (walked recursively, sorted, hidden entries skipped).
+
+    Only regular files are returned. Met while walking, a FIFO, socket or device is skipped and listed
+    (opening a FIFO would block forever); a folder or file that cannot be read (permissions, a dangling
+    or looping symlink) is recorded in ``ledger`` as unreadable. Named on the command line, a
+    non-regular file or a missing path is an InputError, and an unreadable one is recorded as unreadable.
+    """
+    ledger = ledger if ledger is not None else Ledger()
     found: list[FlowFile] = []
     for path in paths:
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith("."):
-                        found.append(FlowFile(Path(root) / name, named=False))
-        elif path.is_file():
+        try:
+            info = path.lstat()
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                raise InputError(
+                    f"{path}: no such file or directory", hint="check the --flows path"
+                ) from None
+            ledger.note_unreadable(str(path), _reason(exc))
+            continue
+        try:
+            info = path.stat()  # follows a symlink named on the command line
+        except OSError as exc:
+            ledger.note_unreadable(str(path), _reason(exc, symlink=stat.S_ISLNK(info.st_mode)))
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            found.extend(_walk(path, ledger))
+        elif stat.S_ISREG(info.st_mode):
             found.append(FlowFile(path, named=True))
-        elif path.exists():
-            raise InputError(f"{path}: not a regular file or directory")
         else:
-            raise InputError(f"{path}: no such file or directory", hint="check the --flows path")
+            raise InputError(
+                f"{path}: not a regular file or directory ({_file_type(info.st_mode)})",
+                hint="--flows takes flow-log files or directories of them",
+            )
     return found
+
+
+def _walk(top: Path, ledger: Ledger) -> Iterator[FlowFile]:
+    def unreadable(exc: OSError) -> None:
+        ledger.note_unreadable(str(exc.filename or top), _reason(exc))
+
+    for root, dirs, files in os.walk(top, onerror=unreadable):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            try:
+                info = path.stat()  # a symlink is followed: its target must be a regular file
+            except OSError as exc:
+                ledger.note_unreadable(str(path), _reason(exc, symlink=path.is_symlink()))
+                continue
+            if stat.S_ISREG(info.st_mode):
+                yield FlowFile(path, named=False)
+            else:
+                ledger.skip_file(str(path), f"skipped, not a regular file ({_file_type(info.st_mode)})")
+
+
+def _reason(exc: OSError, *, symlink: bool = False) -> str:
+    text = exc.strerror or str(exc)
+    if symlink and exc.errno == errno.ENOENT:
+        return f"dangling symlink ({text})"
+    if exc.errno == errno.ELOOP:
+        return f"symlink loop ({text})"
+    return text
+
+
+def _file_type(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a directory"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open a file for reading only if it is a regular file: a FIFO swapped in after discovery must not
+    block the run (opened non-blocking, checked with fstat, closed). Raises OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"not a regular file ({_file_type(mode)})", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 # ---------------------------------------------------------------------------------------------- bytes
@@ -127,13 +209,20 @@ def _gzip_pieces(handle: BinaryIO) -> Iterator[bytes]:
                 in_member = True
             piece = view[:_GZIP_SLICE]
             saved = decomp.copy()
+            delivered = 0  # bytes of this slice's output already yielded
             try:
-                out = decomp.decompress(piece)
+                # Output is bounded per call (a slice of a gzip bomb inflates a thousandfold).
+                out = decomp.decompress(piece, _INFLATE_BYTES)
+                while True:
+                    if out:
+                        delivered += len(out)
+                        yield out
+                    if decomp.eof or (not decomp.unconsumed_tail and len(out) < _INFLATE_BYTES):
+                        break
+                    out = decomp.decompress(decomp.unconsumed_tail, _INFLATE_BYTES)
             except zlib.error as exc:
-                yield from _replay_until_damage(saved, piece)
+                yield from _replay_until_damage(saved, piece, delivered)
                 raise _Damage(f"corrupt gzip data near byte offset {offset}: {exc}") from None
-            if out:
-                yield out
             if decomp.eof:
                 used = len(piece) - len(decomp.unused_data)
                 offset += used
@@ -151,13 +240,17 @@ def _gzip_pieces(handle: BinaryIO) -> Iterator[bytes]:
         raise _Damage(f"gzip stream truncated at byte offset {offset}")
 
 
-def _replay_until_damage(saved: Any, piece: memoryview) -> Iterator[bytes]:
-    """Feed a slice one byte at a time from the state before it, yielding what decodes before the error."""
+def _replay_until_damage(saved: Any, piece: memoryview, delivered: int) -> Iterator[bytes]:
+    """Feed a slice one byte at a time from the state before it, yielding what decodes before the error
+    (less the first ``delivered`` bytes, already yielded)."""
     for index in range(len(piece)):
         try:
             out = saved.decompress(piece[index : index + 1])
         except zlib.error:
             return
+        if delivered and out:
+            skipped = min(delivered, len(out))
+            out, delivered = out[skipped:], delivered - skipped
         if out:
             yield out
 
@@ -173,28 +266,91 @@ class _Lines:
 
     damage: str | None = None
     tail: bytes = b""  # an incomplete final line left by damage
+    long_lines: list[tuple[int, int]] = field(default_factory=list)  # (line number, bytes) over MAX_LINE
 
 
 def _line_blocks(pieces: Iterator[bytes], state: _Lines, block_bytes: int) -> Iterator[bytes]:
+    """Blocks of complete lines. In text (not JSON: decided by the first non-blank byte) a line longer
+    than MAX_LINE is never held whole: its bytes are dropped up to its newline as they stream, an empty
+    line stands in for it (so later line numbers hold) and ``state.long_lines`` says where it was."""
     buffer = bytearray()
+    yielded_lines = 0  # newlines in the blocks yielded so far
+    line_start = 0  # where the last (incomplete) line of ``buffer`` starts
+    limited: bool | None = None  # unknown until the first non-blank byte
+    dropping: list[int] | None = None  # [line number, bytes] of the long line being dropped
     try:
         for piece in pieces:
+            if dropping is not None:
+                newline = piece.find(b"\n")
+                if newline < 0:
+                    dropping[1] += len(piece)
+                    continue
+                dropping[1] += newline
+                state.long_lines.append((dropping[0], dropping[1]))
+                dropping = None
+                piece = piece[newline + 1 :]
+            if limited is None and (first := _FIRST_NON_BLANK.search(piece)) is not None:
+                limited = first.group() not in (b"{", b"[")
+            before = len(buffer)
             buffer += piece
+            newline = buffer.rfind(b"\n", before)
+            if newline >= 0:
+                if limited:
+                    _blank_long_lines(buffer, line_start, newline + 1, yielded_lines, state)
+                    newline = buffer.rfind(b"\n")
+                line_start = newline + 1
+            if limited and len(buffer) - line_start > MAX_LINE:
+                number = yielded_lines + buffer.count(b"\n", 0, line_start) + 1
+                dropping = [number, len(buffer) - line_start]
+                del buffer[line_start:]
+                buffer += b"\n"
+                line_start = len(buffer)
             if len(buffer) >= block_bytes:
                 cut = buffer.rfind(b"\n")
                 if cut >= 0:
-                    yield bytes(buffer[: cut + 1])
+                    block = bytes(buffer[: cut + 1])
                     del buffer[: cut + 1]
+                    line_start -= cut + 1
+                    yielded_lines += block.count(b"\n")
+                    yield block
     except _Damage as damage:
         state.damage = damage.reason
+        if dropping is not None:
+            state.long_lines.append((dropping[0], dropping[1]))
         cut = buffer.rfind(b"\n")
         if cut >= 0:
             yield bytes(buffer[: cut + 1])
             del buffer[: cut + 1]
         state.tail = bytes(buffer)
         return
+    if dropping is not None:
+        state.long_lines.append((dropping[0], dropping[1]))  # the stream ended inside it
     if buffer:
         yield bytes(buffer)  # the last line may lack its newline
+
+
+_FIRST_NON_BLANK = re.compile(rb"[^ \t\r\n]")
+
+
+def _blank_long_lines(buffer: bytearray, begin: int, end: int, yielded_lines: int, state: _Lines) -> None:
+    """Empty the complete lines of ``buffer[begin:end]`` (``end`` just after a newline) that are longer
+    than MAX_LINE, recording where they were. One search per MAX_LINE bytes: a line that covers a whole
+    window is found (every line over twice MAX_LINE; a shorter one is malformed by its field count)."""
+    spans: list[tuple[int, int]] = []
+    window = begin
+    while window + MAX_LINE <= end:
+        if buffer.find(b"\n", window, window + MAX_LINE) >= 0:
+            window += MAX_LINE
+            continue
+        start = buffer.rfind(b"\n", 0, window) + 1
+        stop = buffer.find(b"\n", window + MAX_LINE - 1)
+        if stop - start > MAX_LINE:
+            spans.append((start, stop))
+        window = stop + 1
+    found = [(yielded_lines + buffer.count(b"\n", 0, a) + 1, b - a) for a, b in spans]
+    for start, stop in reversed(spans):
+        del buffer[start:stop]
+    state.long_lines.extend(found)
 
 
 # ---------------------------------------------------------------------------------------------- read
@@ -210,12 +366,12 @@ def read_flow_file(
     """Yield typed record blocks from one file; edge files yield nothing here (see edgefile).
 
     Files that are not flow logs are skipped and listed in ``ledger`` when met in a directory, and raise
-    InputError when named on the command line.
+    InputError when named on the command line. A file that cannot be read is recorded as unreadable.
     """
     path = flow_file.path
     name = str(path)
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             magic = handle.read(4)
             handle.seek(0)
             if magic == b"PAR1":
@@ -231,7 +387,7 @@ def read_flow_file(
             raise InputError(f"{name}: not a flow log: {exc}", hint=_NOT_FLOW_HINT) from None
         ledger.skip_file(name, f"skipped, not a flow log: {exc}")
     except OSError as exc:
-        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        ledger.note_unreadable(name, _reason(exc))
 
 
 _NOT_FLOW_HINT = (
@@ -249,6 +405,9 @@ def _read_text_or_json(
 ) -> Iterator[RecordBlock]:
     first = next(blocks, b"")
     if not first.strip() and not state.damage:
+        if state.long_lines:  # nothing but lines no flow record can be (e.g. a gzip bomb)
+            number, length = state.long_lines[0]
+            raise NotAFlowLog(f"line {number} is {length} bytes long, and no flow-log text")
         ledger.note_file(name, "empty file: no records")
         return
     stripped = first.lstrip()
@@ -271,6 +430,10 @@ def _read_text_or_json(
             yield RecordBlock(name, SourceKind.TEXT, fields, frame)
         line_no += block.count(b"\n")
         block = next(blocks, None)
+    for number, length in state.long_lines:
+        ledger.add_malformed(
+            name, number, f"line of {length} bytes, longer than any flow record ({MAX_LINE})"
+        )
     if state.damage is not None:
         _note_damage(name, line_no, state, ledger)
 
@@ -301,13 +464,33 @@ def _text_layout(first_block: bytes, options: ReadOptions) -> tuple[tuple[str, .
         raise NotAFlowLog(f"first line {_preview(lines[0])} is neither a flow-log header nor a record")
     fields = options.log_format or DEFAULT_FORMAT
     counts = {len(ln.split()) for ln in lines}
+    which = "--log-format" if options.log_format else "the AWS default format"
     if len(fields) not in counts:
         found = ", ".join(str(c) for c in sorted(counts))
-        which = "--log-format" if options.log_format else "the AWS default format"
         raise NotAFlowLog(
             f"no header line, and the first lines have {found} fields where {which} has {len(fields)}"
         )
+    if not _any_valid_record([ln for ln in lines if len(ln.split()) == len(fields)], fields):
+        raise NotAFlowLog(f"no header line, and none of the first lines is a record in {which}")
     return fields, 0
+
+
+_ACCOUNT_RE = re.compile(r"^(?:[0-9]+|unknown|-)$")
+_RESOURCE_ID_RE = re.compile(r"^(?:[a-z]+-\S+|-)$")
+
+
+def _any_valid_record(lines: Sequence[bytes], fields: Sequence[str]) -> bool:
+    """Whether one of these lines (with the format's field count) is a valid record: every value typed
+    as the parser types it (integers, addresses, action/log-status values), the account id digits
+    (or ``unknown``), the interface id an AWS id. Field counts alone would take any text with as many
+    words on a line (notes, a README) for a header-less flow log whose every line is malformed."""
+    if not lines:
+        return False
+    frame = parse_text_block(b"\n".join(lines) + b"\n", fields, file="", first_line=1, ledger=Ledger())
+    for column, pattern in (("account-id", _ACCOUNT_RE), ("interface-id", _RESOURCE_ID_RE)):
+        if column in frame.columns and frame.height:
+            frame = frame.filter(pl.col(column).is_null() | pl.col(column).str.contains(pattern.pattern))
+    return frame.height > 0
 
 
 def _preview(line: bytes) -> str:
@@ -315,28 +498,73 @@ def _preview(line: bytes) -> str:
     return repr(text + ("…" if len(line) > 60 else ""))
 
 
-def sniff_text_layout(flow_file: FlowFile, options: ReadOptions) -> tuple[bool, tuple[str, ...], int] | None:
-    """For a text flow log (plain or gzip): (gzipped, field order, header lines). None for every other
-    shape, and for anything doubtful: the careful reader then decides and reports."""
+class TextLayout(NamedTuple):
+    gzipped: bool
+    fields: tuple[str, ...]
+    header_lines: int
+    millis: bool  # the sniffed records write start/end in milliseconds
+
+
+_SNIFF_MAX_RATIO = 100  # flow-log text inflates 3-25x; far more is a bomb, or too odd for the engine
+
+
+def sniff_text_layout(flow_file: FlowFile, options: ReadOptions) -> TextLayout | None:
+    """For a text flow log (plain or gzip) the one-pass engine may take: its layout. None for every other
+    shape, and for anything doubtful: the careful reader then decides and reports.
+
+    The engine inflates a gzip file whole in memory and holds a line whole, so it never gets a gzip
+    whose head inflates more than ``_SNIFF_MAX_RATIO`` times (a gzip bomb), nor a plain file with a line
+    longer than twice MAX_LINE (checked on the mapped file, one search per MAX_LINE bytes); the careful
+    path streams both in bounded memory."""
     try:
-        with flow_file.path.open("rb") as handle:
+        with open_regular(flow_file.path) as handle:
             head = handle.read(65536)
-    except OSError:
+            gzipped = head[:2] == b"\x1f\x8b"
+            if not gzipped and not _lines_bounded(handle):
+                return None
+    except (OSError, ValueError):
         return None
-    gzipped = head[:2] == b"\x1f\x8b"
     if gzipped:
+        decomp = zlib.decompressobj(wbits=31)
         try:
-            head = zlib.decompressobj(wbits=31).decompress(head)
+            inflated = decomp.decompress(head, _SNIFF_MAX_RATIO * len(head))
         except zlib.error:
             return None
+        if decomp.unconsumed_tail:
+            return None  # inflates more than _SNIFF_MAX_RATIO times
+        head = inflated
     if head[:4] == b"PAR1" or head.lstrip()[:1] in (b"{", b"[") or not head.strip():
         return None
     cut = head.rfind(b"\n")
+    sniffed = head[: cut + 1] if cut > 0 else head
     try:
-        fields, header_lines = _text_layout(head[: cut + 1] if cut > 0 else head, options)
+        fields, header_lines = _text_layout(sniffed, options)
     except NotAFlowLog:
         return None
-    return gzipped, fields, header_lines
+    return TextLayout(gzipped, fields, header_lines, _writes_millis(sniffed, fields, header_lines))
+
+
+def _lines_bounded(handle: BinaryIO) -> bool:
+    """Every MAX_LINE-aligned window of the file holds a newline, so no line exceeds twice MAX_LINE."""
+    size = os.fstat(handle.fileno()).st_size
+    if size <= 2 * MAX_LINE:
+        return True
+    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return all(
+            data.find(b"\n", start, start + MAX_LINE) >= 0 for start in range(0, size - MAX_LINE, MAX_LINE)
+        )
+
+
+def _writes_millis(head: bytes, fields: Sequence[str], header_lines: int) -> bool:
+    """Whether a sniffed record writes start or end as a 13-digit (millisecond) epoch value."""
+    columns = [i for i, name in enumerate(fields) if name in ("start", "end")]
+    if not columns:
+        return False
+    for line in head.split(b"\n", _SNIFF_LINES + header_lines)[header_lines : _SNIFF_LINES + header_lines]:
+        values = line.split()
+        if len(values) == len(fields) and any(len(values[i]) >= 13 and values[i].isdigit() for i in columns):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------------------------------- JSON
@@ -348,9 +576,9 @@ def _read_json(
     if state.damage is not None:
         raise NotAFlowLog(f"damaged JSON ({state.damage})")
     try:
-        document: Any = json.loads(data)
+        document: Any = load_json_text(data, source=name)  # hostile JSON: InputError naming the line
         lines_mode = False
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         lines_mode = True
         document = None
     if not lines_mode:
@@ -359,7 +587,7 @@ def _read_json(
         return
     # JSON Lines: flow-edge files, or {"message": …} objects one per line.
     text_lines = data.split(b"\n")
-    first_obj = _first_json_object(text_lines)
+    first_obj = _first_json_object(text_lines, source=name)
     if first_obj is not None and "kind" in first_obj:
         return  # a flow-edge file: read by edgefile, not here
     if first_obj is None or "message" not in first_obj:
@@ -369,32 +597,44 @@ def _read_json(
         if not raw.strip():
             continue
         try:
-            events.append((number, json.loads(raw)))
+            events.append((number, load_json_text(raw, source=name, first_line=number)))
         except json.JSONDecodeError as exc:
             ledger.add_malformed(name, number, f"invalid JSON: {exc.msg}")
+        except UnicodeDecodeError:
+            ledger.add_malformed(name, number, "invalid JSON: not UTF-8 text")
     yield from _events_to_blocks(name, events, None, options, ledger)
 
 
 def is_edge_file(path: Path) -> bool:
-    """True when the file is a flow-edge JSON Lines file (first object has ``kind``)."""
-    with path.open("rb") as handle:
-        head = handle.read(65536)
+    """True when the file is a flow-edge JSON Lines file (first object has ``kind``). False when it
+    cannot be read: the flow-log reader then records why."""
+    try:
+        with open_regular(path) as handle:
+            head = handle.read(65536)
+    except OSError:
+        return False
     if head[:2] == b"\x1f\x8b":
         try:
-            head = zlib.decompressobj(wbits=31).decompress(head)
+            head = zlib.decompressobj(wbits=31).decompress(head, 1024 * 1024)
         except zlib.error:
             return False
     first = _first_json_object(head.split(b"\n")[:5])
     return first is not None and first.get("kind") in {"window", "coverage", "edge"}
 
 
-def _first_json_object(lines: Sequence[bytes]) -> dict[str, Any] | None:
-    for raw in lines:
+def _first_json_object(lines: Sequence[bytes], *, source: str | None = None) -> dict[str, Any] | None:
+    """The first line's object. Hostile JSON (too deep, ...) is an InputError naming ``source``; when
+    only sniffing (no ``source``) it is None: the reader then meets it and reports it."""
+    for number, raw in enumerate(lines, start=1):
         if raw.strip():
             try:
-                value = json.loads(raw)
+                value = load_json_text(raw, source=source or "", first_line=number)
             except ValueError:  # not JSON, or not even UTF-8
                 return None
+            except InputError:
+                if source is None:
+                    return None
+                raise
             return value if isinstance(value, dict) else None
     return None
 
@@ -482,6 +722,7 @@ class _Renumber(Ledger):
         super().__init__()
         self._target = target
         self._numbers = numbers
+        self.warnings = target.warnings  # e.g. start/end read as milliseconds
 
     def add_malformed(self, file: str, line: int | None, reason: str) -> None:
         event = self._numbers[line - 1] if line is not None and 0 < line <= len(self._numbers) else line

@@ -24,6 +24,11 @@ IPV4_RE = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 _ERR_COL = "_error"
 _CONTROL_CHARS = r"[\x00-\x1f\x7f]"
 _OVERFLOW = "_overflow"
+# start/end: epoch seconds, or milliseconds as some producers write them (13 digits: read as ms). Any
+# other value is out of range (a 12-digit or 14-digit one would be a date no output can print).
+EPOCH_SECONDS_MAX = 10**11 - 1  # year 5138
+MILLIS_MIN, MILLIS_MAX = 10**12, 10**13 - 1
+TIME_FIELDS = ("start", "end")
 # Fields with a closed set of documented values (both parsing paths check them).
 ENUMS: dict[str, tuple[str, ...]] = {
     "action": ("ACCEPT", "REJECT"),
@@ -238,6 +243,10 @@ def type_columns(raw: pl.DataFrame, fields: Sequence[str], *, file: str, ledger:
             typed_exprs.append(pl.when(present).then(pl.col(name).cast(pl.Int64, strict=False)))
             limit = spec.max_value
             out_of_range = (typed < 0) if limit is None else ((typed < 0) | (typed > limit))
+            if name in TIME_FIELDS:
+                out_of_range = out_of_range | (
+                    (typed > EPOCH_SECONDS_MAX) & ~typed.is_between(MILLIS_MIN, MILLIS_MAX)
+                )
             checks.append((present & typed.is_null(), name, "{field}: '{value}' is not a number"))
             checks.append((out_of_range.fill_null(False), name, "{field}: {value} is out of range"))
         elif spec.kind is Kind.ADDR:
@@ -268,7 +277,32 @@ def type_columns(raw: pl.DataFrame, fields: Sequence[str], *, file: str, ledger:
     result = raw.filter(~pl.col(_ERR_COL)) if raw[_ERR_COL].any() else raw
     if result.height != raw.height:
         _note_bad_values(raw.filter(pl.col(_ERR_COL)), fields, checks, file, ledger)
-    return result.select(pl.col(LINE_COL), *(pl.col(f"_t:{n}").alias(n) for n in fields))
+    times = [n for n in fields if n in TIME_FIELDS]
+    if (
+        times
+        and result.select(pl.any_horizontal(pl.col(f"_t:{n}") >= MILLIS_MIN for n in times).any()).item()
+    ):
+        note_millis(ledger, file)
+    return result.select(
+        pl.col(LINE_COL),
+        *(
+            (seconds_expr(pl.col(f"_t:{n}")) if n in TIME_FIELDS else pl.col(f"_t:{n}")).alias(n)
+            for n in fields
+        ),
+    )
+
+
+def seconds_expr(value: pl.Expr) -> pl.Expr:
+    """A start/end value in epoch seconds: a millisecond one (13 digits) divided by 1000 (any other value
+    is left as it is, out of range when above EPOCH_SECONDS_MAX)."""
+    return pl.when(value.is_between(MILLIS_MIN, MILLIS_MAX)).then(value // 1000).otherwise(value)
+
+
+def note_millis(ledger: Ledger, file: str) -> None:
+    """Warn once per file that its start/end values were read as milliseconds."""
+    warning = f"{file}: start/end written in milliseconds (13-digit epoch values): read as milliseconds"
+    if warning not in ledger.warnings:
+        ledger.warnings.append(warning)
 
 
 def _note_bad_values(
