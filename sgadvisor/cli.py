@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from sgadvisor.analysis.awsranges import load_ip_ranges
 from sgadvisor.analysis.direction import Confidence, EphemeralRanges
 from sgadvisor.analysis.recommend import AnalysisOptions, Scope
 from sgadvisor.aws.clients import AwsSettings
+from sgadvisor.aws.control import Deadline, aws_run
 from sgadvisor.aws.insights import RunnerSettings
 from sgadvisor.aws.source import AwsInputs
 from sgadvisor.config import ConfigFile, build_default_map, find_config_path, load_config
@@ -26,6 +28,7 @@ from sgadvisor.flowlogs.edgefile import write_edge_lines
 from sgadvisor.flowlogs.edges import PortRange, Window
 from sgadvisor.flowlogs.fields import parse_log_format
 from sgadvisor.flowlogs.ingest import DEFAULT_MAX_MALFORMED, IngestOptions, read_flows
+from sgadvisor.flowlogs.spans import SPAN_RESOLUTION
 from sgadvisor.flowlogs.summary import describe_accounting, describe_flows
 from sgadvisor.insights.output import QueryOutput
 from sgadvisor.models import Recommendation
@@ -125,6 +128,15 @@ MaxBytesOpt = Annotated[
 MaxQueriesOpt = Annotated[
     int, typer.Option("--max-concurrent-queries", help="Insights queries in flight at once (account quota).")
 ]
+DEFAULT_TIMEOUT = "6h"
+TimeoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--timeout",
+        help="AWS mode: stop the whole AWS run (EC2, DescribeFlowLogs, Insights queries, retries) after "
+        "this long (30m, 2h; 0: no limit), stopping the queries in flight; exit 2.",
+    ),
+]
 TagOpt = Annotated[
     list[str],
     typer.Option("--tag", help="Only groups carrying this tag KEY=VALUE (repeatable: all of them)."),
@@ -143,6 +155,21 @@ MaxUnattributedOpt = Annotated[
     int,
     typer.Option(
         "--max-unattributed", help="Initiated records of unknown ENIs tolerated before coverage drops."
+    ),
+]
+MaxGapOpt = Annotated[
+    str,
+    typer.Option(
+        "--max-gap",
+        help="Longest stretch of an ENI's life in the window without a record of it (NODATA included) "
+        "before its coverage is partial (30m, 1h, …).",
+    ),
+]
+AllowMissingOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-missing",
+        help="Go on when part of --flows cannot be read (else exit 2); the ENIs it could hold are partial.",
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
@@ -178,13 +205,14 @@ def _aws_inputs(
     groups: list[str] = [],  # noqa: B006
     enis: list[str] = [],  # noqa: B006
     tags: list[str] = [],  # noqa: B006
+    timeout: str = DEFAULT_TIMEOUT,
 ) -> AwsInputs:
     """How to read from AWS when --flows/--inventory are not given (unused otherwise)."""
     if max_concurrent < 1:
         raise UsageError("--max-concurrent-queries must be at least 1")
     parsed_tags = _parse_tags(tags)
     return AwsInputs(
-        settings=AwsSettings(profile=profile, region=region),
+        settings=AwsSettings(profile=profile, region=region, deadline=_deadline(timeout)),
         log_groups=tuple(log_groups),
         since=parse_duration(since, option="--since"),
         lag=parse_duration(lag, option="--lag"),
@@ -197,6 +225,16 @@ def _aws_inputs(
         tags=tuple(parsed_tags),
         bucket=ingest.bucket,
     )
+
+
+def _deadline(timeout: str) -> Deadline:
+    """--timeout: the whole AWS run's deadline (0: none); its clock starts with the first AWS client."""
+    return Deadline(parse_duration(timeout, option="--timeout"), option=timeout.strip())
+
+
+def _aws_run(aws: AwsInputs | None, *, active: bool) -> AbstractContextManager[None]:
+    """The AWS part of a command: --timeout's clock, and SIGTERM stops the queries in flight (exit 2)."""
+    return aws_run(aws.settings.deadline if aws is not None else Deadline(), active=active)
 
 
 def _parse_tags(tags: list[str]) -> list[tuple[str, str]]:
@@ -223,6 +261,7 @@ def _ingest_options(
     start: str | None,
     end: str | None,
     max_malformed: float,
+    allow_missing: bool = False,
 ) -> IngestOptions:
     window = None
     if (start is None) != (end is None):
@@ -239,7 +278,18 @@ def _ingest_options(
         bucket=PortRange.parse(bucket_ports),
         window=window,
         max_malformed=max_malformed,
+        allow_missing=allow_missing,
     )
+
+
+def _max_gap(text: str) -> int:
+    seconds = parse_duration(text, option="--max-gap")
+    if seconds < SPAN_RESOLUTION:
+        raise UsageError(
+            f"--max-gap {text!r} is shorter than the finest aggregation interval AWS writes "
+            f"({SPAN_RESOLUTION}s)"
+        )
+    return seconds
 
 
 @app.command("edges")
@@ -252,12 +302,13 @@ def edges_command(
     start: StartOpt = None,
     end: EndOpt = None,
     max_malformed: MaxMalformedOpt = DEFAULT_MAX_MALFORMED,
+    allow_missing: AllowMissingOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Reduce flow-log files to flow edges and per-ENI coverage (JSON Lines, accepted back by --flows)."""
-    options = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed)
+    options = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed, allow_missing)
     result = read_flows(flows, options)
     if out == "-":
         write_edge_lines(result, sys.stdout)
@@ -281,6 +332,8 @@ def recommend_command(
     formats: FormatsOpt = [],  # noqa: B006
     terraform_dir: TerraformDirOpt = None,
     min_window: MinWindowOpt = "7d",
+    max_gap: MaxGapOpt = "30m",
+    allow_missing: AllowMissingOpt = False,
     min_records: MinRecordsOpt = 1,
     min_confidence: MinConfidenceOpt = Confidence.LOW,
     max_unattributed: MaxUnattributedOpt = 0,
@@ -323,6 +376,7 @@ def recommend_command(
     lag: LagOpt = "15m",
     max_bytes: MaxBytesOpt = None,
     max_concurrent_queries: MaxQueriesOpt = 4,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
@@ -333,7 +387,7 @@ def recommend_command(
     chosen = list(dict.fromkeys(formats)) or list(OutputFormat)
     loaded = loaded_config()
     pins = loaded.pins if loaded is not None else []
-    ingest = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed)
+    ingest = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed, allow_missing)
     inputs = RecommendInputs(
         flows=tuple(flows),
         inventory=tuple(inventory),
@@ -351,10 +405,12 @@ def recommend_command(
             group,
             eni,
             tag,
+            timeout,
         ),
         progress=_progress(quiet=quiet, verbose=verbose),
         analysis=AnalysisOptions(
             min_window=parse_duration(min_window, option="--min-window"),
+            max_gap=_max_gap(max_gap),
             min_records=min_records,
             min_confidence=min_confidence,
             max_unattributed=max_unattributed,
@@ -368,7 +424,8 @@ def recommend_command(
             rule_budget=rule_budget,
         ),
     )
-    result = recommend(inputs)
+    with _aws_run(inputs.aws, active=not (flows and inventory)):
+        result = recommend(inputs)
     summary = format_summary(result)
     if out == "-":
         sys.stdout.write(result.to_json())
@@ -425,6 +482,8 @@ def query_command(
     ] = QueryOutput.TABLE,
     log_format: LogFormatOpt = None,
     log_stream: LogStreamOpt = None,
+    allow_missing: AllowMissingOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
@@ -462,9 +521,8 @@ def query_command(
         window = (
             _query_window(since or "1h", start, end) if start is None else _query_window(None, start, end)
         )
-        _run_aws_query(
-            text, log_group, window, output, AwsSettings(profile=profile, region=region), quiet=quiet
-        )
+        settings = AwsSettings(profile=profile, region=region, deadline=_deadline(timeout))
+        _run_aws_query(text, log_group, window, output, settings, quiet=quiet)
         return
     if not flows:
         raise UsageError(
@@ -472,7 +530,10 @@ def query_command(
             hint="e.g. sgadvisor query --flows sample_data/flows --action REJECT --count-by srcAddr,dstPort",
         )
     window = _query_window(since, start, end)
-    _run_offline_query(text, flows, window, output, fields, log_stream, quiet=quiet, verbose=verbose)
+    _run_offline_query(
+        text, flows, window, output, IngestOptions(log_format=fields, log_stream=log_stream,
+        allow_missing=allow_missing), quiet=quiet, verbose=verbose,
+    )  # fmt: skip
 
 
 def _run_aws_query(
@@ -492,10 +553,12 @@ def _run_aws_query(
     start, end = window
     if start is None or end is None:
         raise UsageError("--start and --end go together (or use --since)")
-    clients = AwsClients.create(settings)
-    result = run_user_query(
-        clients.logs, text, log_groups, start, end, progress=_progress(quiet=quiet, verbose=False)
-    )
+    with aws_run(settings.deadline):
+        clients = AwsClients.create(settings)
+        result = run_user_query(
+            clients.logs, text, log_groups, start, end, progress=_progress(quiet=quiet, verbose=False),
+            deadline=settings.deadline,
+        )  # fmt: skip
     sys.stdout.write(format_result(result, output, width=shutil.get_terminal_size((120, 24)).columns))
     if not quiet:
         typer.echo(describe_result(result), err=True)
@@ -519,8 +582,7 @@ def _run_offline_query(
     flows: list[Path],
     window: tuple[int | None, int | None],
     output: QueryOutput,
-    fields: tuple[str, ...] | None,
-    log_stream: str | None,
+    ingest: IngestOptions,
     *,
     quiet: bool,
     verbose: bool,
@@ -531,7 +593,7 @@ def _run_offline_query(
     from sgadvisor.insights.output import describe_result, format_result
 
     ledger = Ledger()
-    events = flow_log_events(flows, ledger, IngestOptions(log_format=fields, log_stream=log_stream))
+    events = flow_log_events(flows, ledger, ingest)
     result = run_query(text, events, start=window[0], end=window[1])
     width = shutil.get_terminal_size((120, 24)).columns
     sys.stdout.write(format_result(result, output, width=width))
@@ -565,6 +627,7 @@ def collect_command(
     bucket_ports: BucketOpt = "32768-65535",
     max_bytes: MaxBytesOpt = None,
     max_concurrent_queries: MaxQueriesOpt = 4,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
@@ -592,17 +655,19 @@ def collect_command(
         group,
         eni,
         tag,
+        timeout,
     )
     progress = _progress(quiet=quiet, verbose=verbose)
-    clients = AwsClients.create(inputs.settings)
-    documents = collect_documents(clients, inputs)
-    edges = None
-    if flows_out is not None:
-        with tempfile.TemporaryDirectory(prefix="sgadvisor-inventory-") as tmp:
-            write_snapshot(documents, Path(tmp))
-            inventory = load_snapshot([Path(tmp)])
-        read, _ = load_aws_flows(clients, inputs, inventory, progress)
-        edges = read.flows
+    with aws_run(inputs.settings.deadline):
+        clients = AwsClients.create(inputs.settings)
+        documents = collect_documents(clients, inputs)
+        edges = None
+        if flows_out is not None:
+            with tempfile.TemporaryDirectory(prefix="sgadvisor-inventory-") as tmp:
+                write_snapshot(documents, Path(tmp))
+                inventory = load_snapshot([Path(tmp)])
+            read, _ = load_aws_flows(clients, inputs, inventory, progress)
+            edges = read.flows
     # Everything was read: only now write, all files or none (exit 2 above leaves nothing behind).
     files = {out / name: snapshot_text(doc) for name, doc in sorted(documents.items())}
     if edges is not None and flows_out is not None:
@@ -691,6 +756,8 @@ def check_command(
         typer.Option("--markdown", help="Write Markdown here (PR comment, $GITHUB_STEP_SUMMARY)."),
     ] = None,
     min_window: MinWindowOpt = "7d",
+    max_gap: MaxGapOpt = "30m",
+    allow_missing: AllowMissingOpt = False,
     min_records: MinRecordsOpt = 1,
     min_confidence: MinConfidenceOpt = Confidence.LOW,
     max_unattributed: MaxUnattributedOpt = 0,
@@ -713,6 +780,7 @@ def check_command(
     lag: LagOpt = "15m",
     max_bytes: MaxBytesOpt = None,
     max_concurrent_queries: MaxQueriesOpt = 4,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
@@ -734,7 +802,7 @@ def check_command(
     except ValueError:
         raise UsageError(f"--fail-on {fail_on!r}: use low, medium or high") from None
     loaded = loaded_config()
-    ingest = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed)
+    ingest = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed, allow_missing)
     aws = _aws_inputs(
         region,
         profile,
@@ -748,6 +816,7 @@ def check_command(
         group,
         eni,
         tag,
+        timeout,
     )
     request = CheckRequest(
         inputs=RecommendInputs(
@@ -758,6 +827,7 @@ def check_command(
             progress=_progress(quiet=quiet, verbose=verbose),
             analysis=AnalysisOptions(
                 min_window=parse_duration(min_window, option="--min-window"),
+                max_gap=_max_gap(max_gap),
                 min_records=min_records,
                 min_confidence=min_confidence,
                 max_unattributed=max_unattributed,
@@ -778,7 +848,8 @@ def check_command(
             today=datetime.now(UTC).date(),
         ),
     )
-    report = run_check(request)
+    with _aws_run(aws, active=not inventory or not (flows or no_flows)):
+        report = run_check(request)
     files = render_outputs(report, CheckOutputs(sarif=sarif, junit=junit, markdown=markdown))
     write_all(files)
     if not quiet:
@@ -814,7 +885,9 @@ def loaded_config() -> ConfigFile | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; SgAdvisorError becomes a one-line message with a hint and exit code 2."""
+    """Run the CLI; SgAdvisorError becomes a one-line message with a hint and exit code 2, and so does any
+    other exception (a bug: the message says so; SGADVISOR_DEBUG=1 shows the traceback instead).
+    click/typer's own handling stays: usage errors, --help, Ctrl-C (130), a closed stdout pipe."""
     args = list(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     try:
@@ -830,9 +903,28 @@ def main(argv: list[str] | None = None) -> None:
     except SgAdvisorError as exc:
         _report_error(exc)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # while reading the config (typer handles it inside the command)
+        sys.exit(130)
+    except Exception as exc:
+        import os
+
+        if os.environ.get("SGADVISOR_DEBUG", "") not in ("", "0"):
+            raise
+        _report_error(exc)
+        sys.exit(2)
 
 
-def _report_error(exc: SgAdvisorError) -> None:
+def _report_error(exc: Exception) -> None:
+    if not isinstance(exc, SgAdvisorError):
+        lines = str(exc).strip().splitlines()
+        detail = f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+        detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate, say
+        typer.echo(
+            f"error: internal error: {detail} — this is a bug in sgadvisor; please report it with the "
+            "command line (run with SGADVISOR_DEBUG=1 for the traceback)",
+            err=True,
+        )
+        return
     typer.echo(f"error: {exc.message}", err=True)
     if isinstance(exc, TooManyMalformedError):
         located = sorted(exc.issues, key=lambda issue: issue.line is None)  # damaged lines first

@@ -39,6 +39,18 @@ def parse_duration(text: str, *, option: str) -> int:
     return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
+def format_duration(seconds: int) -> str:
+    """``2d3h``, ``45m``, ``30s``: the largest units first, as --max-gap and --min-window are written."""
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        count, seconds = divmod(seconds, _UNIT_SECONDS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
 def format_instant(epoch: int) -> str:
     """ISO 8601 UTC with ``Z``, the one time format of every output."""
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,15 @@ def default_line(
         f"2 123456789012 {eni} {src} {dst} {sport} {dport} {proto} {packets} {nbytes} "
         f"{start} {start + 60} {action} {status}"
     )
+
+
+def nodata_lines(
+    eni: str, start: int, end: int, *, busy: Sequence[int] = (), interval: int = 600
+) -> list[str]:
+    """NODATA records as AWS writes them for an idle interface under an active flow log: one per
+    aggregation interval in [start, end) that has no traffic (``busy``: starts of intervals with some)."""
+    idle = [t for t in range(start, end, interval) if not any(t <= b < t + interval for b in busy)]
+    return [f"2 123456789012 {eni} - - - - - - - {t} {t + interval} - NODATA" for t in idle]
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from sgadvisor.accounting import InputAccounting
 from sgadvisor.flowlogs.edges import COVERAGE_SCHEMA, EDGE_KEY, EDGE_SCHEMA, FlowEdges, Window
+from sgadvisor.flowlogs.spans import SPAN_SCHEMA
 from sgadvisor.inventory.model import FlowLogConfig, Interface, Inventory, PrefixList, SecurityGroup, SgRule
 from sgadvisor.rules import DestKind
 
@@ -131,11 +132,23 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         schema=COVERAGE_SCHEMA,
         orient="row",
     )
+    # Delivery as AWS writes it: records (NODATA included) over the whole window, except where a
+    # drawn outage (lost files, a stopped log) left a hole of several hours.
+    spans: list[tuple[str, int, int]] = []
+    for eni in sorted(interfaces):
+        if draw(st.integers(0, 4)) == 0:
+            cut = draw(st.integers(WINDOW.start, WINDOW.end - 1))
+            length = draw(st.integers(2 * 3600, 3 * 86400))
+            spans += [(eni, WINDOW.start, cut), (eni, cut + length, WINDOW.end - 1)]
+        else:
+            spans.append((eni, WINDOW.start, WINDOW.end - 1))
+    span_frame = pl.DataFrame([(e, a, b) for e, a, b in spans if b > a], schema=SPAN_SCHEMA, orient="row")
     records = int(frame["records"].sum() or 0) + 10 * len(interfaces)
     accounting = InputAccounting(
         records=records, used=records - 10 * len(interfaces), nodata=10 * len(interfaces)
     )
-    return Scenario(inventory, FlowEdges(frame, coverage, WINDOW, accounting, "edges"))
+    flows = FlowEdges(frame, coverage, WINDOW, accounting, "edges", spans=span_frame)
+    return Scenario(inventory, flows)
 
 
 def _edge(enis: list[str], peers: list[str]) -> st.SearchStrategy[tuple[object, ...]]:

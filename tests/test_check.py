@@ -31,7 +31,7 @@ from sgadvisor.flowlogs.edges import FlowEdges
 from sgadvisor.flowlogs.ingest import read_flows
 from sgadvisor.inventory.model import Interface, Inventory, SecurityGroup, SgRule
 from sgadvisor.rules import DestKind, Rule, make_key
-from tests.conftest import DEFAULT_HEADER, default_line, write_lines
+from tests.conftest import DEFAULT_HEADER, default_line, nodata_lines, write_lines
 
 T0 = 1_793_491_200
 OPTIONS = AnalysisOptions(min_window=3600)
@@ -108,6 +108,8 @@ def flows(tmp_path_factory: pytest.TempPathFactory) -> FlowEdges:
             default_line("10.0.1.10", "10.0.2.15", 40000, 5432, eni="eni-db", start=start),
             default_line("10.0.1.20", "10.0.0.2", 40002, 53, eni="eni-new", proto=17, start=start),
         ]
+    for eni in ("eni-app", "eni-db", "eni-new"):  # idle in between, as AWS logs it
+        lines += nodata_lines(eni, T0, T0 + 7200, busy=(T0,))
     path = write_lines(tmp_path_factory.mktemp("flows") / "f.log", lines, header=DEFAULT_HEADER)
     addresses = {"eni-app": ["10.0.1.10"], "eni-db": ["10.0.2.15"], "eni-new": ["10.0.1.20"]}
     return read_flows([path], addresses=addresses)

@@ -152,7 +152,9 @@ def test_every_section_and_group_is_present(sample: Recommendation, page_text: s
         assert f'<details class="group" id="{group.group_id}"' in page_text
         assert f'<a href="#{group.group_id}">' in page_text  # the overview row links to it
     assert page_text.count('<details class="group"') == len(sample.security_groups)
-    assert "unattached" in page_text and "no flow-log records" in page_text  # coverage reasons
+    assert (
+        "unattached" in page_text and "no flow-log record of it in the window" in page_text
+    )  # coverage reasons
     nat = sample.infrastructure_enis[0]
     assert nat.eni in page_text and nat.type in page_text
     rejected = sample.rejected_egress[0]

@@ -16,6 +16,7 @@ from sgadvisor.analysis.direction import classify_edges
 from sgadvisor.analysis.flows import edges_to_flows, iter_flows
 from sgadvisor.analysis.permits import Resolved, parse_addr, permits, resolve
 from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
+from sgadvisor.flowlogs.spans import find_holes, spans_by_interface
 from sgadvisor.inventory.model import Inventory, SgRule
 from sgadvisor.models import Recommendation
 from sgadvisor.rules import RuleKey
@@ -162,3 +163,30 @@ def test_deterministic_and_accounting(scenario: Scenario) -> None:
     assert one == two
     rec = Recommendation.model_validate_json(one)
     assert rec.input_accounting.balanced
+
+
+@settings(max_examples=80)
+@given(scenarios())
+def test_silence_is_not_evidence(scenario: Scenario) -> None:
+    """A group with a member whose records leave a stretch of the window longer than --max-gap is not
+    `ok`, names the hole, and loses no rule; a group whose members all deliver throughout is judged."""
+    options = AnalysisOptions()
+    rec = build_recommendation(scenario.flows, scenario.inventory, options)
+    spans = spans_by_interface(scenario.flows.spans)
+    window = scenario.flows.window
+    assert window is not None
+    for report in rec.security_groups:
+        members = scenario.inventory.members.get(report.group_id, ())
+        holed = [
+            eni
+            for eni in members
+            if find_holes(spans.get(eni, []), window.start, window.end, options.max_gap)
+        ]
+        if holed:
+            assert report.coverage.status == "partial", report.group_id
+            assert all(any(r.startswith(f"{eni}: no record of it from") for r in report.coverage.reasons)
+                       for eni in holed)  # fmt: skip
+            assert all(c.action in ("keep", "add") for c in report.changes)
+            assert {c.action for c in report.changes} <= {"keep"}
+        elif members:
+            assert report.coverage.status == "ok", (report.group_id, report.coverage.reasons)

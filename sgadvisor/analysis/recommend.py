@@ -7,10 +7,12 @@ rules, and collect the evidence the reviewer needs beside each decision.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from typing import Any
 
 import networkx as nx
 import polars as pl
@@ -34,6 +36,7 @@ from sgadvisor.analysis.synthesis import (
 )
 from sgadvisor.config import RuleException
 from sgadvisor.flowlogs.edges import FlowEdges, Window
+from sgadvisor.flowlogs.spans import Hole, find_holes, spans_by_interface
 from sgadvisor.inventory.model import Inventory, SgRule
 from sgadvisor.models import (
     Change,
@@ -53,9 +56,15 @@ from sgadvisor.models import (
     WouldBeBlocked,
 )
 from sgadvisor.rules import Rule, RuleKey
-from sgadvisor.timeparse import format_instant
+from sgadvisor.timeparse import format_duration, format_instant
 
 EDGES_PER_GROUP = 200
+# --max-gap default. AWS aggregates records over intervals of at most 10 minutes and writes NODATA for an
+# interval without traffic while the log is active (VPC Flow Logs user guide, "Flow log records" and
+# "Aggregation interval"), so between two records of a healthy interface lie at most about two intervals
+# (one written early in its interval, the next late in the one after); the third absorbs the documented
+# skew of up to 60 s in start/end. A longer silence is a hole, not evidence.
+DEFAULT_MAX_GAP = 30 * 60
 SKIPDATA_TOLERANCE = 0.01
 OUT_OF_SCOPE = "out of scope"
 
@@ -96,6 +105,7 @@ class AnalysisOptions:
     cidr_tolerance: int | None = None  # aggregate CIDRs admitting at most this many unobserved addresses
     ip_ranges: ServiceRanges | None = None  # AWS service labels for destinations (ip-ranges.json)
     rule_budget: int = DEFAULT_BUDGET
+    max_gap: int = DEFAULT_MAX_GAP  # the longest stretch of an ENI's life without a record of it
 
 
 def build_recommendation(flows: FlowEdges, inventory: Inventory, options: AnalysisOptions) -> Recommendation:
@@ -113,10 +123,8 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     book = RuleBook(inventory)
     unattributed, unknown_flows = _unattributed(edges, known)
     bearing = _groups_bearing_unattributed(unknown_flows, book, in_scope, options.max_unattributed)
-    delivered = _flow_logs_with_data(inventory, flows)
-    coverage = {
-        gid: _coverage(gid, inventory, flows, window, options, bearing, delivered) for gid in in_scope
-    }
+    delivery = _Delivery.of(flows)
+    coverage = {gid: _coverage(gid, inventory, flows, window, options, bearing, delivery) for gid in in_scope}
     ok_groups = {gid for gid in in_scope if coverage[gid].status == "ok"}
 
     carried, stuck, not_permitted = place_flows(chosen, book, ok_groups)
@@ -475,37 +483,49 @@ def _coverage(
     window: Window,
     options: AnalysisOptions,
     bearing: dict[str, int],
-    delivered: frozenset[str] = frozenset(),
+    delivery: _Delivery,
 ) -> CoverageOut:
+    """Coverage from delivered data only (DESIGN §5): an ENI has evidence when its own records (any
+    status) span its life in the window with no stretch longer than --max-gap without one, its SKIPDATA
+    share is within tolerance, and no unread part of the input could hold its records."""
     members = inventory.members.get(gid, ())
     seconds = max(window.seconds, 0)
     if not members:
         return CoverageOut(status="none", enis=0, enis_with_evidence=0, window_seconds=seconds,
                            skipdata_share=0.0, reasons=["unattached"])  # fmt: skip
-    rows = {row["interface_id"]: row for row in flows.coverage.iter_rows(named=True)}
     reasons: list[str] = []
-    with_evidence = 0
+    with_evidence = with_records = 0
     worst_skip = 0.0
     for eni in members:
-        row = rows.get(eni)
-        span = 0
-        if row is not None and row["first_start"] is not None and row["last_end"] is not None:
-            span = min(row["last_end"], window.end) - max(row["first_start"], window.start)
-        if _flow_log_covers(inventory, eni, window, delivered):
-            span = max(span, seconds)
+        row = delivery.rows.get(eni)
+        spans = delivery.spans.get(eni, [])
         skip = (row["skipdata_seconds"] / seconds) if row is not None and seconds else 0.0
         worst_skip = max(worst_skip, skip)
-        if row is None and span == 0:
-            reasons.append(f"{eni}: no flow-log records")
-        elif span < options.min_window:
-            reasons.append(f"{eni}: evidence spans {_days(span)} < --min-window {_days(options.min_window)}")
+        if not spans:
+            reasons.append(f"{eni}: no flow-log record of it in the window{delivery.logs_of(eni, inventory)}")
+            continue
+        if seconds < options.min_window:
+            reasons.append(
+                f"{eni}: evidence spans {_days(seconds)} < --min-window {_days(options.min_window)}"
+            )
+            continue
+        # Records, but not enough to prove the whole window: partial evidence.
+        with_records += 1
+        holes = find_holes(spans, window.start, window.end, options.max_gap)
+        unread = delivery.unread_for(eni, inventory)
+        unread_note = f"part of the input could not be read and may hold its records ({unread})"
+        if holes:
+            hole = _describe_holes(eni, holes, options.max_gap, delivery.logs_of(eni, inventory))
+            reasons.append(f"{hole}; {unread_note}" if unread else hole)
         elif skip > SKIPDATA_TOLERANCE:
             reasons.append(f"{eni}: SKIPDATA {skip:.1%} of the window")
+        elif unread:
+            reasons.append(f"{eni}: {unread_note}")
         else:
             with_evidence += 1
     if gid in bearing:
         reasons.append(f"traffic of an unknown ENI may need these rules ({bearing[gid]} records)")
-    if with_evidence == 0:
+    if with_records == 0:
         status = "none"
     elif with_evidence == len(members) and gid not in bearing:
         status = "ok"
@@ -525,34 +545,55 @@ def _days(seconds: int) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
-def _flow_log_covers(inventory: Inventory, eni: str, window: Window, delivered: frozenset[str]) -> bool:
-    """A flow log (ALL or ACCEPT) on the ENI, its subnet or its VPC, created before the window began,
-    whose data is demonstrably in the input (``delivered``): a flow log that merely exists says nothing
-    when its records were not read (a wrong --flows directory, an empty log group), and silence alone
-    must never remove a rule (DESIGN §6)."""
-    itf = inventory.interfaces[eni]
-    targets = {eni, itf.subnet_id, itf.vpc_id}
-    return any(
-        fl.resource_id in targets
-        and fl.flow_log_id in delivered
-        and fl.traffic_type in ("ALL", "ACCEPT")
-        and fl.created is not None
-        and fl.created <= window.start
-        for fl in inventory.flow_logs
+def _describe_holes(eni: str, holes: Sequence[Hole], max_gap: int, logs: str) -> str:
+    """The first holes by time, each from and to, and how many more (the reader needs where to look)."""
+    shown = ", ".join(f"{format_instant(h.start)} to {format_instant(h.end)}" for h in holes[:3])
+    more = f" and {len(holes) - 3} more" if len(holes) > 3 else ""
+    longest = max(h.seconds for h in holes)
+    return (
+        f"{eni}: no record of it from {shown}{more} (longest {format_duration(longest)} > --max-gap "
+        f"{format_duration(max_gap)}){logs}"
     )
 
 
-def _flow_logs_with_data(inventory: Inventory, flows: FlowEdges) -> frozenset[str]:
-    """Flow logs some of whose records (NODATA included) were read: one of the ENIs they cover has any."""
-    seen = set(flows.coverage["interface_id"].to_list()) if flows.coverage.height else set()
-    delivered = set()
-    for fl in inventory.flow_logs:
-        for eni in seen:
-            itf = inventory.interfaces.get(eni)
-            if itf is not None and fl.resource_id in (eni, itf.subnet_id, itf.vpc_id):
-                delivered.add(fl.flow_log_id)
-                break
-    return frozenset(delivered)
+@dataclass(frozen=True)
+class _Delivery:
+    """What the input shows of each ENI's delivery: its coverage row, its spans, the unread inputs."""
+
+    rows: dict[str, dict[str, Any]]
+    spans: dict[str, list[tuple[int, int]]]
+    unreadable: tuple[str, ...]
+
+    @classmethod
+    def of(cls, flows: FlowEdges) -> _Delivery:
+        rows = {row["interface_id"]: row for row in flows.coverage.iter_rows(named=True)}
+        return cls(rows, spans_by_interface(flows.spans), flows.unreadable)
+
+    def logs_of(self, eni: str, inventory: Inventory) -> str:
+        """' (flow log fl-…)' for the flow logs on the ENI, its subnet or its VPC, else a note."""
+        itf = inventory.interfaces[eni]
+        targets = {eni, itf.subnet_id, itf.vpc_id}
+        ids = sorted({fl.flow_log_id for fl in inventory.flow_logs if fl.resource_id in targets})
+        if ids:
+            return f" (flow log {', '.join(ids)})"
+        return " (no flow log in the inventory covers it)" if inventory.flow_logs else ""
+
+    def unread_for(self, eni: str, inventory: Inventory) -> str:
+        """The first unreadable input that could hold this ENI's records: one that names the ENI, or a
+        flow log that covers it, or that names neither (it could hold anything)."""
+        itf = inventory.interfaces[eni]
+        targets = {eni, itf.subnet_id, itf.vpc_id}
+        logs = {fl.flow_log_id for fl in inventory.flow_logs if fl.resource_id in targets}
+        for path in self.unreadable:
+            named_enis = set(_ENI_IN_PATH.findall(path))
+            named_logs = set(_FLOW_LOG_IN_PATH.findall(path))
+            if eni in named_enis or logs & named_logs or not (named_enis or named_logs):
+                return path
+        return ""
+
+
+_ENI_IN_PATH = re.compile(r"eni-[0-9a-f]+")
+_FLOW_LOG_IN_PATH = re.compile(r"fl-[0-9a-f]+")
 
 
 # ------------------------------------------------------------------------------------------- sections

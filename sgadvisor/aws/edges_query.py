@@ -29,6 +29,7 @@ from sgadvisor.flowlogs.edges import (
     keyed_exprs,
     record_exprs,
 )
+from sgadvisor.flowlogs.spans import SPAN_SCHEMA
 from sgadvisor.insights.builder import insights_name, parse_clause, quote
 
 # Record fields the edges need, by AWS name; the optional ones are used when the format has them.
@@ -43,13 +44,8 @@ _OPTIONAL_KEYS = (
 )
 
 
-def _step(expression: str) -> str:
-    return f"greatest(0, least(1, {expression}))"
-
-
-def edge_query(fmt: LogGroupFormat, bucket: PortRange, streams: Sequence[str] = ()) -> str:
-    """The query text for one log-group format (optionally restricted to some log streams)."""
-    name = insights_name
+def _source_lines(fmt: LogGroupFormat, streams: Sequence[str]) -> list[str]:
+    """The query's first commands: parse a custom format, keep one format's records, restrict streams."""
     lines: list[str] = []
     if not fmt.default_format:
         lines.append(parse_clause(fmt.fields))
@@ -58,6 +54,17 @@ def edge_query(fmt: LogGroupFormat, bucket: PortRange, streams: Sequence[str] = 
         lines.append(f"filter @message like /^\\S+( \\S+){{{len(fmt.fields) - 1}}}$/")
     if streams:
         lines.append(f"filter @logStream in [{', '.join(quote(s) for s in streams)}]")
+    return lines
+
+
+def _step(expression: str) -> str:
+    return f"greatest(0, least(1, {expression}))"
+
+
+def edge_query(fmt: LogGroupFormat, bucket: PortRange, streams: Sequence[str] = ()) -> str:
+    """The query text for one log-group format (optionally restricted to some log streams)."""
+    name = insights_name
+    lines = _source_lines(fmt, streams)
     missing = [f for f in _REQUIRED if f not in fmt.fields and not (fmt.default_format and f in _REQUIRED)]
     if missing and not fmt.default_format:
         raise ValueError(f"format of {fmt.log_group} lacks {', '.join(missing)}")
@@ -107,6 +114,46 @@ def edge_query(fmt: LogGroupFormat, bucket: PortRange, streams: Sequence[str] = 
     keys += [name(f) for f in ("flow-direction", "pkt-srcaddr", "pkt-dstaddr") if f in fmt.fields]
     lines.append(f"stats {', '.join(stats)} by {', '.join(keys)}")
     return "\n".join(lines[:1] + [f"| {line}" for line in lines[1:]])
+
+
+# Insights spans are read at the longest aggregation interval AWS writes: one row per interface and 10
+# minutes keeps the result rows few, and every hole of 10 minutes or more is still exact (a record that
+# starts in a slot cannot lie before a hole that ends in it when the hole is longer than the slot).
+INSIGHTS_SPAN_SECONDS = 600
+
+
+def span_query(fmt: LogGroupFormat, streams: Sequence[str] = ()) -> str:
+    """The query text for when each interface's records were delivered (flowlogs/spans.py)."""
+    name = insights_name
+    lines = _source_lines(fmt, streams)
+    iface, start, end = name("interface-id"), name("start"), name("end")
+    lines.append(f"filter ispresent({iface}) and ispresent({start})")
+    lines.append(f"fields floor({start} / {INSIGHTS_SPAN_SECONDS}) as slot")
+    lines.append(f"stats min({start}) as first_start, max({end}) as last_end by {iface}, slot")
+    return "\n".join(lines[:1] + [f"| {line}" for line in lines[1:]])
+
+
+def rows_to_spans(rows: Sequence[Mapping[str, str | None]]) -> pl.DataFrame:
+    """Span-query rows → span rows (``interface_id``, ``start``, ``end``) for ``EdgeAggregator.add_spans``."""
+    iface = insights_name("interface-id")
+    raw = pl.from_dicts(
+        list(rows), schema={iface: pl.String(), "first_start": pl.String(), "last_end": pl.String()}
+    )
+
+    def number(column: str) -> pl.Expr:
+        return pl.col(column).cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
+
+    start = number("first_start")
+    return (
+        raw.select(
+            pl.col(iface).alias("interface_id"),
+            start.alias("start"),
+            pl.max_horizontal(start, number("last_end")).alias("end"),
+        )
+        .filter(pl.col("interface_id").is_not_null() & ~pl.col("interface_id").is_in(["", "-"]))
+        .filter(pl.col("start").is_not_null())
+        .cast(SPAN_SCHEMA)  # type: ignore[arg-type]
+    )
 
 
 def rows_to_grouped(

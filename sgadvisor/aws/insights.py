@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sgadvisor.aws.control import Deadline, note_stopped
 from sgadvisor.errors import AwsError
 
 PAGE_ROWS = 10_000
@@ -41,6 +42,9 @@ class QueryTask:
     attempt: int = 0
     source: int = 0  # which of the caller's inputs (e.g. log-group formats) this task queries
     time_splits: int = 0  # time splits in this task's lineage since its last split by stream
+    # Rows that scale with time (one per interface and slot, the span query): split by time first, down
+    # to this many seconds, before splitting by stream.
+    time_slot: int | None = None
 
     @property
     def text(self) -> str:
@@ -85,6 +89,8 @@ class _InFlight:
     query_id: str
     next_poll: float
     delay: float
+    started: float = 0.0
+    status: str = "Scheduled"  # as last seen, for the --timeout message
 
 
 @dataclass
@@ -98,6 +104,8 @@ class InsightsRunner:
     clock: Callable[[], float] = time.monotonic
     list_streams: Callable[[QueryTask], Sequence[str]] | None = None
     stats: RunStats = field(default_factory=RunStats)
+    deadline: Deadline = field(default_factory=Deadline)  # --timeout: checked between polls
+    _blocked: tuple[str, str, float] | None = field(default=None, init=False, repr=False)
 
     def run(self, tasks: Iterable[QueryTask]) -> list[TaskResult]:
         """Every task's complete result (split parts included); StopQuery for everything in flight if
@@ -108,6 +116,7 @@ class InsightsRunner:
         start_delay = 0.0
         try:
             while pending or running:
+                self.deadline.check(lambda: self._waiting_for(running))
                 while pending and len(running) < self.settings.max_concurrent:
                     task = pending.popleft()
                     query_id = self._start(task)
@@ -117,13 +126,13 @@ class InsightsRunner:
                         break
                     start_delay = 0.0
                     running.append(_InFlight(task, query_id, self.clock() + self.settings.poll_initial,
-                                             self.settings.poll_initial))  # fmt: skip
+                                             self.settings.poll_initial, self.clock()))  # fmt: skip
                 self._poll_due(running, pending, done)
                 if pending or running:
                     blocked = bool(pending) and len(running) < self.settings.max_concurrent
                     self._wait(running, start_delay if blocked else 0.0)
-        except BaseException:
-            self._stop_all(running)
+        except BaseException as error:
+            note_stopped(error, self._stop_all(running))
             raise
         return done
 
@@ -152,9 +161,12 @@ class InsightsRunner:
                 return self._start(task)
             if code in _RETRYABLE_START:
                 self.progress(f"{code}: waiting for a query slot")
+                if self._blocked is None or self._blocked[0] != task.label:
+                    self._blocked = (task.label, code, self.clock())
                 return None
             message = exc.response.get("Error", {}).get("Message", "")
             raise AwsError(f"StartQuery ({task.label}): {code}: {message}") from None
+        self._blocked = None
         self.stats.queries += 1
         self.progress(f"query {self.stats.queries} started: {task.label}")
         query_id: str = response["queryId"]
@@ -167,11 +179,13 @@ class InsightsRunner:
                 continue
             page = self._get_results(flight.query_id)
             if page is None:  # throttled beyond botocore's retries: back off and poll again later
+                flight.status = "unanswered (GetQueryResults throttled)"
                 flight.delay = min(flight.delay * 2, self.settings.poll_max)
                 flight.next_poll = now + flight.delay
                 continue
             status = page.get("status", "Unknown")
             if status in ("Scheduled", "Running"):
+                flight.status = status
                 flight.delay = min(flight.delay * 2, self.settings.poll_max)
                 flight.next_poll = now + flight.delay
                 continue
@@ -249,9 +263,10 @@ class InsightsRunner:
         part that comes back full again is split by log stream, which the field index serves without
         rescanning the other streams. A single stream that is still full is split by time again; when
         neither can split further the run stops with an error: never a silent truncation."""
-        can_time = task.end - task.start >= 2 * self.settings.min_split_seconds
+        shortest = task.time_slot or self.settings.min_split_seconds
+        can_time = task.end - task.start >= 2 * shortest
         single_stream = len(task.streams) == 1
-        if can_time and (timed_out or task.time_splits == 0 or single_stream):
+        if can_time and (timed_out or task.time_splits == 0 or single_stream or task.time_slot):
             middle = task.start + (task.end - task.start) // 2
             self.stats.splits_by_time += 1
             self.progress(f"query {task.label} {reason}: splitting its time range")
@@ -300,17 +315,35 @@ class InsightsRunner:
         if start_delay:
             candidates.append(start_delay)
         delay = max(0.0, min(candidates)) if candidates else 0.0
+        delay = min(delay, max(self.deadline.remaining(), 0.0))  # wake up at the deadline
         if delay > 0:
             self.sleep(delay)
 
-    def _stop_all(self, running: list[_InFlight]) -> None:
+    def _stop_all(self, running: list[_InFlight]) -> list[str]:
+        """StopQuery for every query in flight; the labels of those stopped."""
+        stopped = []
         for flight in running:
             try:
                 self.logs.stop_query(queryId=flight.query_id)
                 self.progress(f"stopped query {flight.task.label}")
+                stopped.append(flight.task.label)
             except Exception:
                 self.progress(f"could not stop query {flight.query_id}")
         running.clear()
+        return stopped
+
+    def _waiting_for(self, running: list[_InFlight]) -> str:
+        """What the run was waiting for, for the --timeout message."""
+        now = self.clock()
+        parts = [
+            f"query {f.task.label} ({f.query_id}) was still {f.status} {now - f.started:.1f} s after "
+            "StartQuery"
+            for f in running
+        ]
+        if self._blocked is not None:
+            label, code, since = self._blocked
+            parts.append(f"StartQuery for {label} was refused with {code} for {now - since:.1f} s")
+        return "; ".join(parts) or "waiting for Logs Insights"
 
 
 def run_user_query(
@@ -322,6 +355,7 @@ def run_user_query(
     *,
     progress: Callable[[str], None] = lambda message: None,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: Deadline | None = None,
 ) -> Any:
     """Run a user's query (``sgadvisor query --log-group``) unchanged and return it as the offline
     executor's ``QueryResult``, so both print alike. The cap is the service's: 10,000 rows unless the
@@ -335,6 +369,7 @@ def run_user_query(
         settings=RunnerSettings(max_concurrent=1, limit=limit, split_full_pages=False),
         progress=progress,
         sleep=sleep,
+        deadline=deadline or Deadline(),
     )
     task = QueryTask(tuple(log_groups), start, end, lambda streams: text, label="query")
     with aws_errors("running the Logs Insights query"):

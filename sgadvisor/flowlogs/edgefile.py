@@ -12,14 +12,28 @@ from pathlib import Path
 from typing import IO, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from sgadvisor.accounting import Ledger
 from sgadvisor.flowlogs.edges import COVERAGE_SCHEMA, EDGE_SCHEMA, FlowEdges, Window
+from sgadvisor.flowlogs.spans import SPAN_SCHEMA, spans_by_interface
+from sgadvisor.jsonload import load_json_text
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*")
+    @classmethod
+    def _fits_int64(cls, value: object) -> object:
+        """Every integer goes into an Int64 column: a bigger one is a malformed line, not a crash."""
+        items = value if isinstance(value, list | tuple) else (value,)
+        for item in items:
+            if isinstance(item, list | tuple):
+                cls._fits_int64(item)
+            elif isinstance(item, int) and not -(2**63) <= item < 2**63:
+                raise ValueError("integer out of the 64-bit range")
+        return value
 
 
 class WindowLine(_Strict):
@@ -37,6 +51,9 @@ class CoverageLine(_Strict):
     nodata: int
     skipdata: int
     skipdata_seconds: int
+    # When the interface's records were delivered ([start, end] pairs, flowlogs/spans.py). Files written
+    # before spans existed lack it: their coverage proves nothing (read with a warning).
+    spans: list[tuple[int, int]] | None = None
 
 
 class EdgeLine(_Strict):
@@ -71,8 +88,9 @@ def iter_edge_lines(flows: FlowEdges) -> Iterator[str]:
     """The file's lines in a stable order: window, coverage by interface, edges by key."""
     if flows.window is not None:
         yield _dump({"kind": "window", "start": flows.window.start, "end": flows.window.end})
+    spans = spans_by_interface(flows.spans)
     for row in flows.coverage.iter_rows(named=True):
-        yield _dump({"kind": "coverage", **row})
+        yield _dump({"kind": "coverage", **row, "spans": spans.get(row["interface_id"], [])})
     for row in flows.edges.iter_rows(named=True):
         yield _dump({"kind": "edge", **row})
 
@@ -86,23 +104,32 @@ def write_edge_lines(flows: FlowEdges, out: IO[str]) -> None:
         out.write(line + "\n")
 
 
-def read_edge_file(path: Path, ledger: Ledger) -> tuple[pl.DataFrame, pl.DataFrame, Window | None]:
-    """Read a flow-edge file; bad lines are counted as malformed with their line number."""
+def read_edge_file(
+    path: Path, ledger: Ledger
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, Window | None]:
+    """Read a flow-edge file: edges, coverage, spans, window. Bad lines are counted as malformed with
+    their line number."""
     name = str(path)
     edges: list[dict[str, object]] = []
     coverage: list[dict[str, object]] = []
+    spans: list[tuple[str, int, int]] = []
+    spanless: list[str] = []
     window: Window | None = None
     with path.open("r", encoding="utf-8", errors="replace") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
+                obj = load_json_text(raw, source=name, first_line=number)
                 kind = obj.get("kind") if isinstance(obj, dict) else None
                 if kind == "edge":
                     edges.append(EdgeLine.model_validate(obj).model_dump(exclude={"kind"}))
                 elif kind == "coverage":
-                    coverage.append(CoverageLine.model_validate(obj).model_dump(exclude={"kind"}))
+                    covered = CoverageLine.model_validate(obj)
+                    coverage.append(covered.model_dump(exclude={"kind", "spans"}))
+                    if covered.spans is None:
+                        spanless.append(covered.interface_id)
+                    spans += [(covered.interface_id, start, end) for start, end in covered.spans or ()]
                 elif kind == "window":
                     line = WindowLine.model_validate(obj)
                     window = Window(line.start, line.end)
@@ -118,4 +145,12 @@ def read_edge_file(path: Path, ledger: Ledger) -> tuple[pl.DataFrame, pl.DataFra
     cov_frame = (
         pl.DataFrame(coverage, schema=COVERAGE_SCHEMA) if coverage else pl.DataFrame(schema=COVERAGE_SCHEMA)
     )
-    return edge_frame, cov_frame, window
+    if spanless:
+        # Silence is not evidence: first and last record alone do not show that everything between arrived.
+        ledger.warnings.append(
+            f"{name}: the coverage of {len(spanless)} interfaces has no spans (written by an older "
+            "sgadvisor), so it proves nothing and their groups cannot be judged; write the file again "
+            "with `sgadvisor edges` or `sgadvisor collect --flows-out`"
+        )
+    span_frame = pl.DataFrame(spans, schema=SPAN_SCHEMA, orient="row")
+    return edge_frame, cov_frame, span_frame, window

@@ -18,6 +18,7 @@ import polars as pl
 from sgadvisor.accounting import InputAccounting, Ledger
 from sgadvisor.errors import UsageError
 from sgadvisor.flowlogs.files import STREAM_ENI_COL, RecordBlock
+from sgadvisor.flowlogs.spans import SPAN_SCHEMA, merge_spans, span_query
 
 EDGE_KEY: tuple[str, ...] = (
     "interface_id",
@@ -127,6 +128,11 @@ class FlowEdges:
     accounting: InputAccounting
     source: str = "files"
     warnings: tuple[str, ...] = ()
+    # When each interface's records were delivered (flowlogs/spans.py): what coverage is judged from.
+    spans: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SPAN_SCHEMA))
+    # Parts of the input known to exist but not read (--allow-missing): the ENIs they could hold are
+    # not proven by the rest.
+    unreadable: tuple[str, ...] = ()
 
 
 # Internal, src/dst-oriented partial key. "_psrc"/"_pdst" are pkt-addresses only where they differ.
@@ -151,6 +157,9 @@ _SCAN_LABELS: tuple[str, ...] = (
 )
 # ... and the labelled categories as an Enum: the per-category group-bys on ~edges rows then hash bytes.
 _SCAN_CATEGORY = pl.Enum(_SCAN_LABELS)
+# Records that are evidence of delivery (coverage); the first codes of _SCAN_LABELS.
+_COVERED = ("used", "nodata", "skipdata")
+assert _SCAN_LABELS[: len(_COVERED)] == _COVERED
 
 # Distinct ports of a bucketed side are judged from mergeable moments, not from sets of ports: per side,
 # the sums of (port - _CENTRE) and of its square over the records (with `records` and the side's min and
@@ -428,6 +437,8 @@ class EdgeAggregator:
     window: Window | None = None
     _partials: list[pl.DataFrame] = field(default_factory=list)
     _coverage: list[pl.DataFrame] = field(default_factory=list)
+    _spans: list[pl.DataFrame] = field(default_factory=list)
+    _span_rows: int = 0
     _final: list[pl.DataFrame] = field(default_factory=list)  # edges read from edge files
     compact_rows: int = COMPACT_ROWS  # merge partial aggregates beyond this many rows
     _pending_rows: int = 0
@@ -437,10 +448,29 @@ class EdgeAggregator:
 
     def add_records(self, block: RecordBlock) -> None:
         """Fold one block of typed records (the careful, line-locating path)."""
-        grouped = (
-            block.frame.lazy().select(record_exprs(block.frame.columns)).pipe(self.grouped_query).collect()
-        )
+        records = block.frame.lazy().select(record_exprs(block.frame.columns))
+        grouped, spans = pl.collect_all([self.grouped_query(records), self.span_query(records)])
         self.add_grouped(grouped)
+        self.add_spans(spans)
+
+    def span_query(self, records: pl.LazyFrame) -> pl.LazyFrame:
+        """When the covered records (used, NODATA, SKIPDATA) of each interface were delivered."""
+        return span_query(records, category_expr(self.window).is_in(_COVERED))
+
+    def scan_span_query(self, records: pl.LazyFrame, absent: Collection[str] = ()) -> pl.LazyFrame:
+        """:meth:`span_query` for the records of a fast scan (see :meth:`scan_query`)."""
+        covered = _scan_category_expr(self.window, absent) < len(_COVERED)
+        return span_query(records, covered)
+
+    def add_spans(self, spans: pl.DataFrame) -> None:
+        """Fold span rows (``interface_id``, ``start``, ``end``); merged now and then to stay small."""
+        if spans.height == 0:
+            return
+        self._spans.append(spans)
+        self._span_rows += spans.height
+        if len(self._spans) > 64 or self._span_rows > self.compact_rows:
+            self._spans = [merge_spans(self._spans)]
+            self._span_rows = self._spans[0].height
 
     def grouped_query(self, records: pl.LazyFrame) -> pl.LazyFrame:
         """Records (internal column names) → one row per (category, partial edge) with every aggregate
@@ -561,7 +591,9 @@ class EdgeAggregator:
         self._compacted_rows = sum(p.height for p in self._partials)
         self._pending_rows = self._compacted_rows
 
-    def add_edges(self, edges: pl.DataFrame, coverage: pl.DataFrame) -> None:
+    def add_edges(
+        self, edges: pl.DataFrame, coverage: pl.DataFrame, spans: pl.DataFrame | None = None
+    ) -> None:
         """Merge edges that a source already produced (flow-edge files, the Insights runner)."""
         if self.window is not None:
             inside = (pl.col("first_start") >= self.window.start) & (pl.col("first_start") < self.window.end)
@@ -572,6 +604,8 @@ class EdgeAggregator:
         self.ledger.add_coverage(int(coverage["nodata"].sum() or 0), int(coverage["skipdata"].sum() or 0))
         self._final.append(edges.select(EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA))  # type: ignore[arg-type]
         self._coverage.append(coverage.rename({"interface_id": "iface"}))
+        if spans is not None:
+            self.add_spans(spans)
 
     def finish(self, addresses: Mapping[str, Collection[str]] | None = None) -> FlowEdges:
         """Decide directions, orient edges to the ENI, and return the §4.2 edges and coverage.
@@ -604,7 +638,14 @@ class EdgeAggregator:
             if isinstance(start, int) and isinstance(end, int):
                 window = Window(start, end)
         return FlowEdges(
-            edges, coverage, window, self.ledger.freeze(), self.source, tuple(self.ledger.warnings)
+            edges,
+            coverage,
+            window,
+            self.ledger.freeze(),
+            self.source,
+            tuple(self.ledger.warnings),
+            spans=merge_spans(self._spans),
+            unreadable=tuple(issue.file for issue in self.ledger.unreadable),
         )
 
 
@@ -613,7 +654,7 @@ def _coverage_of(grouped: pl.DataFrame) -> pl.DataFrame:
 
     Plain aggregates over every covered row; the NODATA/SKIPDATA counts on those few rows only. Lazy,
     so the engine reads just the columns it needs instead of copying the filtered frame."""
-    covered = grouped.lazy().filter(pl.col("cat").is_in(["used", "nodata", "skipdata"]))
+    covered = grouped.lazy().filter(pl.col("cat").is_in(_COVERED))
     spans = covered.group_by("iface").agg(
         pl.col("first_start").min(), pl.col("last_end").max(), pl.col("records").sum()
     )

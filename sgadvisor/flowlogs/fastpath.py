@@ -46,7 +46,14 @@ import polars as pl
 
 from sgadvisor.flowlogs.edges import EdgeAggregator, merge_colliding, record_exprs
 from sgadvisor.flowlogs.fields import Kind, spec_for
-from sgadvisor.flowlogs.parse import ENUMS, IPV4_RE, canonical_address
+from sgadvisor.flowlogs.parse import (
+    ENUMS,
+    EPOCH_SECONDS_MAX,
+    IPV4_RE,
+    TIME_FIELDS,
+    canonical_address,
+    seconds_expr,
+)
 
 _CONTROL = r"[\x00-\x1f\x7f\ufffd]"
 _NARROW: dict[int, pl.DataType] = {255: pl.UInt8(), 65535: pl.UInt16()}
@@ -61,10 +68,13 @@ _ABSENT: dict[str, pl.DataType] = {
 }
 
 
-def scan_clean_text(path: Path, fields: Sequence[str], header_lines: int, aggregator: EdgeAggregator) -> bool:
+def scan_clean_text(
+    path: Path, fields: Sequence[str], header_lines: int, aggregator: EdgeAggregator, *, millis: bool = False
+) -> bool:
     """Aggregate a whole clean text file (plain or gzip) into ``aggregator``; False (and nothing
-    changed) otherwise."""
-    layout = _Layout(tuple(fields))
+    changed) otherwise. ``millis``: the sniff saw start/end in milliseconds, read them as such (without
+    it such a value sends the file to the careful path, which converts it and warns)."""
+    layout = _Layout(tuple(fields), millis)
     try:
         scan = pl.scan_csv(
             path,
@@ -80,7 +90,12 @@ def scan_clean_text(path: Path, fields: Sequence[str], header_lines: int, aggreg
         records = scan.with_columns(layout.typed()).select(
             *record_exprs(layout.fields, _ABSENT), pl.col("_blank"), layout.bad().alias("_bad")
         )
-        grouped = aggregator.scan_query(records, _absent_columns(layout.fields)).collect(engine="streaming")
+        absent = _absent_columns(layout.fields)
+        # One pass over the file for both: the engine scans the text once for the two queries.
+        grouped, spans = pl.collect_all(
+            [aggregator.scan_query(records, absent), aggregator.scan_span_query(records, absent)],
+            engine="streaming",
+        )
     except (pl.exceptions.PolarsError, OSError):
         return False
     result = aggregator.scan_result(grouped)
@@ -91,6 +106,7 @@ def scan_clean_text(path: Path, fields: Sequence[str], header_lines: int, aggreg
     if canonical is None:
         return False
     aggregator.add_grouped(canonical)
+    aggregator.add_spans(spans)
     return True
 
 
@@ -116,6 +132,7 @@ class _Layout:
     Enum and as ``""`` in text, like an empty one; ``_raw_last`` keeps that raw value."""
 
     fields: tuple[str, ...]
+    millis: bool = False  # start/end may be written in milliseconds: convert them
 
     @property
     def last(self) -> str:
@@ -124,6 +141,9 @@ class _Layout:
     def _texts(self) -> list[str]:
         """The text fields (addresses included, enumerations not) before the last one."""
         return [n for n in self.fields[:-1] if spec_for(n).kind is not Kind.INT and n not in ENUMS]
+
+    def _times(self) -> list[str]:
+        return [n for n in self.fields if n in TIME_FIELDS]
 
     def _ints(self) -> list[str]:
         return [n for n in self.fields[:-1] if spec_for(n).kind is Kind.INT]
@@ -154,7 +174,13 @@ class _Layout:
             if spec.max_value in _NARROW:
                 value = value.cast(_NARROW[spec.max_value], strict=False)
         enums = [pl.when(pl.col(n) != "-").then(pl.col(n)).alias(n) for n in self._enums()]
+        if self.millis and self.last in TIME_FIELDS:
+            value = seconds_expr(value)
+        times = (
+            [seconds_expr(pl.col(n)).alias(n) for n in self._times() if n != self.last] if self.millis else []
+        )
         return [
+            *times,
             raw.alias("_raw_last"),
             value.alias(self.last),
             *enums,
@@ -198,6 +224,8 @@ class _Layout:
         wide = [n for n in self.fields[:-1] if spec_for(n).kind is Kind.INT and spec_for(n).max_value is None]
         if wide:
             checks.append(pl.min_horizontal(wide) < 0)  # one horizontal min, not one comparison per field
+        if self._times():  # seconds (or converted milliseconds) a date can be printed for
+            checks.append(pl.max_horizontal(self._times()) > EPOCH_SECONDS_MAX)
         for name in self.fields[:-1]:
             limit = spec_for(name).max_value
             if spec_for(name).kind is Kind.INT and limit is not None and limit not in _NARROW:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sgadvisor.accounting import Ledger
-from sgadvisor.errors import TooManyMalformedError
+from sgadvisor.errors import MissingFlowDataError, TooManyMalformedError
 from sgadvisor.flowlogs.edgefile import read_edge_file
 from sgadvisor.flowlogs.edges import (
     COMPACT_ROWS,
@@ -28,6 +28,7 @@ from sgadvisor.flowlogs.files import (
     read_flow_file,
     sniff_text_layout,
 )
+from sgadvisor.flowlogs.parse import note_millis
 
 DEFAULT_MAX_MALFORMED = 0.01
 
@@ -39,6 +40,7 @@ class IngestOptions:
     bucket: PortRange = DEFAULT_BUCKET
     window: Window | None = None
     max_malformed: float = DEFAULT_MAX_MALFORMED
+    allow_missing: bool = False  # unreadable parts of the input are listed, not fatal (ENIs go partial)
 
 
 def read_flows(
@@ -52,8 +54,10 @@ def read_flows(
 ) -> FlowEdges:
     """Read every flow file under ``paths`` into edges, coverage and accounting.
 
-    Raises InputError for an unreadable input named on the command line, and TooManyMalformedError when
-    malformed records exceed ``max_malformed`` of all records read (nothing is written in that case).
+    Raises InputError for a missing or non-regular input named on the command line,
+    MissingFlowDataError when part of the input cannot be read (unless ``allow_missing``: then it stays
+    listed), and TooManyMalformedError when malformed records exceed ``max_malformed`` of all records read
+    (nothing is written in either case).
     """
     options = options or IngestOptions()
     ledger = Ledger()
@@ -63,10 +67,10 @@ def read_flows(
     read_options = ReadOptions(log_format=options.log_format, log_stream=options.log_stream)
     edge_windows: list[Window] = []
     record_files = 0
-    for flow_file in discover_flow_files(paths):
+    for flow_file in discover_flow_files(paths, ledger):
         if is_edge_file(flow_file.path):
-            edges, coverage, window = read_edge_file(flow_file.path, ledger)
-            aggregator.add_edges(edges, coverage)
+            edges, coverage, spans, window = read_edge_file(flow_file.path, ledger)
+            aggregator.add_edges(edges, coverage, spans)
             if window is not None:
                 edge_windows.append(window)
             continue
@@ -78,8 +82,9 @@ def read_flows(
     aggregator.source = "files" if record_files or not edge_windows else "edges"
     flows = aggregator.finish(addresses)
     if options.window is None and edge_windows:
-        spans = [*edge_windows, *([flows.window] if flows.window else [])]
-        flows = replace(flows, window=Window(min(w.start for w in spans), max(w.end for w in spans)))
+        windows = [*edge_windows, *([flows.window] if flows.window else [])]
+        flows = replace(flows, window=Window(min(w.start for w in windows), max(w.end for w in windows)))
+    _check_missing(ledger, options)
     accounting = flows.accounting
     if accounting.records and accounting.malformed_fraction > options.max_malformed:
         raise TooManyMalformedError(
@@ -97,8 +102,32 @@ def _read_fast(flow_file: FlowFile, options: ReadOptions, aggregator: EdgeAggreg
     layout = sniff_text_layout(flow_file, options)
     if layout is None:
         return False
-    _gzipped, fields, header_lines = layout  # the engine inflates gzip itself, streaming
-    return scan_clean_text(flow_file.path, fields, header_lines, aggregator)
+    # the engine inflates gzip itself (sniffed: no bomb)
+    if not scan_clean_text(
+        flow_file.path, layout.fields, layout.header_lines, aggregator, millis=layout.millis
+    ):
+        return False
+    if layout.millis:
+        note_millis(aggregator.ledger, str(flow_file.path))
+    return True
+
+
+def _check_missing(ledger: Ledger, options: IngestOptions) -> None:
+    """Unreadable parts of the input are data known to be missing: fatal unless ``allow_missing``."""
+    if not ledger.unreadable or options.allow_missing:
+        return
+    count = len(ledger.unreadable)
+    shown = "; ".join(f"{i.file}: {i.reason}" for i in ledger.unreadable[:_MISSING_SHOWN])
+    more = f"; and {count - _MISSING_SHOWN} more" if count > _MISSING_SHOWN else ""
+    raise MissingFlowDataError(
+        f"{count} input path{'s' if count != 1 else ''} could not be read: {shown}{more}",
+        hint="data is known to be missing: fix the paths, or pass --allow-missing to analyse the rest "
+        "(the ENIs those files could hold become partial)",
+        issues=ledger.unreadable,
+    )
+
+
+_MISSING_SHOWN = 3
 
 
 def read_records(
@@ -108,8 +137,9 @@ def read_records(
     (the offline query executor, parser conformance tests). Flow-edge files carry no records: skipped."""
     options = options or IngestOptions()
     read_options = ReadOptions(log_format=options.log_format, log_stream=options.log_stream)
-    for flow_file in discover_flow_files(paths):
+    for flow_file in discover_flow_files(paths, ledger):
         if is_edge_file(flow_file.path):
             ledger.skip_file(str(flow_file.path), "skipped, a flow-edge file holds no records")
             continue
         yield from read_flow_file(flow_file, read_options, ledger)
+    _check_missing(ledger, options)

@@ -1,0 +1,101 @@
+"""When each interface's records were delivered: the spans that prove coverage, and the holes between.
+
+Silence is not evidence (DESIGN §5): an ENI counts as observed only over the stretches its own records
+(any status, NODATA included) show. AWS writes a NODATA record for an interface that had no traffic in an
+aggregation interval while its flow log is active, so a healthy interface leaves no stretch without a
+record much longer than two aggregation intervals (10 minutes at most each); a longer stretch means the
+log stopped, records were lost, or files are missing from the input.
+
+A span is a maximal stretch [start, end] covered by records whose gaps are at most ``SPAN_RESOLUTION``
+seconds. Spans are computed per block of records from one group-by on (interface, start // resolution),
+then merged across blocks and files: the union is exact for every gap of at least the resolution, and
+memory grows with the holes, not with the records (one span per interface when nothing is missing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+# The finest gap spans keep (seconds): gaps up to this long are merged away. AWS's shortest aggregation
+# interval is 1 minute (VPC Flow Logs user guide, "Aggregation interval"); --max-gap may not go below it.
+SPAN_RESOLUTION = 60
+
+SPAN_SCHEMA: dict[str, pl.DataType] = {"interface_id": pl.String(), "start": pl.Int64(), "end": pl.Int64()}
+
+
+def span_query(records: pl.LazyFrame, covered: pl.Expr) -> pl.LazyFrame:
+    """Records (internal columns ``iface``, ``start``, ``end``) → one row per interface and resolution
+    slot with the earliest start and latest end in it, over the ``covered`` records that carry a time.
+
+    Inside one slot every gap is shorter than the resolution (both its ends start in the slot), so the
+    slot rows lose nothing that :func:`merge_spans` keeps."""
+    start = pl.col("start").cast(pl.Int64)
+    end = pl.max_horizontal(start, pl.col("end").cast(pl.Int64))  # an end before its start: the start
+    return (
+        records.filter(covered & pl.col("start").is_not_null() & pl.col("iface").is_not_null())
+        .group_by("iface", (start // SPAN_RESOLUTION).alias("_slot"))
+        .agg(start.min().alias("start"), end.max().alias("end"))
+        .select(pl.col("iface").cast(pl.String).alias("interface_id"), "start", "end")
+    )
+
+
+def merge_spans(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """The union of span rows per interface, stretches closer than the resolution joined; sorted."""
+    if not frames:
+        return pl.DataFrame(schema=SPAN_SCHEMA)
+    rows = pl.concat([f.select(SPAN_SCHEMA.keys()) for f in frames], how="vertical_relaxed")
+    if rows.height == 0:
+        return rows.cast(SPAN_SCHEMA)  # type: ignore[arg-type]
+    # The furthest end of the earlier rows of the same interface: a row further than the resolution
+    # beyond it opens a new span.
+    reach = pl.col("end").cum_max().shift(1).over("interface_id")
+    opens = reach.is_null() | (pl.col("start") - reach > SPAN_RESOLUTION)
+    return (
+        rows.sort("interface_id", "start")
+        .with_columns(opens.cum_sum().alias("_span"))
+        .group_by("_span", maintain_order=True)
+        .agg(pl.col("interface_id").first(), pl.col("start").min(), pl.col("end").max())
+        .drop("_span")
+        .cast(SPAN_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Hole:
+    """A stretch of an interface's life in the window with no record of it, longer than --max-gap."""
+
+    start: int
+    end: int
+
+    @property
+    def seconds(self) -> int:
+        return self.end - self.start
+
+
+def find_holes(spans: Iterable[tuple[int, int]], life_start: int, life_end: int, max_gap: int) -> list[Hole]:
+    """Stretches of [life_start, life_end) longer than ``max_gap`` that no span touches, the life's own
+    edges included (a log that started late or stopped early leaves a hole at the window's edge)."""
+    holes: list[Hole] = []
+    reach = life_start
+    for start, end in sorted(spans):
+        if end < life_start:
+            continue
+        if start >= life_end:
+            break
+        if start - reach > max_gap:
+            holes.append(Hole(reach, start))
+        reach = max(reach, end)
+    if life_end - reach > max_gap:
+        holes.append(Hole(reach, life_end))
+    return holes
+
+
+def spans_by_interface(spans: pl.DataFrame) -> dict[str, list[tuple[int, int]]]:
+    """The merged spans as plain pairs per interface (for the analysis, which judges a few ENIs each)."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for eni, start, end in spans.select(SPAN_SCHEMA.keys()).iter_rows():
+        out.setdefault(eni, []).append((start, end))
+    return out
