@@ -229,7 +229,11 @@ def test_summary_lists_totals_and_changed_groups(sample_recommendation: Recommen
     )
     for group in sample_recommendation.security_groups:
         changed = any(c.action != "keep" for c in group.changes)
-        assert (f"| {group.group_id} |" in text) == changed
+        rows = [line for line in text.splitlines() if line.startswith(f"| {group.group_id} |")]
+        assert any("→" in row for row in rows) == changed  # the table of changes
+        assert any(f"| {group.coverage.status} |" in r and "→" not in r for r in rows) == (
+            group.coverage.status != "ok"  # the groups not judged, with their reasons
+        )
 
 
 def test_summary_is_bounded_for_large_estates(sample_recommendation: Recommendation) -> None:
@@ -258,7 +262,7 @@ def test_summary_escapes_markup() -> None:
     assert "\\<script\\>" in text and "\\|" in text  # Markdown text: backslash escapes
     summary = next(line for line in text.splitlines() if line.startswith("<details><summary>"))
     assert "&lt;img src=&#34;https://evil.example/p.png&#34;&gt;" in summary  # raw HTML block: entities
-    assert markdown_text("a|b\nc") == "a\\|b c"
+    assert markdown_text("a|b\nc") == "a\\|b\\\\nc"  # one line; the newline shown as \n
 
 
 # ------------------------------------------------------------------------------------ --terraform-dir

@@ -1,5 +1,9 @@
 """JUnit XML for CI test reports: one testcase per security group checked, failed when the group has a
-finding at or above ``--fail-on``; findings below it and suppressed ones go to the testcase's output."""
+finding at or above ``--fail-on``; findings below it and suppressed ones go to the testcase's output.
+
+The XML writer escapes markup, but CI systems show these texts (test report widgets, and the file itself
+when a job prints it): untrusted values go through safe_text, so no raw newline or escape sequence comes
+from them, and each line of a failure text through safe_line, so none reads as a CI workflow command."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from sgadvisor.check.model import CheckReport, Finding, GroupResult
+from sgadvisor.render.quoting import safe_line, safe_text
 
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -19,7 +24,9 @@ def render_junit(report: CheckReport) -> str:
     for group in report.groups:
         findings = report.for_group(group.group_id)
         failed = [f for f in findings if f.id in failing_ids]
-        case = ET.SubElement(suite, "testcase", classname=_classname(group), name=_clean(group.label))
+        case = ET.SubElement(
+            suite, "testcase", classname=_classname(group), name=_clean(safe_line(safe_text(group.label)))
+        )
         if failed:
             failures += 1
             failure = ET.SubElement(
@@ -44,16 +51,17 @@ def render_junit(report: CheckReport) -> str:
 
 
 def _classname(group: GroupResult) -> str:
-    return _clean(f"sgadvisor.check.{group.vpc_id or 'no-vpc'}")
+    return _clean(safe_line(safe_text(f"sgadvisor.check.{group.vpc_id or 'no-vpc'}")))
 
 
 def _describe(finding: Finding) -> str:
     state = f"suppressed: {finding.suppressed.reason}" if finding.suppressed else finding.severity.value
-    lines = [f"[{state}] {finding.kind.value} {finding.id}: {finding.message}"]
-    lines += [f"  - {detail}" for detail in finding.details]
-    return "\n".join(lines)
+    lines = [f"[{safe_text(state)}] {finding.kind.value} {finding.id}: {safe_text(finding.message)}"]
+    lines += [f"  - {safe_text(detail)}" for detail in finding.details]
+    return "\n".join(safe_line(line) for line in lines)
 
 
 def _clean(text: str) -> str:
-    """XML 1.0 cannot carry most control characters, even escaped: drop them."""
+    """XML 1.0 cannot carry most control characters, even escaped: drop any left (the untrusted ones
+    were already made visible by safe_text; U+FFFE and U+FFFF remain to drop)."""
     return _INVALID_XML.sub("", text)

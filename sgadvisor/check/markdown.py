@@ -1,5 +1,8 @@
 """Markdown for a pull-request comment or ``$GITHUB_STEP_SUMMARY``: the verdict, counts, then a findings
-table, bounded in size (GitHub comments take 65,536 characters; the table shrinks until it fits)."""
+table, bounded in size (GitHub comments take 65,536 characters; the table, then the warnings, shrink by
+whole rows until it fits). Untrusted text (messages, reasons, warnings, the baseline path) is cut to
+MAX_CELL characters and quoted by markdown_text (control characters escaped, no mentions or autolinks);
+every line goes through safe_line."""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ from collections import Counter
 
 from sgadvisor.check.model import CheckReport, Finding, FindingKind, Severity
 from sgadvisor.check.text import verdict
-from sgadvisor.render.quoting import markdown_text
-from sgadvisor.render.terraform import describe_rule
+from sgadvisor.render.quoting import clip, markdown_text, safe_lines, safe_text
+from sgadvisor.rules import describe_rule
 
 MAX_CHARS = 60_000
 MAX_ROWS = 100
@@ -17,17 +20,29 @@ MAX_WARNINGS = 20
 
 
 def render_markdown(report: CheckReport, max_chars: int = MAX_CHARS) -> str:
-    rows = MAX_ROWS
+    rows, warnings = MAX_ROWS, MAX_WARNINGS
     while True:
-        text = _render(report, rows)
+        text = safe_lines(_render(report, rows, warnings))
         if len(text) <= max_chars:
             return text
-        if rows == 0:
-            return text[: max_chars - 40].rsplit("\n", 1)[0] + "\n\n_(truncated to fit)_\n"
-        rows //= 2
+        if rows == 0 and warnings == 0:
+            return _cut(text, max_chars)
+        if rows:
+            rows //= 2
+        else:
+            warnings //= 2
 
 
-def _render(report: CheckReport, rows: int) -> str:
+def _cut(text: str, max_chars: int) -> str:
+    """Last resort: whole lines up to the limit, an open ``<details>`` closed, and a note."""
+    note, closing = "\n\n_(truncated to fit)_\n", "\n\n</details>\n"
+    body = text[: max(0, max_chars - len(note) - len(closing))].rsplit("\n", 1)[0]
+    if body.count("<details>") > body.count("</details>"):
+        body += closing
+    return body + note
+
+
+def _render(report: CheckReport, rows: int, warnings: int) -> str:
     failing = report.failing()
     active = report.active()
     icon = "❌" if failing else "✅"
@@ -65,9 +80,9 @@ def _render(report: CheckReport, rows: int) -> str:
         out += ["", "</details>", ""]
     if report.warnings:
         out.append("**Warnings**")
-        out += [f"- {_cell(w)}" for w in report.warnings[:MAX_WARNINGS]]
-        if len(report.warnings) > MAX_WARNINGS:
-            out.append(f"- … and {len(report.warnings) - MAX_WARNINGS} more")
+        out += [f"- {_cell(w)}" for w in report.warnings[:warnings]]
+        if len(report.warnings) > warnings:
+            out.append(f"- … and {len(report.warnings) - warnings} more")
         out.append("")
     return "\n".join(out)
 
@@ -94,9 +109,9 @@ def _rule(finding: Finding) -> str:
 
 
 def _cell(value: str) -> str:
-    text = value if len(value) <= MAX_CELL else value[: MAX_CELL - 1] + "…"
-    return markdown_text(text)
+    return markdown_text(clip(value, MAX_CELL))
 
 
 def _code(value: str) -> str:
-    return value.replace("`", "'").replace("\n", " ")
+    """Inside a code span: control characters escaped, backticks (which would end it) made quotes."""
+    return safe_text(clip(value, MAX_CELL)).replace("`", "'")

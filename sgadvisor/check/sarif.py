@@ -1,7 +1,13 @@
 """SARIF 2.1.0 for code scanning (GitHub ``upload-sarif`` and others): one reporting rule per finding
 kind, one result per finding, located at the baseline file (the approved rule's line when known) and
 logically at the security groups concerned. The finding id is the partial fingerprint, so a finding
-keeps its identity across runs and rule re-creations; ``[[allow]]`` becomes an accepted suppression."""
+keeps its identity across runs and rule re-creations; ``[[allow]]`` becomes an accepted suppression.
+
+Code scanning shows the message texts, and a CI job may print the file: in messages, justifications and
+notifications every untrusted value goes through safe_text (no raw control, bidi or invisible
+character) and every line through safe_line (no CI workflow command). The machine-read fields (group
+ids, the rule, the baseline path) keep their values; json_safe writes their invisible characters and CI
+command prefixes as JSON escapes, so the file itself prints safely too."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from typing import Any
 
 from sgadvisor import __version__
 from sgadvisor.check.model import KINDS, CheckReport, Finding, FindingKind, Severity
+from sgadvisor.render.quoting import json_safe, safe_line, safe_text
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note"}
@@ -49,7 +56,7 @@ def render_sarif(report: CheckReport) -> str:
             }
         ],
     }
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    return json_safe(json.dumps(log, indent=2, ensure_ascii=False)) + "\n"
 
 
 def artifact_uri(path: str) -> str:
@@ -86,15 +93,15 @@ def _invocation(report: CheckReport) -> dict[str, Any]:
     invocation: dict[str, Any] = {"executionSuccessful": True}
     if report.warnings:
         invocation["toolExecutionNotifications"] = [
-            {"level": "warning", "message": {"text": warning}} for warning in report.warnings
+            {"level": "warning", "message": {"text": _text(warning)}} for warning in report.warnings
         ]
     return invocation
 
 
 def _result(finding: Finding, rule_index: int, uri: str) -> dict[str, Any]:
-    text = finding.message
-    if finding.details:
-        text += "\n" + "\n".join(f"- {detail}" for detail in finding.details)
+    lines = [safe_line(safe_text(finding.message))]
+    lines += [safe_line(f"- {safe_text(detail)}") for detail in finding.details]
+    text = "\n".join(lines)
     result: dict[str, Any] = {
         "ruleId": finding.kind.value,
         "ruleIndex": rule_index,
@@ -122,8 +129,13 @@ def _result(finding: Finding, rule_index: int, uri: str) -> dict[str, Any]:
         },
     }
     if finding.suppressed is not None:
-        justification = finding.suppressed.reason
+        justification = _text(finding.suppressed.reason)
         if finding.suppressed.expires is not None:
             justification += f" (until {finding.suppressed.expires})"
         result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": justification}]
     return result
+
+
+def _text(value: str) -> str:
+    """One untrusted value as one safe line of a message."""
+    return safe_line(safe_text(value))

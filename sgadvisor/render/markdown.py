@@ -1,23 +1,33 @@
 """summary.md: the recommendation as a pull-request comment or CI step summary — totals first, then the
-changes per group, bounded so that a 1,000-group estate still fits a comment (GitHub allows 65,536
-characters) and stays readable."""
+changes per group and the groups that could not be judged, bounded so that a 1,000-group estate, or one
+with hostile names, still fits a comment (GitHub allows 65,536 characters) and stays readable.
+
+Every value goes through the ``md`` or ``html`` filter (quoting.markdown_text / html_text: control
+characters escaped, no mentions or autolinks, each value cut to MARKDOWN_VALUE_LIMIT characters) and
+every line through safe_line. What does not fit is dropped by whole rows or whole groups, each list ending
+with a line saying how many more are in recommendation.json."""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sgadvisor import __version__
 from sgadvisor.models import Change, GroupReport, Recommendation
 from sgadvisor.render import RenderContext, Rendered
-from sgadvisor.render.templating import text_environment
-from sgadvisor.render.terraform import describe_rule
+from sgadvisor.render.quoting import safe_lines
+from sgadvisor.render.templating import markdown_environment
+from sgadvisor.rules import describe_rule
 
 FILE_NAME = "summary.md"
 MAX_TABLE_GROUPS = 50
 MAX_DETAILED_GROUPS = 25
+MAX_UNJUDGED_GROUPS = 50
+MAX_WARNINGS = 10
 MAX_CHANGES_PER_GROUP = 15
+MAX_REASONS_PER_GROUP = 3
 MAX_CHARS = 60_000
+_CUT_NOTE = "\n_(cut to fit the size limit: the rest is in recommendation.json)_\n"
 ACTIONS = ("keep", "narrow", "remove", "add")
 
 
@@ -34,22 +44,69 @@ class GroupRow:
         return any(self.counts[a] for a in ("narrow", "remove", "add"))
 
 
+@dataclass(frozen=True)
+class UnjudgedRow:
+    """A group whose coverage is ``none`` or ``partial``, with the first of its coverage reasons."""
+
+    group: GroupReport
+    label: str
+    reasons: tuple[str, ...]
+    reasons_omitted: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many entries of each list are shown; shrunk, list by list, until the summary fits."""
+
+    detailed: int = MAX_DETAILED_GROUPS
+    warnings: int = MAX_WARNINGS
+    unjudged: int = MAX_UNJUDGED_GROUPS
+    table: int = MAX_TABLE_GROUPS
+
+    def shrink(self) -> Limits | None:
+        """Halve the first list still shown (detailed changes first, the table of changes last)."""
+        for name in ("detailed", "warnings", "unjudged", "table"):
+            value: int = getattr(self, name)
+            if value:
+                return replace(self, **{name: value // 2})
+        return None
+
+
 def render(recommendation: Recommendation, context: RenderContext) -> Rendered:
     return Rendered({FILE_NAME: render_summary(recommendation)})
 
 
 def render_summary(recommendation: Recommendation, max_chars: int = MAX_CHARS) -> str:
-    """The summary, with fewer detailed groups until it fits ``max_chars`` (the table always stays)."""
-    detailed = MAX_DETAILED_GROUPS
-    while True:
-        text = _render(recommendation, detailed)
-        if len(text) <= max_chars or detailed == 0:
+    """The summary, with fewer detailed groups, warnings, groups not judged and table rows (in that
+    order) until it fits ``max_chars``; every line passed through safe_line."""
+    limits: Limits | None = Limits()
+    text = ""
+    while limits is not None:
+        text = safe_lines(_render(recommendation, limits))
+        if len(text) <= max_chars:
             return text
-        detailed //= 2
+        limits = limits.shrink()
+    return _cut(text, max_chars)
 
 
-def _render(recommendation: Recommendation, detailed: int) -> str:
+def _cut(text: str, max_chars: int) -> str:
+    """Last resort (only the header left and still too long): whole lines up to the limit, an open
+    ``<details>`` closed, and a note."""
+    closing = "\n\n</details>\n"
+    body = text[: max(0, max_chars - len(_CUT_NOTE) - len(closing))].rsplit("\n", 1)[0]
+    if body.count("<details>") > body.count("</details>"):
+        body += closing
+    return body + _CUT_NOTE
+
+
+def _render(recommendation: Recommendation, limits: Limits) -> str:
     rows = [_row(group, recommendation.labels) for group in recommendation.security_groups]
+    unjudged = [
+        _unjudged(group, recommendation.labels)
+        for group in recommendation.security_groups
+        if group.coverage.status != "ok"
+    ]
+    warnings = recommendation.warnings
     changed = [row for row in rows if row.changed]
     totals: Counter[str] = Counter()
     for row in rows:
@@ -67,7 +124,7 @@ def _render(recommendation: Recommendation, detailed: int) -> str:
         (accounting.malformed, "malformed flow-log records skipped"),
     ]
     return (
-        text_environment()
+        markdown_environment()
         .get_template("summary.md.j2")
         .render(
             version=__version__,
@@ -75,11 +132,16 @@ def _render(recommendation: Recommendation, detailed: int) -> str:
             totals=totals,
             coverage=coverage,
             groups=len(rows),
-            table=changed[:MAX_TABLE_GROUPS],
-            table_omitted=max(0, len(changed) - MAX_TABLE_GROUPS),
+            table=changed[: limits.table],
+            table_omitted=max(0, len(changed) - limits.table),
             unchanged=len(rows) - len(changed),
-            detailed=changed[:detailed],
-            detailed_omitted=max(0, len(changed) - detailed),
+            detailed=changed[: limits.detailed],
+            detailed_omitted=max(0, len(changed) - limits.detailed),
+            warnings=warnings[: limits.warnings],
+            warnings_omitted=max(0, len(warnings) - limits.warnings),
+            unjudged=unjudged[: limits.unjudged],
+            unjudged_total=len(unjudged),
+            unjudged_omitted=max(0, len(unjudged) - limits.unjudged),
             attention=[(count, what) for count, what in attention if count],
             describe_rule=describe_rule,
             actions=ACTIONS,
@@ -87,10 +149,24 @@ def _render(recommendation: Recommendation, detailed: int) -> str:
     )
 
 
+def _label(group: GroupReport, labels: dict[str, str]) -> str:
+    return labels.get(group.group_id) or group.name_tag or group.group_name
+
+
+def _unjudged(group: GroupReport, labels: dict[str, str]) -> UnjudgedRow:
+    reasons = group.coverage.reasons
+    return UnjudgedRow(
+        group,
+        _label(group, labels),
+        tuple(reasons[:MAX_REASONS_PER_GROUP]),
+        max(0, len(reasons) - MAX_REASONS_PER_GROUP),
+    )
+
+
 def _row(group: GroupReport, labels: dict[str, str]) -> GroupRow:
     counts: Counter[str] = Counter(change.action for change in group.changes)
     moving = [c for c in group.changes if c.action != "keep"]
-    label = labels.get(group.group_id) or group.name_tag or group.group_name
+    label = _label(group, labels)
     return GroupRow(
         group,
         label,

@@ -1,10 +1,14 @@
-"""The short per-group table printed after ``recommend``: what changes, and how sure we are."""
+"""The short per-group table printed after ``recommend``: what changes, and how sure we are.
+
+It goes to a terminal or a CI log: every value from the inventory is passed through safe_text (one
+visible line, no escape sequences) and every line through safe_line (no CI workflow command)."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from sgadvisor.models import Recommendation
+from sgadvisor.render.quoting import safe_line, safe_text
 
 _HEADERS = ("group", "name", "current", "proposed", "keep", "narrow", "remove", "add", "coverage")
 
@@ -15,15 +19,15 @@ def format_summary(recommendation: Recommendation) -> str:
         actions = Counter(change.action for change in group.changes)
         rows.append(
             (
-                group.group_id,
-                group.group_name,
+                safe_text(group.group_id),
+                safe_text(group.group_name),
                 str(len(group.current_egress)),
                 str(len(group.proposed_egress)),
                 str(actions["keep"]),
                 str(actions["narrow"]),
                 str(actions["remove"]),
                 str(actions["add"]),
-                group.coverage.status,
+                safe_text(group.coverage.status),
             )
         )
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(_HEADERS)]
@@ -38,7 +42,8 @@ def format_summary(recommendation: Recommendation) -> str:
     totals = Counter(change.action for g in recommendation.security_groups for change in g.changes)
     out.append(
         f"{len(rows)} groups: {totals['keep']} keep, {totals['narrow']} narrow, {totals['remove']} remove, "
-        f"{totals['add']} add; window {recommendation.window.start} .. {recommendation.window.end}"
+        f"{totals['add']} add; window {safe_text(recommendation.window.start)} .. "
+        f"{safe_text(recommendation.window.end)}"
     )
     extras = [
         (len(recommendation.rejected_egress), "rejected egress destinations"),
@@ -50,4 +55,4 @@ def format_summary(recommendation: Recommendation) -> str:
     listed = [f"{count} {what}" for count, what in extras if count]
     if listed:
         out.append("; ".join(listed))
-    return "\n".join(out)
+    return "\n".join(safe_line(line) for line in out)

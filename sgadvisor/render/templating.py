@@ -7,7 +7,7 @@ from functools import cache
 
 import jinja2
 
-from sgadvisor.render.quoting import hcl_string, html_text, markdown_text, shell_comment, shell_quote
+from sgadvisor.render.quoting import clip, hcl_string, html_text, markdown_text, shell_comment, shell_quote
 from sgadvisor.resources import templates_dir
 
 
@@ -38,4 +38,20 @@ def text_environment() -> jinja2.Environment:
     env.filters.update(
         hcl=hcl_string, sh=shell_quote, comment=shell_comment, md=markdown_text, html=html_text
     )
+    return env
+
+
+MARKDOWN_VALUE_LIMIT = 500  # characters of one value in summary.md before escaping (AWS allows 255/256)
+
+
+@cache
+def markdown_environment() -> jinja2.Environment:
+    """The text environment for Markdown, where ``md`` and ``html`` also cut each value to
+    MARKDOWN_VALUE_LIMIT characters: one hostile value cannot take the whole size budget of summary.md."""
+    env = text_environment().overlay()
+    env.filters = {
+        **env.filters,
+        "md": lambda value: markdown_text(clip(value, MARKDOWN_VALUE_LIMIT)),
+        "html": lambda value: html_text(clip(value, MARKDOWN_VALUE_LIMIT)),
+    }
     return env
