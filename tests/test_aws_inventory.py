@@ -45,6 +45,7 @@ def test_every_page_is_read() -> None:
             {},
         )
         stub.add_response("describe_flow_logs", {"FlowLogs": []}, {})
+        stub.add_response("describe_vpcs", {"Vpcs": []}, {})
         stub.add_response(
             "get_managed_prefix_list_entries", {"Entries": [{"Cidr": "10.0.0.0/8"}], "NextToken": "e"},
             {"PrefixListId": "pl-1"},
@@ -80,6 +81,7 @@ def test_a_vpc_scope_filters_server_side() -> None:
         )  # fmt: skip
         stub.add_response("describe_managed_prefix_lists", {"PrefixLists": []}, {})
         stub.add_response("describe_flow_logs", {"FlowLogs": []}, {})
+        stub.add_response("describe_vpcs", {"Vpcs": []}, {"Filters": vpc_filter})
         collect_inventory(ec2, ["vpc-1"])
         stub.assert_no_pending_responses()
 

@@ -23,9 +23,9 @@ from sgadvisor.errors import InputError
 from sgadvisor.inventory.model import Inventory, SgRule
 from sgadvisor.inventory.snapshot import load_snapshot
 from sgadvisor.rules import DestKind
-from sgadvisor.testing.sample_estate import SEED_ENI_ID, build_estate
-from sgadvisor.testing.sample_estate import Rule as EstateRule
 from tests.conftest import REPO
+from tests.standins.sample_estate import SEED_ENI_ID, build_estate
+from tests.standins.sample_estate import Rule as EstateRule
 
 SAMPLE = REPO / "sample_data" / "inventory"
 GROUPS = "describe-security-groups.json"
@@ -33,6 +33,7 @@ RULES = "describe-security-group-rules.json"
 ENIS = "describe-network-interfaces.json"
 PREFIX_LISTS = "describe-managed-prefix-lists.json"
 FLOW_LOGS = "describe-flow-logs.json"
+VPCS = "describe-vpcs.json"
 ESTATE = build_estate()
 SAMPLE_INVENTORY = load_snapshot([SAMPLE])
 
@@ -198,7 +199,7 @@ def test_pages_split_across_files_merge_in_any_order(
     """Every list split into pages (files), given in any order, and one page repeated: same inventory."""
     root = tmp_path_factory.mktemp("pages")
     files: list[Path] = []
-    for name in (GROUPS, RULES, ENIS, PREFIX_LISTS, FLOW_LOGS):
+    for name in (GROUPS, RULES, ENIS, PREFIX_LISTS, FLOW_LOGS, VPCS):
         document = _doc(name)
         (key,) = document
         items = document[key]
@@ -288,7 +289,7 @@ def test_entries_file_without_a_list_id(tmp_path: Path) -> None:
 # ---- the two rule sources ------------------------------------------------------------------------------
 
 
-def test_rule_sources_disagreeing_is_a_warning(tmp_path: Path) -> None:
+def test_rule_sources_disagreeing_are_read_as_their_union(tmp_path: Path) -> None:
     web = ESTATE.group("web")
     redis = next(rule for rule in web.egress if rule.from_port == 6379)
     rules = _doc(RULES)
@@ -306,12 +307,17 @@ def test_rule_sources_disagreeing_is_a_warning(tmp_path: Path) -> None:
     bastion = ESTATE.group("bastion").group_id
     assert inventory.warnings == (
         f"{web.group_id}: egress rule sgr-0000000000000beef (tcp 25 to {bastion}) is in SecurityGroupRules "
-        "but not in the group's IpPermissionsEgress; SecurityGroupRules is used",
+        "but not in the group's IpPermissionsEgress; both sources are read as their union, so the rule is "
+        "kept",
         f"{web.group_id}: egress rule (tcp 6379 to 10.0.2.0/24) is in the group's IpPermissionsEgress but "
-        "not in SecurityGroupRules; SecurityGroupRules is used, without it",
+        "not in SecurityGroupRules; both sources are read as their union, so the rule is kept, without an "
+        "sgr- id",
     )
-    egress_ids = {rule.rule_id for rule in inventory.groups[web.group_id].egress}
+    egress = inventory.groups[web.group_id].egress
+    egress_ids = {rule.rule_id for rule in egress}
     assert redis.rule_id not in egress_ids and "sgr-0000000000000beef" in egress_ids
+    (kept,) = [rule for rule in egress if rule.from_port == 6379]
+    assert kept.rule_id is None and kept.value == "10.0.2.0/24"  # the union: no source forgets a rule
 
 
 def test_rules_of_unknown_group_and_group_without_rules(tmp_path: Path) -> None:
@@ -493,26 +499,27 @@ def test_not_json_missing_path_and_named_non_inventory_file(tmp_path: Path) -> N
 def test_unknown_keys_and_foreign_files_are_warnings(tmp_path: Path) -> None:
     directory = _copy_sample(tmp_path, without=(FLOW_LOGS,))
     document = _doc(FLOW_LOGS)
-    document.update({"Vpcs": [{"VpcId": "vpc-1"}], "ResponseMetadata": {"RequestId": "x"}, "Region": "x"})
+    document.update({"Subnets": [{"SubnetId": "subnet-1"}], "ResponseMetadata": {"RequestId": "x"},
+                     "Region": "x"})  # fmt: skip
     flow_logs = _write(directory / FLOW_LOGS, document)
-    foreign = _write(directory / "nested" / "describe-vpcs.json", {"Vpcs": []})
-    _write(directory / ".hidden" / "ignored.json", {"Vpcs": []})
+    foreign = _write(directory / "nested" / "describe-subnets.json", {"Subnets": []})
+    _write(directory / ".hidden" / "ignored.json", {"Subnets": []})
     (directory / "notes.txt").write_text("not json, not read")
     paged = _write(directory / "more-enis.json", {"NetworkInterfaces": [], "NextToken": "abc"})
     inventory = load_snapshot([directory])
     assert inventory.warnings == (  # in file order (sorted paths)
-        f"{flow_logs}: ignored unknown top-level key 'Vpcs'",
+        f"{flow_logs}: ignored unknown top-level key 'Subnets'",
         f"{paged}: has a NextToken, so the listing is incomplete: add the next pages "
         "(or run the AWS CLI without --max-items)",
         f"{foreign}: skipped, not an inventory file: none of the known top-level keys (SecurityGroups, "
-        "SecurityGroupRules, NetworkInterfaces, PrefixLists, FlowLogs, or Entries)",
+        "SecurityGroupRules, NetworkInterfaces, PrefixLists, FlowLogs, Vpcs, or Entries)",
     )
     assert _strip_warnings(inventory) == SAMPLE_INVENTORY
 
 
 def _strip_warnings(inventory: Inventory) -> Inventory:
     return Inventory(inventory.groups, inventory.interfaces, inventory.prefix_lists, inventory.flow_logs,
-                     inventory.has_rule_ids)  # fmt: skip
+                     inventory.has_rule_ids, vpcs=inventory.vpcs)  # fmt: skip
 
 
 def test_missing_references_are_warnings(tmp_path: Path) -> None:

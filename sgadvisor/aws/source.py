@@ -18,6 +18,7 @@ from sgadvisor.aws.flows import InsightsRead, insights_window, read_insights, st
 from sgadvisor.aws.insights import InsightsRunner, RunnerSettings
 from sgadvisor.errors import AwsError
 from sgadvisor.flowlogs.edges import DEFAULT_BUCKET, PortRange, Window
+from sgadvisor.inventory.checks import InventorySource, require_usable
 from sgadvisor.inventory.ec2 import collect_inventory, scope_vpcs, write_snapshot
 from sgadvisor.inventory.model import Inventory
 from sgadvisor.inventory.snapshot import load_snapshot
@@ -58,7 +59,24 @@ class AwsClients:
 
 
 def collect_documents(clients: AwsClients, inputs: AwsInputs) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """The §4.3 snapshot documents for the scope (whole VPCs), through paginators."""
+    """The §4.3 snapshot documents for the scope (whole VPCs), through paginators; refused (exit 2) when
+    they hold no security group or network interface, or the scope selects no group (``collect``)."""
+    documents = _collect(clients, inputs)
+    with tempfile.TemporaryDirectory(prefix="sgadvisor-inventory-") as tmp:
+        write_snapshot(documents, Path(tmp))
+        inventory = load_snapshot([Path(tmp)])
+    require_usable(
+        inventory,
+        InventorySource(aws=True, region=getattr(clients.ec2.meta, "region_name", None)),
+        vpcs=inputs.vpcs,
+        groups=inputs.groups,
+        enis=inputs.enis,
+        tags=inputs.tags,
+    )
+    return documents
+
+
+def _collect(clients: AwsClients, inputs: AwsInputs) -> dict[str, dict[str, list[dict[str, Any]]]]:
     with aws_errors("reading the EC2 inventory"):
         vpcs = scope_vpcs(
             clients.ec2, vpcs=inputs.vpcs, groups=inputs.groups, enis=inputs.enis, tags=inputs.tags
@@ -67,8 +85,9 @@ def collect_documents(clients: AwsClients, inputs: AwsInputs) -> dict[str, dict[
 
 
 def load_aws_inventory(clients: AwsClients, inputs: AwsInputs, keep_dir: Path | None = None) -> Inventory:
-    """The inventory from EC2, read back through the snapshot loader (the offline path's own code)."""
-    documents = collect_documents(clients, inputs)
+    """The inventory from EC2, read back through the snapshot loader (the offline path's own code). The
+    caller checks it (``pipeline.load_inventory``)."""
+    documents = _collect(clients, inputs)
     if keep_dir is not None:
         write_snapshot(documents, keep_dir)
         return load_snapshot([keep_dir])

@@ -20,7 +20,7 @@ from sgadvisor.check.sarif import render_sarif
 from sgadvisor.flowlogs.edges import FlowEdges
 from sgadvisor.inventory.model import Inventory
 from sgadvisor.outputs import write_files
-from sgadvisor.pipeline import RecommendInputs, load_inputs
+from sgadvisor.pipeline import RecommendInputs, load_inputs, load_inventory
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,8 @@ def _load_state(inputs: RecommendInputs, *, no_flows: bool) -> tuple[Inventory, 
     if not no_flows:
         loaded = load_inputs(inputs)
         return loaded.inventory, loaded.flows
-    if inputs.inventory:
-        from sgadvisor.inventory.snapshot import load_snapshot
-
-        return load_snapshot(list(inputs.inventory)), None
-    from sgadvisor.aws.source import AwsClients, AwsInputs, load_aws_inventory
-
-    aws = inputs.aws or AwsInputs()
-    return load_aws_inventory(AwsClients.create(aws.settings), aws), None
+    # The same checks as recommend: no groups, no ENIs or an empty scope is exit 2, never "no drift".
+    return load_inventory(inputs), None
 
 
 def _flow_notes(flows: FlowEdges) -> list[str]:

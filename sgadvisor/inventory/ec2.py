@@ -23,8 +23,20 @@ SNAPSHOT_CALLS: dict[str, tuple[str, str]] = {
     "describe-network-interfaces.json": ("describe_network_interfaces", "NetworkInterfaces"),
     "describe-managed-prefix-lists.json": ("describe_managed_prefix_lists", "PrefixLists"),
     "describe-flow-logs.json": ("describe_flow_logs", "FlowLogs"),
+    # The VPCs' CIDR blocks: where the Amazon DNS server (base + 2) and the VPC router (base + 1) live.
+    "describe-vpcs.json": ("describe_vpcs", "Vpcs"),
 }
 
+
+# The calls that collect only the scope's VPCs (the others are account-wide or follow the groups).
+SCOPED_CALLS = frozenset(
+    {
+        "describe_security_groups",
+        "describe_security_group_rules",
+        "describe_network_interfaces",
+        "describe_vpcs",
+    }
+)
 
 # ENIs that AWS services manage for you (load balancers, endpoints, NAT gateways, Lambda…) are left out
 # of DescribeNetworkInterfaces unless asked for; they carry groups and addresses the analysis needs.
@@ -82,7 +94,14 @@ def collect_inventory(
     by_vpc = [{"Name": "vpc-id", "Values": list(vpcs)}] if vpcs is not None else None
     for file_name, (operation, key) in SNAPSHOT_CALLS.items():
         extra = _EXTRA_ARGS.get(operation, {})
-        if by_vpc is not None and operation in ("describe_security_groups", "describe_network_interfaces"):
+        scoped = operation in SCOPED_CALLS
+        if vpcs is not None and not vpcs and scoped:
+            items = []  # the scope matched no VPC (an empty filter would be refused, or match everything)
+        elif by_vpc is not None and operation in (
+            "describe_security_groups",
+            "describe_network_interfaces",
+            "describe_vpcs",
+        ):
             items = list(paginate(ec2, operation, key, Filters=by_vpc, **extra))
         elif by_vpc is not None and operation == "describe_security_group_rules":
             group_ids = [g["GroupId"] for g in documents["describe-security-groups.json"]["SecurityGroups"]]

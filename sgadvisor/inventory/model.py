@@ -138,6 +138,15 @@ class FlowLogConfig:
     created: int | None  # epoch seconds
 
 
+@dataclass(frozen=True, slots=True)
+class Vpc:
+    """A VPC's address blocks (DescribeVpcs): where the Amazon DNS server (base + 2) and the VPC router
+    (base + 1) live, whose traffic security groups do not filter and flow logs do not record."""
+
+    vpc_id: str
+    cidrs: tuple[str, ...] = ()  # canonical CIDRs, IPv4 (primary first) then IPv6
+
+
 @dataclass(frozen=True)
 class Inventory:
     groups: Mapping[str, SecurityGroup]
@@ -146,6 +155,7 @@ class Inventory:
     flow_logs: tuple[FlowLogConfig, ...] = ()
     has_rule_ids: bool = False  # describe-security-group-rules was part of the snapshot
     warnings: tuple[str, ...] = ()
+    vpcs: Mapping[str, Vpc] = field(default_factory=dict)  # describe-vpcs.json (optional)
 
     @cached_property
     def members(self) -> Mapping[str, tuple[str, ...]]:

@@ -19,9 +19,12 @@ How files are read, and why:
 * Shapes are validated with pydantic models of the API shapes (extra fields ignored: AWS keeps adding
   fields), strict about types so that ``"FromPort": "abc"`` is reported with its key path instead of
   surfacing later as a wrong rule.
-* ``SecurityGroupRules`` (DescribeSecurityGroupRules) is authoritative for rules when present, because it
-  carries the ``sgr-`` ids that imports and removals need; disagreements with the groups' own
-  ``IpPermissions``/``IpPermissionsEgress`` (a snapshot is not atomic) are warnings.
+* A group's rules are the **union** of ``SecurityGroupRules`` (DescribeSecurityGroupRules, which carries
+  the ``sgr-`` ids that imports and removals need) and the group's own ``IpPermissions``/
+  ``IpPermissionsEgress``. Where they disagree (a snapshot is not atomic, a call was filtered or lost a
+  page) each rule only one source has is kept and named in a warning: a drift gate must never pass an
+  open rule because one of two sources forgot it (DESIGN §4.3). A rule only the group lists has no
+  ``sgr-`` id, and imports and removals handle it as they do any rule without one.
 * The result is deterministic: files are processed in sorted path order whatever order they were given
   in, and every collection is sorted by id, so the same files always give an identical
   :class:`Inventory` (warnings included).
@@ -52,7 +55,15 @@ from pydantic import (
 from pydantic.alias_generators import to_pascal
 
 from sgadvisor.errors import InputError
-from sgadvisor.inventory.model import FlowLogConfig, Interface, Inventory, PrefixList, SecurityGroup, SgRule
+from sgadvisor.inventory.model import (
+    FlowLogConfig,
+    Interface,
+    Inventory,
+    PrefixList,
+    SecurityGroup,
+    SgRule,
+    Vpc,
+)
 from sgadvisor.jsonload import load_json_text
 from sgadvisor.rules import DestKind, RuleKey, canonical_protocol
 
@@ -64,6 +75,7 @@ SNAPSHOT_KEYS: Final = (
     "NetworkInterfaces",
     "PrefixLists",
     "FlowLogs",
+    "Vpcs",
 )
 # Response fields that carry no inventory (paging, request metadata): ignored without a warning.
 _METADATA_KEYS: Final = frozenset({"NextToken", "ResponseMetadata"})
@@ -169,6 +181,7 @@ _RuleId = Annotated[str, AfterValidator(_id("sgr-"))]
 _EniId = Annotated[str, AfterValidator(_id("eni-"))]
 _PrefixListId = Annotated[str, AfterValidator(_id("pl-"))]
 _FlowLogId = Annotated[str, AfterValidator(_id("fl-"))]
+_VpcId = Annotated[str, AfterValidator(_id("vpc-"))]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -329,6 +342,27 @@ class _FlowLog(_Api):
     creation_time: _Epoch | None = None
 
 
+class _CidrState(_Api):
+    state: str = "associated"
+
+
+class _CidrAssociation(_Api):
+    cidr_block: _Cidr4
+    cidr_block_state: _CidrState = Field(default_factory=_CidrState)
+
+
+class _Ipv6CidrAssociation(_Api):
+    ipv6_cidr_block: _Cidr6
+    ipv6_cidr_block_state: _CidrState = Field(default_factory=_CidrState)
+
+
+class _Vpc(_Api):
+    vpc_id: _VpcId
+    cidr_block: _Cidr4 | None = None  # the primary IPv4 block
+    cidr_block_association_set: list[_CidrAssociation] = Field(default_factory=list)
+    ipv6_cidr_block_association_set: list[_Ipv6CidrAssociation] = Field(default_factory=list)
+
+
 class _Document(_Api):
     """The known top-level keys of one file; only the keys present are passed in."""
 
@@ -337,6 +371,7 @@ class _Document(_Api):
     network_interfaces: list[_NetworkInterface] = Field(default_factory=list)
     prefix_lists: list[_PrefixList] = Field(default_factory=list)
     flow_logs: list[_FlowLog] = Field(default_factory=list)
+    vpcs: list[_Vpc] = Field(default_factory=list)
 
 
 class _EntriesDocument(_Api):
@@ -536,6 +571,21 @@ def _flow_log(api: _FlowLog) -> FlowLogConfig:
     )
 
 
+# CIDR blocks in these states no longer (or never did) belong to the VPC.
+_GONE_STATES: Final = frozenset({"disassociating", "disassociated", "failing", "failed"})
+
+
+def _vpc(api: _Vpc) -> Vpc:
+    """The VPC's blocks: the primary IPv4 block first, then the other associated IPv4 and IPv6 blocks."""
+    ipv4 = [item.cidr_block for item in api.cidr_block_association_set
+            if item.cidr_block_state.state not in _GONE_STATES]  # fmt: skip
+    ipv6 = [item.ipv6_cidr_block for item in api.ipv6_cidr_block_association_set
+            if item.ipv6_cidr_block_state.state not in _GONE_STATES]  # fmt: skip
+    primary = [api.cidr_block] if api.cidr_block is not None else []
+    others = sorted(set(ipv4) - set(primary), key=_network_order) + sorted(set(ipv6), key=_network_order)
+    return Vpc(vpc_id=api.vpc_id, cidrs=tuple(primary + others))
+
+
 def _describe_rule(rule: SgRule) -> str:
     """A rule in words for warnings: ``tcp 443 to 0.0.0.0/0``."""
     if rule.ip_protocol == "-1":
@@ -641,6 +691,7 @@ class _Builder:
     prefix_lists: dict[str, _PrefixListSeen] = field(default_factory=dict)
     loose_entries: dict[str, tuple[set[str], list[Path]]] = field(default_factory=dict)
     flow_logs: dict[str, _Seen[FlowLogConfig]] = field(default_factory=dict)
+    vpcs: dict[str, _Seen[Vpc]] = field(default_factory=dict)
     keys_seen: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
 
@@ -681,6 +732,8 @@ class _Builder:
             self._add_prefix_list(prefix_list, path)
         for flow_log in document.flow_logs:
             self._merge(self.flow_logs, flow_log.flow_log_id, _flow_log(flow_log), path, "flow log")
+        for vpc in document.vpcs:
+            self._merge(self.vpcs, vpc.vpc_id, _vpc(vpc), path, "VPC")
 
     def _unusable(self, file: _File, why: str) -> None:
         if file.named:
@@ -772,6 +825,7 @@ class _Builder:
             flow_logs=flow_logs,
             has_rule_ids=has_rule_ids,
             warnings=tuple(dict.fromkeys(self.warnings)),
+            vpcs={vpc_id: self.vpcs[vpc_id].value for vpc_id in sorted(self.vpcs)},
         )
 
     def _build_prefix_lists(self) -> dict[str, PrefixList]:
@@ -796,7 +850,7 @@ class _Builder:
         }
 
     def _build_groups(self, has_rule_ids: bool) -> dict[str, SecurityGroup]:
-        """Groups with their rules: from SecurityGroupRules (with sgr ids) when present, compared with the
+        """Groups with their rules: the union of SecurityGroupRules (with sgr ids) when present and the
         groups' own IpPermissions(Egress); otherwise the expanded IpPermissions(Egress), without ids."""
         by_group: dict[str, list[_Seen[SgRule]]] = {}
         for rule_id in sorted(self.rules):
@@ -806,7 +860,7 @@ class _Builder:
         for group_id in sorted(self.groups):
             group = self.groups[group_id].value
             if has_rule_ids:
-                group = self._authoritative_rules(group, [seen.value for seen in by_group.get(group_id, [])])
+                group = self._union_rules(group, [seen.value for seen in by_group.get(group_id, [])])
             groups[group_id] = group
         for group_id in sorted(set(by_group) - set(self.groups)):
             files = sorted({str(seen.path) for seen in by_group[group_id]})
@@ -816,7 +870,9 @@ class _Builder:
             )
         return groups
 
-    def _authoritative_rules(self, group: SecurityGroup, rules: list[SgRule]) -> SecurityGroup:
+    def _union_rules(self, group: SecurityGroup, rules: list[SgRule]) -> SecurityGroup:
+        """Every rule of either source, once per normalised key (the one with an sgr- id when both have
+        it); each rule only one source has is named in a warning (DESIGN §4.3)."""
         if not rules:
             if group.egress or group.ingress:
                 # Most likely describe-security-group-rules was filtered or lost a page: a group whose
@@ -827,28 +883,30 @@ class _Builder:
                     "IpPermissionsEgress, without sgr- ids"
                 )
             return group
+        union: dict[bool, list[SgRule]] = {}
         for egress, listed, source in ((True, group.egress, "IpPermissionsEgress"),
                                        (False, group.ingress, "IpPermissions")):  # fmt: skip
-            authoritative = [rule for rule in rules if rule.egress == egress]
+            with_ids = [rule for rule in rules if rule.egress == egress]
             theirs: set[RuleKey] = {rule.key() for rule in listed}
-            ours: set[RuleKey] = {rule.key() for rule in authoritative}
+            ours: set[RuleKey] = {rule.key() for rule in with_ids}
             direction = "egress" if egress else "ingress"
-            for rule in authoritative:
+            for rule in with_ids:
                 if rule.key() not in theirs:
                     self.warnings.append(
                         f"{group.group_id}: {direction} rule {rule.rule_id} ({_describe_rule(rule)}) is in "
-                        f"SecurityGroupRules but not in the group's {source}; SecurityGroupRules is used"
+                        f"SecurityGroupRules but not in the group's {source}; both sources are read as "
+                        "their union, so the rule is kept"
                     )
-            for rule in listed:
-                if rule.key() not in ours:
-                    self.warnings.append(
-                        f"{group.group_id}: {direction} rule ({_describe_rule(rule)}) is in the group's "
-                        f"{source} but not in SecurityGroupRules; SecurityGroupRules is used, without it"
-                    )
+            only_listed = [rule for rule in listed if rule.key() not in ours]
+            for rule in only_listed:
+                self.warnings.append(
+                    f"{group.group_id}: {direction} rule ({_describe_rule(rule)}) is in the group's "
+                    f"{source} but not in SecurityGroupRules; both sources are read as their union, so "
+                    "the rule is kept, without an sgr- id"
+                )
+            union[egress] = with_ids + list({rule.key(): rule for rule in only_listed}.values())
         return dataclasses.replace(
-            group,
-            egress=_sorted_rules(rule for rule in rules if rule.egress),
-            ingress=_sorted_rules(rule for rule in rules if not rule.egress),
+            group, egress=_sorted_rules(union[True]), ingress=_sorted_rules(union[False])
         )
 
     def _check_references(
