@@ -7,14 +7,16 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from sgadvisor import __version__
+from sgadvisor import __version__, terminal
 from sgadvisor.analysis.awsranges import load_ip_ranges
 from sgadvisor.analysis.direction import Confidence, EphemeralRanges
 from sgadvisor.analysis.recommend import AnalysisOptions, Scope
@@ -27,7 +29,7 @@ from sgadvisor.errors import SgAdvisorError, TooManyMalformedError, UsageError
 from sgadvisor.flowlogs.edgefile import write_edge_lines
 from sgadvisor.flowlogs.edges import PortRange, Window
 from sgadvisor.flowlogs.fields import parse_log_format
-from sgadvisor.flowlogs.ingest import DEFAULT_MAX_MALFORMED, IngestOptions, read_flows
+from sgadvisor.flowlogs.ingest import DEFAULT_MAX_MALFORMED, IngestOptions, check_malformed, read_flows
 from sgadvisor.flowlogs.spans import SPAN_RESOLUTION
 from sgadvisor.flowlogs.summary import describe_accounting, describe_flows
 from sgadvisor.insights.output import QueryOutput
@@ -41,8 +43,30 @@ from sgadvisor.pipeline import (
     write_outputs,
 )
 from sgadvisor.render import RenderContext
+from sgadvisor.render.quoting import safe_text
 from sgadvisor.render.summary_table import format_summary
+from sgadvisor.terminal import Progress
 from sgadvisor.timeparse import parse_duration, parse_instant, parse_size
+
+
+class _Interrupted(BaseException):
+    """Ctrl-C inside a command, raised past click/typer (which would turn it into "Aborted!" and exit 1 in
+    some versions: `check`'s exit code for drift) to :func:`main`, which exits 130."""
+
+
+class _PipeClosed(BaseException):
+    """A closed pipe that no output helper met (they let the command finish): the command stopped."""
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx: Any) -> Any:  # typer's (vendored) click.Context
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # the command's own cleanup (StopQuery, temp files) has run
+            raise _Interrupted() from exc
+        except BrokenPipeError as exc:
+            raise _PipeClosed() from exc
+
 
 app = typer.Typer(
     name="sgadvisor",
@@ -51,6 +75,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    cls=_Group,
 )
 
 # ------------------------------------------------------------------------------------- shared options
@@ -174,6 +199,47 @@ AllowMissingOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
+InventoryOpt = Annotated[
+    list[Path],
+    typer.Option("--inventory", help="Inventory snapshot files or directories (AWS CLI JSON shapes)."),
+]
+# Scope (repeatable), in each command's words: what recommend analyses, check checks, collect collects.
+AnalyseVpcOpt = Annotated[list[str], typer.Option("--vpc", help="Analyse groups of this VPC (repeatable).")]
+AnalyseGroupOpt = Annotated[list[str], typer.Option("--group", help="Analyse this group (repeatable).")]
+AnalyseEniOpt = Annotated[
+    list[str], typer.Option("--eni", help="Analyse the groups of this ENI (repeatable).")
+]
+CheckVpcOpt = Annotated[list[str], typer.Option("--vpc", help="Check groups of this VPC (repeatable).")]
+CheckGroupOpt = Annotated[list[str], typer.Option("--group", help="Check this group (repeatable).")]
+CheckEniOpt = Annotated[list[str], typer.Option("--eni", help="Check the groups of this ENI (repeatable).")]
+CollectVpcOpt = Annotated[list[str], typer.Option("--vpc", help="Collect this VPC (repeatable).")]
+CollectGroupOpt = Annotated[
+    list[str], typer.Option("--group", help="Collect the VPC of this group (repeatable).")
+]
+CollectEniOpt = Annotated[list[str], typer.Option("--eni", help="Collect the VPC of this ENI (repeatable).")]
+EphemeralOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--ephemeral-ports",
+        help="Client port range LOW-HIGH for initiator inference (repeatable; default Linux 32768-60999 "
+        "and Windows 49152-65535).",
+    ),
+]
+CheckEphemeralOpt = Annotated[
+    list[str],
+    typer.Option("--ephemeral-ports", help="Client port range LOW-HIGH for initiator inference."),
+]
+
+# Defaults the commands share (shown by --help).
+DEFAULT_BUCKET_PORTS = "32768-65535"
+DEFAULT_SINCE = "14d"
+DEFAULT_LAG = "15m"
+DEFAULT_MAX_CONCURRENT = 4
+DEFAULT_MIN_WINDOW = "7d"
+DEFAULT_MAX_GAP = "30m"
+DEFAULT_MIN_RECORDS = 1
+DEFAULT_MIN_CONFIDENCE = Confidence.LOW
+DEFAULT_MAX_UNATTRIBUTED = 0
 
 
 def _version_callback(value: bool) -> None:
@@ -248,10 +314,11 @@ def _parse_tags(tags: list[str]) -> list[tuple[str, str]]:
 
 
 def _progress(*, quiet: bool, verbose: bool) -> Callable[[str], None]:
-    """Progress lines on stderr: when it is a terminal, or with --verbose; never with --quiet."""
-    if quiet or not (verbose or sys.stderr.isatty()):
+    """Progress lines of an AWS run on stderr: when it is a terminal, or with --verbose; never with --quiet.
+    (Reading files shows a progress line instead: :class:`sgadvisor.terminal.Progress`.)"""
+    if quiet or not (verbose or terminal.stderr_is_terminal()):
         return lambda message: None
-    return lambda message: typer.echo(f"sgadvisor: {message}", err=True)
+    return lambda message: terminal.err(f"sgadvisor: {message}")
 
 
 def _ingest_options(
@@ -262,6 +329,7 @@ def _ingest_options(
     end: str | None,
     max_malformed: float,
     allow_missing: bool = False,
+    progress: Progress | None = None,
 ) -> IngestOptions:
     window = None
     if (start is None) != (end is None):
@@ -279,7 +347,16 @@ def _ingest_options(
         window=window,
         max_malformed=max_malformed,
         allow_missing=allow_missing,
+        progress=progress.reading if progress is not None else None,
     )
+
+
+def _scope(vpc: list[str], group: list[str], eni: list[str], tag: list[str]) -> Scope:
+    return Scope(frozenset(vpc), frozenset(group), frozenset(eni), frozenset(_parse_tags(tag)))
+
+
+def _ephemeral(ranges: list[str]) -> EphemeralRanges:
+    return EphemeralRanges(tuple(PortRange.parse(r) for r in ranges)) if ranges else EphemeralRanges()
 
 
 def _max_gap(text: str) -> int:
@@ -298,7 +375,7 @@ def edges_command(
     out: Annotated[str, typer.Option("--out", help="Flow-edge JSON Lines file, or - for stdout.")] = "-",
     log_format: LogFormatOpt = None,
     log_stream: LogStreamOpt = None,
-    bucket_ports: BucketOpt = "32768-65535",
+    bucket_ports: BucketOpt = DEFAULT_BUCKET_PORTS,
     start: StartOpt = None,
     end: EndOpt = None,
     max_malformed: MaxMalformedOpt = DEFAULT_MAX_MALFORMED,
@@ -308,35 +385,37 @@ def edges_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Reduce flow-log files to flow edges and per-ENI coverage (JSON Lines, accepted back by --flows)."""
+    progress = Progress.on_terminal(quiet=quiet, after_reading="rendering")
     options = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed, allow_missing)
-    result = read_flows(flows, options)
+    result = read_flows(flows, options, progress=progress.reading)
     if out == "-":
-        write_edge_lines(result, sys.stdout)
+        with terminal.reader_may_leave() as stdout:  # `| head`: the rest is dropped, the run ends as usual
+            write_edge_lines(result, stdout)
     else:
         with atomic_writer(Path(out)) as handle:
             write_edge_lines(result, handle)
+    progress.done()
     if not quiet:
-        typer.echo(describe_flows(result, verbose=verbose), err=True)
+        terminal.err(describe_flows(result, verbose=verbose, with_warnings=False))
+    # Flow-edge files do not carry the warnings: the rest are only counted here.
+    terminal.warnings(result.warnings, quiet=quiet, verbose=verbose, rest="not shown")
 
 
 @app.command("recommend")
 def recommend_command(
     flows: FlowsOpt = [],  # noqa: B006 - typer reads the default, it is never mutated
-    inventory: Annotated[
-        list[Path],
-        typer.Option("--inventory", help="Inventory snapshot files or directories (AWS CLI JSON shapes)."),
-    ] = [],  # noqa: B006
+    inventory: InventoryOpt = [],  # noqa: B006
     out: Annotated[
         str | None, typer.Option("--out", help="Output directory, or - for recommendation.json on stdout.")
     ] = None,
     formats: FormatsOpt = [],  # noqa: B006
     terraform_dir: TerraformDirOpt = None,
-    min_window: MinWindowOpt = "7d",
-    max_gap: MaxGapOpt = "30m",
+    min_window: MinWindowOpt = DEFAULT_MIN_WINDOW,
+    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
     allow_missing: AllowMissingOpt = False,
-    min_records: MinRecordsOpt = 1,
-    min_confidence: MinConfidenceOpt = Confidence.LOW,
-    max_unattributed: MaxUnattributedOpt = 0,
+    min_records: MinRecordsOpt = DEFAULT_MIN_RECORDS,
+    min_confidence: MinConfidenceOpt = DEFAULT_MIN_CONFIDENCE,
+    max_unattributed: MaxUnattributedOpt = DEFAULT_MAX_UNATTRIBUTED,
     cidr_tolerance: Annotated[
         int | None,
         typer.Option(
@@ -344,14 +423,7 @@ def recommend_command(
             help="Aggregate destination CIDRs when the wider block admits at most N unobserved addresses.",
         ),
     ] = None,
-    ephemeral_ports: Annotated[
-        list[str],
-        typer.Option(
-            "--ephemeral-ports",
-            help="Client port range LOW-HIGH for initiator inference (repeatable; default Linux 32768-60999 "
-            "and Windows 49152-65535).",
-        ),
-    ] = [],  # noqa: B006
+    ephemeral_ports: EphemeralOpt = [],  # noqa: B006
     ip_ranges: Annotated[
         Path | None,
         typer.Option("--ip-ranges", help="AWS ip-ranges.json: label destinations with their AWS service."),
@@ -359,23 +431,21 @@ def recommend_command(
     rule_budget: Annotated[
         int, typer.Option("--rule-budget", help="Egress rules per group and IP family before widening.")
     ] = 60,
-    vpc: Annotated[list[str], typer.Option("--vpc", help="Analyse groups of this VPC (repeatable).")] = [],  # noqa: B006
-    group: Annotated[list[str], typer.Option("--group", help="Analyse this group (repeatable).")] = [],  # noqa: B006
-    eni: Annotated[
-        list[str], typer.Option("--eni", help="Analyse the groups of this ENI (repeatable).")
-    ] = [],  # noqa: B006
+    vpc: AnalyseVpcOpt = [],  # noqa: B006
+    group: AnalyseGroupOpt = [],  # noqa: B006
+    eni: AnalyseEniOpt = [],  # noqa: B006
     tag: TagOpt = [],  # noqa: B006
     log_format: LogFormatOpt = None,
     log_stream: LogStreamOpt = None,
-    bucket_ports: BucketOpt = "32768-65535",
+    bucket_ports: BucketOpt = DEFAULT_BUCKET_PORTS,
     start: StartOpt = None,
     end: EndOpt = None,
     max_malformed: MaxMalformedOpt = DEFAULT_MAX_MALFORMED,
     log_group: LogGroupOpt = [],  # noqa: B006
-    since: SinceOpt = "14d",
-    lag: LagOpt = "15m",
+    since: SinceOpt = DEFAULT_SINCE,
+    lag: LagOpt = DEFAULT_LAG,
     max_bytes: MaxBytesOpt = None,
-    max_concurrent_queries: MaxQueriesOpt = 4,
+    max_concurrent_queries: MaxQueriesOpt = DEFAULT_MAX_CONCURRENT,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -387,7 +457,10 @@ def recommend_command(
     chosen = list(dict.fromkeys(formats)) or list(OutputFormat)
     loaded = loaded_config()
     pins = loaded.pins if loaded is not None else []
-    ingest = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed, allow_missing)
+    progress = Progress.on_terminal(quiet=quiet)
+    ingest = _ingest_options(
+        log_format, log_stream, bucket_ports, start, end, max_malformed, allow_missing, progress
+    )
     inputs = RecommendInputs(
         flows=tuple(flows),
         inventory=tuple(inventory),
@@ -414,32 +487,48 @@ def recommend_command(
             min_records=min_records,
             min_confidence=min_confidence,
             max_unattributed=max_unattributed,
-            scope=Scope(frozenset(vpc), frozenset(group), frozenset(eni), frozenset(_parse_tags(tag))),
+            scope=_scope(vpc, group, eni, tag),
             pins=tuple(pins),
             cidr_tolerance=cidr_tolerance,
-            ephemeral=EphemeralRanges(tuple(PortRange.parse(r) for r in ephemeral_ports))
-            if ephemeral_ports
-            else EphemeralRanges(),
+            ephemeral=_ephemeral(ephemeral_ports),
             ip_ranges=load_ip_ranges(ip_ranges) if ip_ranges is not None else None,
             rule_budget=rule_budget,
         ),
     )
     with _aws_run(inputs.aws, active=not (flows and inventory)):
         result = recommend(inputs)
+    progress.enter("rendering")
     summary = format_summary(result)
     if out == "-":
-        sys.stdout.write(result.to_json())
+        terminal.out(result.to_json(), nl=False)  # `| head`: the rest is dropped, the run ends as usual
+        progress.done()
         if not quiet:
-            typer.echo(summary, err=True)
+            terminal.err(summary)
+        _recommendation_warnings(result, "in the JSON on stdout", quiet=quiet, verbose=verbose)
         return
     if out is not None:
-        _write(result, Path(out), chosen, RenderContext(terraform_dir=terraform_dir), quiet=quiet)
+        context = RenderContext(terraform_dir=terraform_dir)
+        _write(result, Path(out), chosen, context, quiet=quiet, verbose=verbose)
+    progress.done()
     if not quiet:
-        typer.echo(summary)
-        if out is None:
-            typer.echo("(nothing written: pass --out DIR, or --out - for the JSON on stdout)", err=True)
+        terminal.out(summary)
+    if out is None:
+        rest = "not written (pass --out DIR: recommendation.json lists them all)"
+    elif OutputFormat.JSON in chosen:
+        rest = f"in {Path(out) / 'recommendation.json'}"
+    else:
+        rest = "in the output"
+    _recommendation_warnings(result, rest, quiet=quiet, verbose=verbose)
+    if out is None and not quiet:
+        terminal.err("(nothing written: pass --out DIR, or --out - for the JSON on stdout)")
     if verbose:
-        typer.echo(describe_accounting(result.input_accounting, verbose=True), err=True)
+        terminal.err(describe_accounting(result.input_accounting, verbose=True))
+
+
+def _recommendation_warnings(result: Recommendation, rest: str, *, quiet: bool, verbose: bool) -> None:
+    """The recommendation's warnings (inventory, flows, pins, budget, a window shorter than --min-window)
+    on stderr: the first 20, then how many more and where they all are."""
+    terminal.warnings(result.warnings, quiet=quiet, verbose=verbose, rest=rest)
 
 
 @app.command("query")
@@ -482,6 +571,7 @@ def query_command(
     ] = QueryOutput.TABLE,
     log_format: LogFormatOpt = None,
     log_stream: LogStreamOpt = None,
+    max_malformed: MaxMalformedOpt = DEFAULT_MAX_MALFORMED,
     allow_missing: AllowMissingOpt = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
@@ -504,16 +594,16 @@ def query_command(
             "give either a query or the builder options (--eni, --action, …), not both",
             hint="use --print-query to see the query the options build, then edit it",
         )
+    if not 0 <= max_malformed <= 1:
+        raise UsageError("--max-malformed is a fraction between 0 and 1")
     if query is None:
-        text = build_query(options)
+        text = build_query(options)  # an unknown --count-by/--sort field is a usage error (exit 2)
         if fields is None and not quiet:
-            typer.echo(
-                "note: the default flow-log format is assumed (pass --log-format for a custom one)", err=True
-            )
+            terminal.err("note: the default flow-log format is assumed (pass --log-format for a custom one)")
     else:
         text = query
     if print_query:
-        typer.echo(text)
+        terminal.out(text)
         return
     if log_group and flows:
         raise UsageError("--log-group (AWS) and --flows (files) exclude each other")
@@ -522,7 +612,7 @@ def query_command(
             _query_window(since or "1h", start, end) if start is None else _query_window(None, start, end)
         )
         settings = AwsSettings(profile=profile, region=region, deadline=_deadline(timeout))
-        _run_aws_query(text, log_group, window, output, settings, quiet=quiet)
+        _run_aws_query(text, log_group, window, output, settings, quiet=quiet, verbose=verbose)
         return
     if not flows:
         raise UsageError(
@@ -530,10 +620,12 @@ def query_command(
             hint="e.g. sgadvisor query --flows sample_data/flows --action REJECT --count-by srcAddr,dstPort",
         )
     window = _query_window(since, start, end)
-    _run_offline_query(
-        text, flows, window, output, IngestOptions(log_format=fields, log_stream=log_stream,
-        allow_missing=allow_missing), quiet=quiet, verbose=verbose,
+    progress = Progress.on_terminal(quiet=quiet, after_reading="query")
+    ingest = IngestOptions(
+        log_format=fields, log_stream=log_stream, max_malformed=max_malformed, allow_missing=allow_missing,
+        progress=progress.reading,
     )  # fmt: skip
+    _run_offline_query(text, flows, window, output, ingest, progress, quiet=quiet, verbose=verbose)
 
 
 def _run_aws_query(
@@ -544,6 +636,7 @@ def _run_aws_query(
     settings: AwsSettings,
     *,
     quiet: bool,
+    verbose: bool,
 ) -> None:
     """One query as the user wrote it, run by the service; its result is capped like the console's."""
     from sgadvisor.aws.insights import run_user_query
@@ -559,9 +652,17 @@ def _run_aws_query(
             clients.logs, text, log_groups, start, end, progress=_progress(quiet=quiet, verbose=False),
             deadline=settings.deadline,
         )  # fmt: skip
-    sys.stdout.write(format_result(result, output, width=shutil.get_terminal_size((120, 24)).columns))
+    terminal.out(format_result(result, output, width=shutil.get_terminal_size((120, 24)).columns), nl=False)
+    _query_warnings(result.warnings, output, quiet=quiet, verbose=verbose)
     if not quiet:
-        typer.echo(describe_result(result), err=True)
+        terminal.err(describe_result(result))
+
+
+def _query_warnings(
+    warnings: Sequence[str], output: QueryOutput, *, quiet: bool, verbose: bool, in_json: bool = True
+) -> None:
+    rest = "in the JSON output" if output is QueryOutput.JSON and in_json else "not shown"
+    terminal.warnings(warnings, quiet=quiet, verbose=verbose, rest=rest)
 
 
 def _query_window(since: str | None, start: str | None, end: str | None) -> tuple[int | None, int | None]:
@@ -583,6 +684,7 @@ def _run_offline_query(
     window: tuple[int | None, int | None],
     output: QueryOutput,
     ingest: IngestOptions,
+    progress: Progress,
     *,
     quiet: bool,
     verbose: bool,
@@ -594,16 +696,21 @@ def _run_offline_query(
 
     ledger = Ledger()
     events = flow_log_events(flows, ledger, ingest)
+    check_malformed(ledger.freeze(), ingest.max_malformed)  # as for edges: exit 2 above --max-malformed
     result = run_query(text, events, start=window[0], end=window[1])
+    progress.enter("rendering")
     width = shutil.get_terminal_size((120, 24)).columns
-    sys.stdout.write(format_result(result, output, width=width))
+    text_out = format_result(result, output, width=width)
+    progress.done()
+    terminal.out(text_out, nl=False)
+    # The query's warnings (the JSON output carries them), then the reading's (start/end in milliseconds).
+    _query_warnings(result.warnings, output, quiet=quiet, verbose=verbose, in_json=not ledger.warnings)
+    terminal.warnings(ledger.warnings, quiet=quiet, verbose=verbose, rest="not shown")
     if quiet:
         return
-    for warning in result.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    typer.echo(describe_result(result), err=True)
+    terminal.err(describe_result(result))
     if ledger.malformed or ledger.file_issues:
-        typer.echo(describe_accounting(ledger.freeze(), verbose=verbose), err=True)
+        terminal.err(describe_accounting(ledger.freeze(), verbose=verbose))
 
 
 @app.command("collect")
@@ -613,20 +720,19 @@ def collect_command(
         Path | None,
         typer.Option("--flows-out", help="Also read the flow edges with Insights into this JSON Lines file."),
     ] = None,
-    vpc: Annotated[list[str], typer.Option("--vpc", help="Collect this VPC (repeatable).")] = [],  # noqa: B006
-    group: Annotated[
-        list[str], typer.Option("--group", help="Collect the VPC of this group (repeatable).")
-    ] = [],  # noqa: B006
-    eni: Annotated[list[str], typer.Option("--eni", help="Collect the VPC of this ENI (repeatable).")] = [],  # noqa: B006
+    vpc: CollectVpcOpt = [],  # noqa: B006
+    group: CollectGroupOpt = [],  # noqa: B006
+    eni: CollectEniOpt = [],  # noqa: B006
     tag: TagOpt = [],  # noqa: B006
     log_group: LogGroupOpt = [],  # noqa: B006
-    since: SinceOpt = "14d",
-    lag: LagOpt = "15m",
+    since: SinceOpt = DEFAULT_SINCE,
+    lag: LagOpt = DEFAULT_LAG,
     start: StartOpt = None,
     end: EndOpt = None,
-    bucket_ports: BucketOpt = "32768-65535",
+    bucket_ports: BucketOpt = DEFAULT_BUCKET_PORTS,
+    max_malformed: MaxMalformedOpt = DEFAULT_MAX_MALFORMED,
     max_bytes: MaxBytesOpt = None,
-    max_concurrent_queries: MaxQueriesOpt = 4,
+    max_concurrent_queries: MaxQueriesOpt = DEFAULT_MAX_CONCURRENT,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -641,7 +747,7 @@ def collect_command(
     from sgadvisor.inventory.snapshot import load_snapshot
     from sgadvisor.outputs import write_files
 
-    ingest = _ingest_options(None, None, bucket_ports, start, end, DEFAULT_MAX_MALFORMED)
+    ingest = _ingest_options(None, None, bucket_ports, start, end, max_malformed)
     inputs = _aws_inputs(
         region,
         profile,
@@ -666,8 +772,9 @@ def collect_command(
             with tempfile.TemporaryDirectory(prefix="sgadvisor-inventory-") as tmp:
                 write_snapshot(documents, Path(tmp))
                 inventory = load_snapshot([Path(tmp)])
-            read, _ = load_aws_flows(clients, inputs, inventory, progress)
-            edges = read.flows
+            read, discovery = load_aws_flows(clients, inputs, inventory, progress)
+            edges = replace(read.flows, warnings=(*discovery.warnings, *read.flows.warnings))
+            check_malformed(edges.accounting, max_malformed)  # records the assumed format does not fit
     # Everything was read: only now write, all files or none (exit 2 above leaves nothing behind).
     files = {out / name: snapshot_text(doc) for name, doc in sorted(documents.items())}
     if edges is not None and flows_out is not None:
@@ -680,10 +787,12 @@ def collect_command(
             f"{len(next(iter(doc.values())))} {name.removesuffix('.json')}"
             for name, doc in sorted(documents.items())
         )
-        typer.echo(f"collected {counts}", err=True)
-        typer.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+        terminal.err(f"collected {counts}")
+        terminal.err(f"wrote {', '.join(str(p) for p in written)}")
         if edges is not None:
-            typer.echo(describe_flows(edges, verbose=verbose), err=True)
+            terminal.err(describe_flows(edges, verbose=verbose, with_warnings=False))
+    if edges is not None:
+        terminal.warnings(edges.warnings, quiet=quiet, verbose=verbose, rest="not shown")
 
 
 @app.command("render")
@@ -703,20 +812,24 @@ def render_command(
     recommendation.json alone: no flows, inventory or AWS needed."""
     result = load_recommendation(recommendation)
     chosen = list(dict.fromkeys(formats)) or list(OutputFormat)
-    _write(result, out, chosen, RenderContext(terraform_dir=terraform_dir), quiet=quiet)
+    _write(result, out, chosen, RenderContext(terraform_dir=terraform_dir), quiet=quiet, verbose=verbose)
     if not quiet:
-        typer.echo(format_summary(result))
+        terminal.out(format_summary(result))
 
 
 def _write(
-    result: Recommendation, out: Path, formats: list[OutputFormat], context: RenderContext, *, quiet: bool
+    result: Recommendation,
+    out: Path,
+    formats: list[OutputFormat],
+    context: RenderContext,
+    *,
+    quiet: bool,
+    verbose: bool = False,
 ) -> None:
     written, warnings = write_outputs(result, out, formats, context)
-    if quiet:
-        return
-    for warning in warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    typer.echo(f"wrote {', '.join(str(path) for path in written)}", err=True)
+    terminal.warnings(warnings, quiet=quiet, verbose=verbose, rest="from the renderers")
+    if not quiet:
+        terminal.err(f"wrote {', '.join(str(path) for path in written)}")
 
 
 # ------------------------------------------------------------------------------------------ check
@@ -733,10 +846,7 @@ def check_command(
         ),
     ],
     flows: FlowsOpt = [],  # noqa: B006 - typer reads the default, it is never mutated
-    inventory: Annotated[
-        list[Path],
-        typer.Option("--inventory", help="Inventory snapshot files or directories (AWS CLI JSON shapes)."),
-    ] = [],  # noqa: B006
+    inventory: InventoryOpt = [],  # noqa: B006
     no_flows: Annotated[
         bool, typer.Option("--no-flows", help="Check the configuration only: read no flows.")
     ] = False,
@@ -755,31 +865,28 @@ def check_command(
         Path | None,
         typer.Option("--markdown", help="Write Markdown here (PR comment, $GITHUB_STEP_SUMMARY)."),
     ] = None,
-    min_window: MinWindowOpt = "7d",
-    max_gap: MaxGapOpt = "30m",
+    min_window: MinWindowOpt = DEFAULT_MIN_WINDOW,
+    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
     allow_missing: AllowMissingOpt = False,
-    min_records: MinRecordsOpt = 1,
-    min_confidence: MinConfidenceOpt = Confidence.LOW,
-    max_unattributed: MaxUnattributedOpt = 0,
-    ephemeral_ports: Annotated[
-        list[str],
-        typer.Option("--ephemeral-ports", help="Client port range LOW-HIGH for initiator inference."),
-    ] = [],  # noqa: B006
-    vpc: Annotated[list[str], typer.Option("--vpc", help="Check groups of this VPC (repeatable).")] = [],  # noqa: B006
-    group: Annotated[list[str], typer.Option("--group", help="Check this group (repeatable).")] = [],  # noqa: B006
-    eni: Annotated[list[str], typer.Option("--eni", help="Check the groups of this ENI (repeatable).")] = [],  # noqa: B006
+    min_records: MinRecordsOpt = DEFAULT_MIN_RECORDS,
+    min_confidence: MinConfidenceOpt = DEFAULT_MIN_CONFIDENCE,
+    max_unattributed: MaxUnattributedOpt = DEFAULT_MAX_UNATTRIBUTED,
+    ephemeral_ports: CheckEphemeralOpt = [],  # noqa: B006
+    vpc: CheckVpcOpt = [],  # noqa: B006
+    group: CheckGroupOpt = [],  # noqa: B006
+    eni: CheckEniOpt = [],  # noqa: B006
     tag: TagOpt = [],  # noqa: B006
     log_format: LogFormatOpt = None,
     log_stream: LogStreamOpt = None,
-    bucket_ports: BucketOpt = "32768-65535",
+    bucket_ports: BucketOpt = DEFAULT_BUCKET_PORTS,
     start: StartOpt = None,
     end: EndOpt = None,
     max_malformed: MaxMalformedOpt = DEFAULT_MAX_MALFORMED,
     log_group: LogGroupOpt = [],  # noqa: B006
-    since: SinceOpt = "14d",
-    lag: LagOpt = "15m",
+    since: SinceOpt = DEFAULT_SINCE,
+    lag: LagOpt = DEFAULT_LAG,
     max_bytes: MaxBytesOpt = None,
-    max_concurrent_queries: MaxQueriesOpt = 4,
+    max_concurrent_queries: MaxQueriesOpt = DEFAULT_MAX_CONCURRENT,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -802,7 +909,10 @@ def check_command(
     except ValueError:
         raise UsageError(f"--fail-on {fail_on!r}: use low, medium or high") from None
     loaded = loaded_config()
-    ingest = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed, allow_missing)
+    progress = Progress.on_terminal(quiet=quiet)
+    ingest = _ingest_options(
+        log_format, log_stream, bucket_ports, start, end, max_malformed, allow_missing, progress
+    )
     aws = _aws_inputs(
         region,
         profile,
@@ -831,11 +941,9 @@ def check_command(
                 min_records=min_records,
                 min_confidence=min_confidence,
                 max_unattributed=max_unattributed,
-                scope=Scope(frozenset(vpc), frozenset(group), frozenset(eni), frozenset(_parse_tags(tag))),
+                scope=_scope(vpc, group, eni, tag),
                 pins=tuple(loaded.pins) if loaded is not None else (),
-                ephemeral=EphemeralRanges(tuple(PortRange.parse(r) for r in ephemeral_ports))
-                if ephemeral_ports
-                else EphemeralRanges(),
+                ephemeral=_ephemeral(ephemeral_ports),
             ),
         ),
         baseline=baseline,
@@ -850,12 +958,16 @@ def check_command(
     )
     with _aws_run(aws, active=not inventory or not (flows or no_flows)):
         report = run_check(request)
+    progress.enter("rendering")
     files = render_outputs(report, CheckOutputs(sarif=sarif, junit=junit, markdown=markdown))
     write_all(files)
+    progress.done()
     if not quiet:
-        typer.echo(render_text(report), nl=False)
+        # A reader that leaves early (`| head`) changes nothing: the exit code is still the verdict.
+        terminal.out(render_text(report), nl=False)
         if files:
-            typer.echo(f"wrote {', '.join(str(path) for path in files)}", err=True)
+            terminal.err(f"wrote {', '.join(str(path) for path in files)}")
+    terminal.warnings(report.warnings, quiet=quiet, verbose=verbose, rest="in the text report on stdout")
     if report.exit_code:
         raise typer.Exit(report.exit_code)
 
@@ -887,7 +999,17 @@ def loaded_config() -> ConfigFile | None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; SgAdvisorError becomes a one-line message with a hint and exit code 2, and so does any
     other exception (a bug: the message says so; SGADVISOR_DEBUG=1 shows the traceback instead).
-    click/typer's own handling stays: usage errors, --help, Ctrl-C (130), a closed stdout pipe."""
+    click/typer's own handling stays for usage errors and --help. Ctrl-C is one line and exit 130
+    wherever it comes (click would say "Aborted!" and exit 1 in some versions: drift, for `check`).
+    A reader that goes away (EPIPE) only stops what it reads: the command finishes with its own exit code
+    (sgadvisor/terminal.py); a closed pipe met anywhere else stops the command: exit 2."""
+    try:
+        _main(argv)
+    finally:
+        terminal.finish()  # a closed pipe is met here, never as "Exception ignored" at interpreter exit
+
+
+def _main(argv: list[str] | None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     try:
@@ -903,8 +1025,13 @@ def main(argv: list[str] | None = None) -> None:
     except SgAdvisorError as exc:
         _report_error(exc)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:  # while reading the config (typer handles it inside the command)
+    except (KeyboardInterrupt, _Interrupted):  # in a command (_Group), or while reading the config
+        terminal.err("error: interrupted (Ctrl-C)")
         sys.exit(130)
+    except _PipeClosed:
+        terminal.silence(sys.stdout)
+        terminal.err("error: an output pipe was closed before the command finished")
+        sys.exit(2)
     except Exception as exc:
         import os
 
@@ -919,17 +1046,16 @@ def _report_error(exc: Exception) -> None:
         lines = str(exc).strip().splitlines()
         detail = f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
         detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate, say
-        typer.echo(
+        terminal.err(
             f"error: internal error: {detail} — this is a bug in sgadvisor; please report it with the "
-            "command line (run with SGADVISOR_DEBUG=1 for the traceback)",
-            err=True,
+            "command line (run with SGADVISOR_DEBUG=1 for the traceback)"
         )
         return
-    typer.echo(f"error: {exc.message}", err=True)
+    terminal.err(f"error: {safe_text(exc.message)}")
     if isinstance(exc, TooManyMalformedError):
         located = sorted(exc.issues, key=lambda issue: issue.line is None)  # damaged lines first
         for issue in located[:10]:
             where = f"{issue.file}:{issue.line}" if issue.line is not None else issue.file
-            typer.echo(f"  {where}: {issue.reason}", err=True)
+            terminal.err(f"  {safe_text(where)}: {safe_text(issue.reason)}")
     if exc.hint:
-        typer.echo(f"hint: {exc.hint}", err=True)
+        terminal.err(f"hint: {safe_text(exc.hint)}")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
-from sgadvisor.aws.source import AwsInputs
+from sgadvisor.aws.source import AwsClients, AwsInputs
 from sgadvisor.errors import InputError
 from sgadvisor.flowlogs.edges import FlowEdges
-from sgadvisor.flowlogs.ingest import IngestOptions, read_flows
+from sgadvisor.flowlogs.ingest import IngestOptions, check_malformed, read_flows
+from sgadvisor.inventory.checks import InventorySource, require_usable
 from sgadvisor.inventory.model import Inventory
 from sgadvisor.inventory.snapshot import load_snapshot
 from sgadvisor.models import CollectionOut, Recommendation
@@ -23,6 +24,7 @@ __all__ = [
     "OutputFormat",
     "RecommendInputs",
     "load_inputs",
+    "load_inventory",
     "load_recommendation",
     "recommend",
     "write_outputs",
@@ -52,16 +54,8 @@ def load_inputs(inputs: RecommendInputs) -> LoadedInputs:
     """Inventory first: its ENI addresses decide the direction of records without flow-direction."""
     clients = None
     if not inputs.flows or not inputs.inventory:
-        from sgadvisor.aws.source import AwsClients
-
         clients = AwsClients.create((inputs.aws or AwsInputs()).settings)
-    if inputs.inventory:
-        inventory = load_snapshot(list(inputs.inventory))
-    else:
-        from sgadvisor.aws.source import load_aws_inventory
-
-        assert clients is not None
-        inventory = load_aws_inventory(clients, inputs.aws or AwsInputs())
+    inventory = load_inventory(inputs, clients)
     if inputs.flows:
         flows = read_flows(list(inputs.flows), inputs.ingest, addresses=inventory.addresses)
         _require_records(flows, " ".join(str(p) for p in inputs.flows))
@@ -69,7 +63,11 @@ def load_inputs(inputs: RecommendInputs) -> LoadedInputs:
     from sgadvisor.aws.source import load_aws_flows
 
     assert clients is not None
-    read, _ = load_aws_flows(clients, inputs.aws or AwsInputs(), inventory, inputs.progress)
+    read, discovery = load_aws_flows(clients, inputs.aws or AwsInputs(), inventory, inputs.progress)
+    # A format assumed for a log group (the default, when DescribeFlowLogs names none) is a warning of the
+    # flows, and records it does not fit count toward --max-malformed (exit 2), as for files.
+    read = replace(read, flows=replace(read.flows, warnings=(*discovery.warnings, *read.flows.warnings)))
+    check_malformed(read.flows.accounting, inputs.ingest.max_malformed)
     _require_records(read.flows, "the Logs Insights query")
     collection = CollectionOut(
         source="insights",
@@ -79,6 +77,32 @@ def load_inputs(inputs: RecommendInputs) -> LoadedInputs:
         bytes_scanned=read.stats.bytes_scanned,
     )
     return LoadedInputs(read.flows, inventory, collection)
+
+
+def load_inventory(inputs: RecommendInputs, clients: AwsClients | None = None) -> Inventory:
+    """The snapshot (``--inventory``) or the EC2 API's inventory, refused when it holds no security group
+    or no network interface, or when the scope selects no group of it (exit 2: the wrong describe call,
+    region or scope, never "0 groups" or "no drift")."""
+    if inputs.inventory:
+        inventory = load_snapshot(list(inputs.inventory))
+        source = InventorySource()
+    else:
+        from sgadvisor.aws.source import load_aws_inventory
+
+        if clients is None:
+            clients = AwsClients.create((inputs.aws or AwsInputs()).settings)
+        inventory = load_aws_inventory(clients, inputs.aws or AwsInputs())
+        source = InventorySource(aws=True, region=getattr(clients.ec2.meta, "region_name", None))
+    scope = inputs.analysis.scope
+    require_usable(
+        inventory,
+        source,
+        vpcs=sorted(scope.vpcs),
+        groups=sorted(scope.groups),
+        enis=sorted(scope.enis),
+        tags=sorted(scope.tags),
+    )
+    return inventory
 
 
 def _require_records(flows: FlowEdges, where: str) -> None:

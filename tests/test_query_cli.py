@@ -79,7 +79,10 @@ def test_a_malformed_line_is_reported_against_everything_read(
     good = [default_line(src="10.0.1.10", dst="10.0.2.15", sport=40000 + i, dport=443) for i in range(3)]
     path = write_lines(tmp_path / "f.log", [*good, "2 123456789012 eni-0aaa 10.0.1.10 x 1 2 6 1 1 1 2 ACCEPT OK"],
                        header=DEFAULT_HEADER)  # fmt: skip
-    assert run(["query", "--flows", str(path), "stats count(*) as n"]) == 0
+    # 1 of 4 is above the default --max-malformed (0.01): exit 2 as for edges, unless accepted.
+    assert run(["query", "--flows", str(path), "stats count(*) as n"]) == 2
+    assert "1 of 4 records are malformed" in capsys.readouterr().err
+    assert run(["query", "--flows", str(path), "--max-malformed", "0.5", "stats count(*) as n"]) == 0
     captured = capsys.readouterr()
     assert captured.out.splitlines()[-1].strip() == "3"
     assert "records 4: used 3, nodata 0, skipdata 0, malformed 1" in captured.err

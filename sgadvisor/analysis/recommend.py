@@ -34,6 +34,7 @@ from sgadvisor.analysis.synthesis import (
     strongest,
     synthesize_group,
 )
+from sgadvisor.analysis.unlogged import unlogged_destination
 from sgadvisor.config import RuleException
 from sgadvisor.flowlogs.edges import FlowEdges, Window
 from sgadvisor.flowlogs.spans import Hole, find_holes, spans_by_interface
@@ -66,6 +67,8 @@ EDGES_PER_GROUP = 200
 # skew of up to 60 s in start/end. A longer silence is a hole, not evidence.
 DEFAULT_MAX_GAP = 30 * 60
 SKIPDATA_TOLERANCE = 0.01
+# Below this much evidence, monthly (and rarer) traffic may simply not be in the window: a warning says so.
+RARE_TRAFFIC_WINDOW = 30 * 86400
 OUT_OF_SCOPE = "out of scope"
 
 
@@ -113,6 +116,11 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     in_scope = options.scope.groups_in(inventory)
     scope_enis = {eni for gid in in_scope for eni in inventory.members.get(gid, ())}
     warnings = list(inventory.warnings) + list(flows.warnings)
+    if in_scope and max(window.seconds, 0) < options.min_window:
+        warnings.append(
+            f"the window ({_days(max(window.seconds, 0))}) is shorter than --min-window "
+            f"{_days(options.min_window)}: no group can be judged ok, none gets a removal or narrow"
+        )
 
     edges = flows.edges
     known = set(inventory.interfaces)
@@ -145,6 +153,9 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
         reports.append(_group_report(gid, plan, usage, inventory, coverage[gid], book, graph))
 
     blocked = _would_be_blocked(below, reports, book, inventory)
+    short = _short_window_warning(window)
+    if short:
+        warnings.append(short)
     return Recommendation(
         tool=Tool(version=__version__),
         window=WindowOut(start=format_instant(window.start), end=format_instant(window.end)),
@@ -319,7 +330,7 @@ def _group_report(
                 action="remove",
                 security_group_rule_id=rule.rule_id,
                 rule=out,
-                reason=_removal_reason(key, gid, usage, book, members),
+                reason=_removal_reason(key, gid, usage, book, members, inventory),
             )
         )
     current_keys = {rule.key() for rule in current}
@@ -454,7 +465,9 @@ class _Usage:
         return cls(dict(by_eni), dict(replies), {str(k): int(v) for k, v in counts.items()})
 
 
-def _removal_reason(key: RuleKey, gid: str, usage: _Usage, book: RuleBook, members: Sequence[str]) -> str:
+def _removal_reason(
+    key: RuleKey, gid: str, usage: _Usage, book: RuleBook, members: Sequence[str], inventory: Inventory
+) -> str:
     elsewhere = sorted(
         {
             other
@@ -470,7 +483,18 @@ def _removal_reason(key: RuleKey, gid: str, usage: _Usage, book: RuleBook, membe
         for proto, remote, port in usage.replies.get(eni, ()):
             if permits(resolved, proto, parse_addr(remote), port, port):
                 return "only replies used it (security groups are stateful: replies need no egress rule)"
+    # Traffic SGs do not filter and flow logs do not record (Amazon DNS, metadata, Time Sync, DHCP, …):
+    # still removed, since the rule does nothing, but the reason says why it looks unused (unlogged.py).
+    vpc_id = inventory.groups[gid].vpc_id
+    vpc = inventory.vpcs.get(vpc_id) if vpc_id else None
+    unlogged = unlogged_destination(key, [vpc] if vpc else [], _eni_addresses(inventory))
+    if unlogged is not None:
+        return unlogged
     return "no initiated traffic used it in the window, and coverage is ok"
+
+
+def _eni_addresses(inventory: Inventory) -> frozenset[str]:
+    return frozenset(inventory.owner_of_address)
 
 
 # ------------------------------------------------------------------------------------------- coverage
@@ -538,6 +562,21 @@ def _coverage(
         window_seconds=seconds,
         skipdata_share=round(worst_skip, 6),
         reasons=reasons,
+    )
+
+
+def _short_window_warning(window: Window) -> str | None:
+    """Evidence shorter than RARE_TRAFFIC_WINDOW cannot show monthly (or rarer) traffic: say so in the
+    recommendation's warnings (DESIGN §5 keeps its fields; renderers and the terminal show warnings)."""
+    seconds = max(window.seconds, 0)
+    if seconds >= RARE_TRAFFIC_WINDOW:
+        return None
+    return (
+        f"the evidence window is {seconds / 86400:.1f} days (< {RARE_TRAFFIC_WINDOW // 86400} days): monthly "
+        "and rarer "
+        "traffic (a month-end batch, a partner's monthly upload, a DR test) may be missing from it, so a "
+        "rule only such traffic needs can be proposed for removal; review the removals, keep the rules "
+        "such traffic needs with [[pin]] tables in the config file (README), or analyse a longer window"
     )
 
 

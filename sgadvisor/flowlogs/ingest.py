@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sgadvisor.accounting import Ledger
+from sgadvisor.accounting import InputAccounting, Ledger
 from sgadvisor.errors import MissingFlowDataError, TooManyMalformedError
 from sgadvisor.flowlogs.edgefile import read_edge_file
 from sgadvisor.flowlogs.edges import (
     COMPACT_ROWS,
     DEFAULT_BUCKET,
+    INCOMPLETE,
+    NO_INTERFACE,
     EdgeAggregator,
     FlowEdges,
     PortRange,
@@ -31,6 +34,28 @@ from sgadvisor.flowlogs.files import (
 from sgadvisor.flowlogs.parse import note_millis
 
 DEFAULT_MAX_MALFORMED = 0.01
+# Filter reasons that mean the format assumed for the records does not fit them (a custom format read as
+# the default one, a field order that is not the file's): no delivered record of a network interface lacks
+# its interface id, and an OK record always has addresses, protocol and action. They count toward
+# --max-malformed with the malformed ones. "direction unknown" does not: it is an inference left open by
+# well-formed records (no flow-direction, no inventory addresses, ambiguous data), nor are the window,
+# the scope or transit-gateway records, which are the user's choices or a legitimate kind of record.
+UNFIT_REASONS: tuple[str, ...] = (NO_INTERFACE, INCOMPLETE)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadProgress:
+    """Where reading stands, for a progress display: reported per file and per block, never per record.
+    ``phase`` is ``reading`` (files), ``edges`` (the final aggregation) or ``done``."""
+
+    phase: str
+    files_done: int
+    files_total: int
+    records: int
+    seconds: float
+
+
+ProgressCallback = Callable[[ReadProgress], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +66,24 @@ class IngestOptions:
     window: Window | None = None
     max_malformed: float = DEFAULT_MAX_MALFORMED
     allow_missing: bool = False  # unreadable parts of the input are listed, not fatal (ENIs go partial)
+    # Told per file and per block how reading goes (the CLI's progress line on a terminal).
+    progress: ProgressCallback | None = field(default=None, compare=False, repr=False)
+
+
+class _Progress:
+    """Calls a progress callback (if any) with the counts so far."""
+
+    def __init__(self, callback: ProgressCallback | None, total: int, ledger: Ledger) -> None:
+        self.callback = callback
+        self.total = total
+        self.ledger = ledger
+        self.began = time.monotonic()
+        self.done = 0
+
+    def __call__(self, phase: str = "reading") -> None:
+        if self.callback is not None:
+            seconds = time.monotonic() - self.began
+            self.callback(ReadProgress(phase, self.done, self.total, self.ledger.records, seconds))
 
 
 def read_flows(
@@ -51,13 +94,15 @@ def read_flows(
     block_bytes: int = BLOCK_BYTES,
     compact_rows: int = COMPACT_ROWS,
     fast: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> FlowEdges:
     """Read every flow file under ``paths`` into edges, coverage and accounting.
 
     Raises InputError for a missing or non-regular input named on the command line,
     MissingFlowDataError when part of the input cannot be read (unless ``allow_missing``: then it stays
-    listed), and TooManyMalformedError when malformed records exceed ``max_malformed`` of all records read
-    (nothing is written in either case).
+    listed), and TooManyMalformedError when malformed records (with those the assumed format does not fit,
+    :data:`UNFIT_REASONS`) exceed ``max_malformed`` of all records read (nothing is written in either case).
+    ``progress`` (else ``options.progress``) is called per file and per block, never per record.
     """
     options = options or IngestOptions()
     ledger = Ledger()
@@ -67,33 +112,68 @@ def read_flows(
     read_options = ReadOptions(log_format=options.log_format, log_stream=options.log_stream)
     edge_windows: list[Window] = []
     record_files = 0
-    for flow_file in discover_flow_files(paths, ledger):
+    files = discover_flow_files(paths, ledger)
+    report = _Progress(progress or options.progress, len(files), ledger)
+    report()
+    for flow_file in files:
         if is_edge_file(flow_file.path):
             edges, coverage, spans, window = read_edge_file(flow_file.path, ledger)
             aggregator.add_edges(edges, coverage, spans)
             if window is not None:
                 edge_windows.append(window)
-            continue
-        record_files += 1
-        if fast and _read_fast(flow_file, read_options, aggregator):
-            continue
-        for block in read_flow_file(flow_file, read_options, ledger, block_bytes=block_bytes):
-            aggregator.add_records(block)
+        else:
+            record_files += 1
+            if not (fast and _read_fast(flow_file, read_options, aggregator)):
+                for block in read_flow_file(flow_file, read_options, ledger, block_bytes=block_bytes):
+                    aggregator.add_records(block)
+                    report()
+        report.done += 1
+        report()
+    report("edges")
     aggregator.source = "files" if record_files or not edge_windows else "edges"
     flows = aggregator.finish(addresses)
     if options.window is None and edge_windows:
         windows = [*edge_windows, *([flows.window] if flows.window else [])]
         flows = replace(flows, window=Window(min(w.start for w in windows), max(w.end for w in windows)))
     _check_missing(ledger, options)
-    accounting = flows.accounting
-    if accounting.records and accounting.malformed_fraction > options.max_malformed:
-        raise TooManyMalformedError(
-            f"{accounting.malformed} of {accounting.records} records are malformed "
-            f"({accounting.malformed_fraction:.1%}, above --max-malformed {options.max_malformed:g})",
-            hint="check --log-format and the places listed above, or raise --max-malformed to accept it",
-            issues=accounting.issues,
-        )
+    check_malformed(flows.accounting, options.max_malformed)
+    report("done")
     return flows
+
+
+def unfit_records(accounting: InputAccounting) -> int:
+    """Records set aside because the assumed format does not fit them (:data:`UNFIT_REASONS`)."""
+    return sum(accounting.filtered.get(reason, 0) for reason in UNFIT_REASONS)
+
+
+def check_malformed(accounting: InputAccounting, max_malformed: float) -> None:
+    """TooManyMalformedError when malformed records, together with those the assumed format does not fit,
+    are more than ``max_malformed`` of all records read. Every flow source applies it (files, Insights,
+    the offline query)."""
+    unfit = unfit_records(accounting)
+    bad = accounting.malformed + unfit
+    if not accounting.records or bad / accounting.records <= max_malformed:
+        return
+    fraction = bad / accounting.records
+    if not unfit:
+        what = f"{accounting.malformed} of {accounting.records} records are malformed"
+    else:
+        parts = [f"{accounting.malformed} malformed"] if accounting.malformed else []
+        parts += [
+            f"{accounting.filtered[reason]} {reason}"
+            for reason in UNFIT_REASONS
+            if accounting.filtered.get(reason)
+        ]
+        what = (
+            f"{bad} of {accounting.records} records are malformed or do not fit the assumed format "
+            f"({', '.join(parts)})"
+        )
+    raise TooManyMalformedError(
+        f"{what} ({fraction:.1%}, above --max-malformed {max_malformed:g})",
+        hint="check --log-format (or the log group's format in DescribeFlowLogs) and the places listed "
+        "above, or raise --max-malformed to accept it",
+        issues=accounting.issues,
+    )
 
 
 def _read_fast(flow_file: FlowFile, options: ReadOptions, aggregator: EdgeAggregator) -> bool:
@@ -134,12 +214,21 @@ def read_records(
     paths: Sequence[Path], ledger: Ledger, options: IngestOptions | None = None
 ) -> Iterator[RecordBlock]:
     """Typed flow-log records, block by block, for consumers that need records rather than edges
-    (the offline query executor, parser conformance tests). Flow-edge files carry no records: skipped."""
+    (the offline query executor, parser conformance tests). Flow-edge files carry no records: skipped.
+    ``options.progress`` is told per file and per block (records count as the consumer adds them)."""
     options = options or IngestOptions()
     read_options = ReadOptions(log_format=options.log_format, log_stream=options.log_stream)
-    for flow_file in discover_flow_files(paths, ledger):
+    files = discover_flow_files(paths, ledger)
+    report = _Progress(options.progress, len(files), ledger)
+    report()
+    for flow_file in files:
         if is_edge_file(flow_file.path):
             ledger.skip_file(str(flow_file.path), "skipped, a flow-edge file holds no records")
-            continue
-        yield from read_flow_file(flow_file, read_options, ledger)
+        else:
+            for block in read_flow_file(flow_file, read_options, ledger):
+                yield block
+                report()
+        report.done += 1
+        report()
     _check_missing(ledger, options)
+    report("done")

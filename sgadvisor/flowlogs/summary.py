@@ -9,8 +9,9 @@ from sgadvisor.timeparse import format_instant
 _SHOWN_ISSUES = 10
 
 
-def describe_flows(flows: FlowEdges, *, verbose: bool = False) -> str:
-    """Records by fate, edges and interfaces, the window, and where input was skipped or damaged."""
+def describe_flows(flows: FlowEdges, *, verbose: bool = False, with_warnings: bool = True) -> str:
+    """Records by fate, edges and interfaces, the window, and where input was skipped or damaged (and the
+    warnings, unless ``with_warnings`` is False: the CLI prints those itself, the first 20)."""
     acc = flows.accounting
     lines = [
         f"records {acc.records:,}: used {acc.used:,}, nodata {acc.nodata:,}, skipdata {acc.skipdata:,}, "
@@ -21,7 +22,8 @@ def describe_flows(flows: FlowEdges, *, verbose: bool = False) -> str:
     ]
     if flows.window is not None:
         lines.append(f"window {format_instant(flows.window.start)} .. {format_instant(flows.window.end)}")
-    lines.extend(f"warning: {w}" for w in flows.warnings)
+    if with_warnings:
+        lines.extend(f"warning: {w}" for w in flows.warnings)
     lines.append(describe_accounting(acc, verbose=verbose, with_totals=False))
     return "\n".join(line for line in lines if line)
 

@@ -10,6 +10,7 @@ writes it); then ``stats count(*) as num by …`` or the detail ``fields`` with 
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -36,6 +37,9 @@ DISCOVERED_NAMES = {
     "log-status": "logStatus",
 }
 DETAIL_FIELDS = ("@timestamp", "srcAddr", "srcPort", "dstAddr", "dstPort", "protocol", "action")
+# Fields every log event has in Logs Insights.
+EVENT_FIELDS = ("@timestamp", "@message", "@logStream", "@log", "@ingestionTime")
+COUNT_FIELD = "num"  # the count's name in `stats count(*) as num by …`
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
 MAX_QUERY_CHARS = 10_000  # StartQuery's limit on the query string (DESIGN §7)
 MAX_LIMIT = 100_000
@@ -90,15 +94,21 @@ def build_query(options: QueryOptions) -> str:
     if options.log_format is not None and tuple(options.log_format) != DEFAULT_FORMAT:
         lines.append(parse_clause(options.log_format))
     lines += _filters(options)
+    known = format_fields(options.log_format)
     if options.count_by:
-        names = [_field_name(f, "--count-by") for f in _split(options.count_by)]
-        lines.append(f"stats count(*) as num by {', '.join(names)}")
+        names = [
+            _known(_field_name(f, "--count-by"), "--count-by", known, options)
+            for f in _split(options.count_by)
+        ]
+        lines.append(f"stats count(*) as {COUNT_FIELD} by {', '.join(names)}")
+        # After stats only the count and the fields counted by exist.
+        known = (COUNT_FIELD, *names)
     else:
         lines.append(f"fields {', '.join(DETAIL_FIELDS)}")
         if options.sort is None:
             lines.append("sort @timestamp desc")
     if options.sort is not None:
-        lines.append(_sort(options.sort))
+        lines.append(_sort(options.sort, known, options))
     if options.limit is not None:
         if not 1 <= options.limit <= MAX_LIMIT:
             raise UsageError(f"--limit {options.limit}: Logs Insights accepts 1 to {MAX_LIMIT:,}")
@@ -110,6 +120,34 @@ def build_query(options: QueryOptions) -> str:
             hint="query fewer ENIs at a time",
         )
     return text
+
+
+def format_fields(log_format: Sequence[str] | None) -> tuple[str, ...]:
+    """The fields a query built for ``log_format`` (None: the default format) can name: every log event's
+    own fields and the format's fields by their Insights names (discovered, or named by the parse clause)."""
+    fields = DEFAULT_FORMAT if log_format is None else tuple(log_format)
+    return (*EVENT_FIELDS, *(insights_name(f) for f in fields))
+
+
+def _known(name: str, option: str, known: Sequence[str], options: QueryOptions) -> str:
+    """``name`` when the query can know it; else UsageError with the closest name. An unknown field would
+    read as null: one blank row (counted) or an unsorted list, never what was asked."""
+    if name in known:
+        return name
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    close = close or [k for k in known if k.lower() == name.lower()]
+    suggestion = f" (did you mean {close[0]}?)" if close else ""
+    if option == "--sort" and known and known[0] == COUNT_FIELD:
+        where = f"after --count-by only {', '.join(known)} exist"
+    elif options.log_format is None or tuple(options.log_format) == DEFAULT_FORMAT:
+        where = "not a field of the default flow-log format"
+    else:
+        where = "not a field of the --log-format"
+    raise UsageError(
+        f"{option} {name!r}: {where}{suggestion}",
+        hint=f"fields: {', '.join(known)}"
+        + ("; pass --log-format for a custom format" if options.log_format is None else ""),
+    )
 
 
 def parse_clause(fields: Sequence[str]) -> str:
@@ -198,9 +236,9 @@ def _field_name(value: str, option: str) -> str:
     return value
 
 
-def _sort(value: str) -> str:
+def _sort(value: str, known: Sequence[str], options: QueryOptions) -> str:
     name, _, direction = value.partition(":")
     direction = (direction or "desc").strip().lower()
     if direction not in ("asc", "desc"):
         raise UsageError(f"--sort {value!r}: the direction is asc or desc")
-    return f"sort {_field_name(name.strip(), '--sort')} {direction}"
+    return f"sort {_known(_field_name(name.strip(), '--sort'), '--sort', known, options)} {direction}"
