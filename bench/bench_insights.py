@@ -29,9 +29,9 @@ from sgadvisor.aws.flows import read_insights, stream_lister  # noqa: E402
 from sgadvisor.aws.insights import InsightsRunner, QueryTask, RunnerSettings, RunStats  # noqa: E402
 from sgadvisor.flowlogs.edges import Window  # noqa: E402
 from sgadvisor.flowlogs.fields import DEFAULT_FORMAT  # noqa: E402
-from sgadvisor.testing.cwl_estate import SyntheticEstate  # noqa: E402
-from sgadvisor.testing.cwl_query import Behaviour  # noqa: E402
-from sgadvisor.testing.cwl_server import CwlServer  # noqa: E402
+from tests.standins.cwl_estate import SyntheticEstate  # noqa: E402
+from tests.standins.cwl_query import Behaviour  # noqa: E402
+from tests.standins.cwl_server import CwlServer  # noqa: E402
 
 GROUP = "vpc-flow-logs"
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import math
+import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -43,7 +45,8 @@ from sgadvisor.models import (
 from sgadvisor.render.html import render_html
 from sgadvisor.rules import Rule
 
-CHROMIUM = "/usr/bin/chromium"
+# .ci/run exports where Debian's chromium is (SGADVISOR_CHROMIUM); elsewhere the one on PATH.
+CHROMIUM = os.environ.get("SGADVISOR_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",

@@ -131,3 +131,18 @@ class Rule(BaseModel):
             description=description,
             **{key.kind.value: key.value},
         )
+
+
+def describe_rule(rule: Rule) -> str:
+    """``tcp 443 to 0.0.0.0/0``: one line a reviewer reads."""
+    if rule.ip_protocol == "-1":
+        what = "all traffic"
+    elif rule.from_port is None or rule.to_port is None:
+        what = f"protocol {rule.ip_protocol}"
+    elif rule.ip_protocol in ("icmp", "icmpv6"):
+        what = f"{rule.ip_protocol} type {rule.from_port} code {rule.to_port}".replace("-1", "any")
+    elif rule.from_port == rule.to_port:
+        what = f"{rule.ip_protocol} {rule.from_port}"
+    else:
+        what = f"{rule.ip_protocol} {rule.from_port}-{rule.to_port}"
+    return f"{what} to {rule.destination[1]}"

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from sgadvisor.aws.control import Deadline, TimeoutExceeded, aws_run
-from sgadvisor.testing.cwl_server import Behaviour, CwlServer
+from tests.standins.cwl_server import Behaviour, CwlServer
 
 REGION = "eu-west-1"
 GROUP = "vpc-flow-logs"
@@ -57,6 +57,9 @@ def stand() -> Iterator[Stand]:
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
     group_id = groups["SecurityGroups"][0]["GroupId"]
+    # One member ENI: an inventory without any is refused (exit 2) before the AWS flow part under test.
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    ec2.create_network_interface(SubnetId=subnet_id, Groups=[group_id])
     server = CwlServer().start()
     now = int(time.time())
     logs = server.client()

@@ -143,8 +143,8 @@ def test_round_trip_through_moto(
 
     from sgadvisor.cli import main
     from sgadvisor.inventory.ec2 import collect_inventory, write_snapshot
-    from sgadvisor.testing.moto_estate import create_estate, describe_like_aws
-    from sgadvisor.testing.sample_estate import build_estate, generate
+    from tests.standins.moto_estate import create_estate, describe_like_aws
+    from tests.standins.sample_estate import build_estate, generate
 
     ec2 = boto3.client(
         "ec2",

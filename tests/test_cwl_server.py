@@ -22,9 +22,9 @@ from botocore.exceptions import ClientError
 from sgadvisor.accounting import Ledger
 from sgadvisor.flowlogs.ingest import read_records
 from sgadvisor.insights.executor import QueryStatistics
-from sgadvisor.testing.cwl_load import default_format_events, load_flow_log_files
-from sgadvisor.testing.cwl_query import Behaviour, indexed_streams
-from sgadvisor.testing.cwl_server import CwlServer
+from tests.standins.cwl_load import default_format_events, load_flow_log_files
+from tests.standins.cwl_query import Behaviour, indexed_streams
+from tests.standins.cwl_server import CwlServer
 
 REPO = Path(__file__).resolve().parent.parent
 FLOWS = REPO / "sample_data" / "flows"

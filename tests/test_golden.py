@@ -1,12 +1,12 @@
 """sample_data/expected/ is exactly what the main job writes for sample_data/ (regenerate with
-``python -m sgadvisor.testing.golden`` after an intended change, and review the diff)."""
+``python -m tests.standins.golden`` after an intended change, and review the diff)."""
 
 from __future__ import annotations
 
 import pytest
 
-from sgadvisor.testing.golden import EXPECTED, expected_outputs
 from tests.conftest import REPO
+from tests.standins.golden import EXPECTED, expected_outputs
 
 
 @pytest.fixture(scope="module")
@@ -25,5 +25,5 @@ def test_output_matches_its_golden_file(outputs: dict[str, str], name: str) -> N
     golden = (REPO / EXPECTED / name).read_text(encoding="utf-8")
     assert outputs[name] == golden, (
         f"{name} differs from sample_data/expected/{name}: if the change is intended, run "
-        "`python -m sgadvisor.testing.golden` and review the diff"
+        "`python -m tests.standins.golden` and review the diff"
     )

@@ -15,6 +15,7 @@ import hashlib
 import html
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 SAMPLE = REPO / "sample_data"
-CHROMIUM = Path("/usr/bin/chromium")
+# .ci/run exports where Debian's chromium is (SGADVISOR_CHROMIUM); elsewhere the one on PATH.
+CHROMIUM = Path(os.environ.get("SGADVISOR_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",

@@ -33,8 +33,8 @@ from sgadvisor.flowlogs.ingest import IngestOptions, read_flows, read_records
 from sgadvisor.flowlogs.spans import find_holes, spans_by_interface
 from sgadvisor.models import Recommendation
 from sgadvisor.pipeline import RecommendInputs, recommend
-from sgadvisor.testing.cwl_server import Behaviour, CwlServer, load_flow_log_files
 from tests.conftest import DEFAULT_HEADER, default_line, write_lines
+from tests.standins.cwl_server import Behaviour, CwlServer, load_flow_log_files
 
 GROUP = "vpc-flow-logs"
 REGION = "eu-west-1"
@@ -70,8 +70,8 @@ def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from sgadvisor.testing.moto_estate import create_estate
-    from sgadvisor.testing.sample_estate import build_estate, generate
+    from tests.standins.moto_estate import create_estate
+    from tests.standins.sample_estate import build_estate, generate
 
     root = tmp_path_factory.mktemp("aws")
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -487,7 +487,7 @@ def test_collect_writes_a_snapshot_and_edges_that_recommend_reads_offline(
 
 
 def _synthetic_run(enis: int, *, cap: int | None = None) -> tuple[InsightsRunner, CwlServer, pl.DataFrame]:
-    from sgadvisor.testing.cwl_estate import SyntheticEstate
+    from tests.standins.cwl_estate import SyntheticEstate
 
     estate = SyntheticEstate(enis=enis)
     server = CwlServer(behaviour=Behaviour.row_cap(cap) if cap else Behaviour())
@@ -531,7 +531,7 @@ def test_key_splits_stay_within_the_query_text_limit_and_scan_little_more() -> N
 
 
 def _synthetic_messages(enis: int) -> list[str]:
-    from sgadvisor.testing.cwl_estate import SyntheticEstate
+    from tests.standins.cwl_estate import SyntheticEstate
 
     return list(SyntheticEstate(enis=enis).events()["message"])
 

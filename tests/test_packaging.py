@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,11 @@ def test_wheel_installs_into_a_fresh_venv_and_finds_its_templates(tmp_path: Path
         check=True,
     )
     wheel = next(dist.glob("sgadvisor-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    # The product only: the test stand-ins (tests/standins) and the tests stay in the checkout.
+    assert not [n for n in names if n.startswith(("tests/", "sgadvisor/testing"))]
+    assert "sgadvisor/cli.py" in names
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"

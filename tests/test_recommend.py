@@ -14,8 +14,8 @@ from sgadvisor.flowlogs.edges import Window
 from sgadvisor.flowlogs.ingest import IngestOptions, read_flows
 from sgadvisor.inventory.snapshot import load_snapshot
 from sgadvisor.models import Recommendation
-from sgadvisor.testing.sample_estate import build_estate
 from tests.conftest import DEFAULT_HEADER, REPO, write_lines
+from tests.standins.sample_estate import build_estate
 
 SAMPLE = REPO / "sample_data"
 SEED_ENI = "eni-0e7ae111222111000"

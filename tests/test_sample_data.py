@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from sgadvisor.testing.sample_estate import (
+from tests.standins.sample_estate import (
     CUSTOM_V5_FIELDS,
     DEFAULT_FIELDS,
     SEED_ENI_ID,
@@ -35,7 +35,7 @@ from sgadvisor.testing.sample_estate import (
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data"
-REGENERATE = "python -m sgadvisor.testing.sample_estate --out sample_data"
+REGENERATE = "python -m tests.standins.sample_estate --out sample_data"
 
 Record = dict[str, str]
 

@@ -176,8 +176,8 @@ def test_apply_then_removals_reach_the_fixed_point(
     terraform: TerraformTool, moto_endpoint: str, tmp_path: Path
 ) -> None:
     from sgadvisor.inventory.ec2 import collect_inventory, write_snapshot
-    from sgadvisor.testing.moto_estate import create_estate, describe_like_aws
-    from sgadvisor.testing.sample_estate import build_estate, generate
+    from tests.standins.moto_estate import create_estate, describe_like_aws
+    from tests.standins.sample_estate import build_estate, generate
 
     ec2 = _ec2(moto_endpoint)
     estate = build_estate()

@@ -13,7 +13,7 @@ set -eu
 #   narrow sgr-042df46d32c553c9a: tcp 443 to ::/0 [HTTPS out (IPv6)] - only part of what it permits was used: 80 records of initiated traffic to 2 destination(s); replaced by: tcp 443 to 2001:db8:4006:80b::2003/128; tcp 443 to 2001:db8:4006:80b::200e/128
 #   remove sgr-0a749047e0c1f98b8: tcp 5432 to sg-055d4e648378ba91f [Legacy direct DB access] - no initiated traffic used it in the window, and coverage is ok
 #   remove sgr-0bfc54ef0a17a073d: tcp 6379 to 10.0.2.0/24 [Redis (decommissioned)] - no initiated traffic used it in the window, and coverage is ok
-#   remove sgr-00eef7db63a88a9ee: udp 123 to 169.254.169.123/32 [Amazon Time Sync] - no initiated traffic used it in the window, and coverage is ok
+#   remove sgr-00eef7db63a88a9ee: udp 123 to 169.254.169.123/32 [Amazon Time Sync] - its only destination is the Amazon Time Sync Service (169.254.169.123): security groups do not filter that traffic and VPC Flow Logs do not record it, so no flow can show the rule used, and removing it changes nothing for that traffic (it stays allowed)
 aws ec2 revoke-security-group-egress "$@" --group-id sg-00bfbbaf678e7c95f \
   --security-group-rule-ids sgr-0f56fc6e1d54d5216 sgr-042df46d32c553c9a sgr-0a749047e0c1f98b8 sgr-0bfc54ef0a17a073d sgr-00eef7db63a88a9ee
 
@@ -41,9 +41,9 @@ aws ec2 revoke-security-group-egress "$@" --group-id sg-09bda80e5b8aeb791 \
   --security-group-rule-ids sgr-003c0397f25f1fdf0 sgr-071451226007c5737 sgr-0babb60a42803dc7b
 
 # ---- sg-0a028484a6ecc064e dns, vpc-02f3eccc6d323ce24: coverage ok; 1 narrow, 2 remove, 1 add
-#   remove sgr-0a62ea92235da9c48: tcp 53 to 10.0.0.2/32 [Forward to the Amazon DNS server (TCP)] - no initiated traffic used it in the window, and coverage is ok
+#   remove sgr-0a62ea92235da9c48: tcp 53 to 10.0.0.2/32 [Forward to the Amazon DNS server (TCP)] - its only destination is the Amazon DNS server (10.0.0.2, base + 2 of vpc-02f3eccc6d323ce24 10.0.0.0/16): security groups do not filter that traffic and VPC Flow Logs do not record it, so no flow can show the rule used, and removing it changes nothing for that traffic (it stays allowed)
 #   narrow sgr-045a7d11a5e908965: udp 53 to 0.0.0.0/0 [Forward partner zone] - only part of what it permits was used: 61 records of initiated traffic to 1 destination(s); replaced by: udp 53 to 192.0.2.53/32
-#   remove sgr-02a094153d076a300: udp 53 to 10.0.0.2/32 [Forward to the Amazon DNS server] - no initiated traffic used it in the window, and coverage is ok
+#   remove sgr-02a094153d076a300: udp 53 to 10.0.0.2/32 [Forward to the Amazon DNS server] - its only destination is the Amazon DNS server (10.0.0.2, base + 2 of vpc-02f3eccc6d323ce24 10.0.0.0/16): security groups do not filter that traffic and VPC Flow Logs do not record it, so no flow can show the rule used, and removing it changes nothing for that traffic (it stays allowed)
 aws ec2 revoke-security-group-egress "$@" --group-id sg-0a028484a6ecc064e \
   --security-group-rule-ids sgr-0a62ea92235da9c48 sgr-045a7d11a5e908965 sgr-02a094153d076a300
 

@@ -15,8 +15,7 @@ from datetime import date
 
 from sgadvisor.config import RuleException
 from sgadvisor.errors import UsageError
-from sgadvisor.render.terraform import describe_rule
-from sgadvisor.rules import RuleKey
+from sgadvisor.rules import RuleKey, describe_rule
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,7 @@ from sgadvisor.config import RuleException
 from sgadvisor.flowlogs.edges import FlowEdges
 from sgadvisor.inventory.model import Inventory, SgRule
 from sgadvisor.models import CoverageOut
-from sgadvisor.render.terraform import describe_rule
-from sgadvisor.rules import DestKind, Rule, RuleKey
+from sgadvisor.rules import DestKind, Rule, RuleKey, describe_rule
 from sgadvisor.timeparse import format_instant
 
 _PORTED = {6, 17}

@@ -21,7 +21,7 @@ from sgadvisor.models import Change, GroupReport, Recommendation
 from sgadvisor.render import RenderContext, Rendered
 from sgadvisor.render.quoting import hcl_string
 from sgadvisor.render.templating import text_environment
-from sgadvisor.rules import DestKind, Rule
+from sgadvisor.rules import DestKind, Rule, describe_rule
 
 TERRAFORM_FILE = "egress.tf"
 REMOVALS_FILE = "removals.sh"
@@ -249,21 +249,6 @@ def ip_permissions(rule: Rule) -> str:
     else:
         permission["UserIdGroupPairs"] = [{"GroupId": value}]
     return json.dumps([permission], separators=(",", ":"))
-
-
-def describe_rule(rule: Rule) -> str:
-    """``tcp 443 to 0.0.0.0/0``: one line a reviewer reads."""
-    if rule.ip_protocol == "-1":
-        what = "all traffic"
-    elif rule.from_port is None or rule.to_port is None:
-        what = f"protocol {rule.ip_protocol}"
-    elif rule.ip_protocol in ("icmp", "icmpv6"):
-        what = f"{rule.ip_protocol} type {rule.from_port} code {rule.to_port}".replace("-1", "any")
-    elif rule.from_port == rule.to_port:
-        what = f"{rule.ip_protocol} {rule.from_port}"
-    else:
-        what = f"{rule.ip_protocol} {rule.from_port}-{rule.to_port}"
-    return f"{what} to {rule.destination[1]}"
 
 
 def _revocation_note(change: Change, group: GroupReport) -> str:

@@ -21,7 +21,7 @@ import polars as pl
 from sgadvisor.accounting import Ledger
 from sgadvisor.flowlogs.fields import DEFAULT_FORMAT
 from sgadvisor.flowlogs.ingest import read_records
-from sgadvisor.testing.cwl_store import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_BATCH_SPAN_MS, event_bytes
+from tests.standins.cwl_store import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_BATCH_SPAN_MS, event_bytes
 
 DEFAULT_FORMAT_VERSION = "2"  # the default format's fields are all version 2 fields
 

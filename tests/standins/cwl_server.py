@@ -39,8 +39,8 @@ import polars as pl
 
 from sgadvisor.errors import SgAdvisorError
 from sgadvisor.insights.executor import run_query, with_discovered_fields
-from sgadvisor.testing.cwl_load import LoadSummary, load_flow_log_files
-from sgadvisor.testing.cwl_query import (
+from tests.standins.cwl_load import LoadSummary, load_flow_log_files
+from tests.standins.cwl_query import (
     QUERY_STATUSES,
     Behaviour,
     Query,
@@ -48,7 +48,7 @@ from sgadvisor.testing.cwl_query import (
     has_stats,
     indexed_streams,
 )
-from sgadvisor.testing.cwl_store import (
+from tests.standins.cwl_store import (
     EVENT_SCHEMA,
     QUERY_COLUMNS,
     ApiError,

@@ -1,6 +1,6 @@
 """The expected outputs of the main job on sample_data/, kept in sample_data/expected/.
 
-``python -m sgadvisor.testing.golden`` (from the repository root) regenerates them after an intended
+``python -m tests.standins.golden`` (from the repository root) regenerates them after an intended
 change to the analysis or a renderer; tests/test_golden.py fails when they drift, so every change to what
 users see shows up in review as a diff of these files.
 """
@@ -42,7 +42,7 @@ def expected_outputs(repo: Path) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sgadvisor.testing.golden", description="Rewrite sample_data/expected/."
+        prog="python -m tests.standins.golden", description="Rewrite sample_data/expected/."
     )
     parser.add_argument("--repo", type=Path, default=Path.cwd(), help="repository root (default: here)")
     args = parser.parse_args(argv)

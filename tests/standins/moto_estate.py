@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sgadvisor.testing.sample_estate import Estate, NetworkInterface, Rule, SecurityGroup
+from tests.standins.sample_estate import Estate, NetworkInterface, Rule, SecurityGroup
 
 
 def create_estate(ec2: Any, estate: Estate) -> dict[str, str]:

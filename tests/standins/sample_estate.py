@@ -1620,6 +1620,36 @@ def describe_managed_prefix_lists(estate: Estate) -> dict[str, Any]:
     return {"PrefixLists": lists}
 
 
+def describe_vpcs(estate: Estate) -> dict[str, Any]:
+    """The VPC and its blocks: the analysis finds the Amazon DNS server (base + 2) and the VPC router
+    (base + 1) here. Association ids are left out (they are not sample ids that ``id_map`` renames)."""
+    vpc = estate.vpc
+    return {
+        "Vpcs": [
+            {
+                "OwnerId": estate.account_id,
+                "InstanceTenancy": "default",
+                "Ipv6CidrBlockAssociationSet": [
+                    {
+                        "Ipv6CidrBlock": vpc.ipv6_cidr,
+                        "Ipv6CidrBlockState": {"State": "associated"},
+                        "NetworkBorderGroup": estate.region,
+                        "Ipv6Pool": "Amazon",
+                    }
+                ],
+                "CidrBlockAssociationSet": [
+                    {"CidrBlock": vpc.cidr, "CidrBlockState": {"State": "associated"}}
+                ],
+                "IsDefault": False,
+                "Tags": _tags(Name=vpc.name),
+                "VpcId": vpc.vpc_id,
+                "State": "available",
+                "CidrBlock": vpc.cidr,
+            }
+        ]
+    }
+
+
 def describe_flow_logs(estate: Estate) -> dict[str, Any]:
     flow_logs = []
     for flow_log in sorted(estate.flow_logs, key=lambda item: item.flow_log_id):
@@ -1740,6 +1770,7 @@ def render_files(
         ("describe-network-interfaces.json", describe_network_interfaces(mapped)),
         ("describe-managed-prefix-lists.json", describe_managed_prefix_lists(mapped)),
         ("describe-flow-logs.json", describe_flow_logs(mapped)),
+        ("describe-vpcs.json", describe_vpcs(mapped)),
     ):
         files[f"inventory/{name}"] = _json(document).encode()
 
@@ -1811,9 +1842,9 @@ def generate(out_dir: Path, id_map: Mapping[str, str] | None = None, *, seed: in
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sgadvisor.testing.sample_estate --out sample_data [--id-map MAP.json]``."""
+    """``python -m tests.standins.sample_estate --out sample_data [--id-map MAP.json]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m sgadvisor.testing.sample_estate",
+        prog="python -m tests.standins.sample_estate",
         description="Write the sample VPC estate: inventory snapshot and flow logs (deterministic).",
     )
     parser.add_argument("--out", type=Path, help="directory to write inventory/ and flows/ into (required)")
