@@ -43,6 +43,7 @@ from sgadvisor.pipeline import (
     write_outputs,
 )
 from sgadvisor.render import RenderContext
+from sgadvisor.render.json_out import recommendation_json
 from sgadvisor.render.quoting import safe_text
 from sgadvisor.render.summary_table import format_summary
 from sgadvisor.terminal import Progress
@@ -500,7 +501,7 @@ def recommend_command(
     progress.enter("rendering")
     summary = format_summary(result)
     if out == "-":
-        terminal.out(result.to_json(), nl=False)  # `| head`: the rest is dropped, the run ends as usual
+        terminal.out(recommendation_json(result), nl=False)  # `| head`: the rest is dropped, the run ends as usual
         progress.done()
         if not quiet:
             terminal.err(summary)

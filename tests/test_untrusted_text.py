@@ -44,12 +44,15 @@ _ANYWHERE = re.compile(r"##(?:vso|teamcity)?\[", re.IGNORECASE)
 _RAW = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
 
-def assert_inert(text: str, where: str) -> None:
-    """No line starts or holds a CI workflow command, and no raw control or invisible character."""
+def assert_inert(text: str, where: str, allowed: str = "") -> None:
+    """No line starts or holds a CI workflow command, and no raw control or invisible character (but
+    ``allowed``: the renderer's own separators)."""
     for number, line in enumerate(text.split("\n"), 1):
         assert not _AT_START.match(line.lstrip()), f"{where}:{number} starts a CI command: {line!r}"
         assert not _ANYWHERE.search(line), f"{where}:{number} holds a CI command: {line!r}"
-        raw = sorted({f"U+{ord(c):04X}" for c in line if unicodedata.category(c) in _RAW})
+        raw = sorted(
+            {f"U+{ord(c):04X}" for c in line if unicodedata.category(c) in _RAW and c not in allowed}
+        )
         assert not raw, f"{where}:{number} has raw control characters {raw}: {line!r}"
 
 
@@ -167,11 +170,18 @@ def test_recommend_with_a_hostile_inventory_prints_and_writes_nothing_a_runner_o
     assert_inert(captured.out, "stdout")
     assert "::error::pwned" in captured.out and "\\x1b[31mred" in captured.out  # shown, escaped
     assert_inert(captured.err, "stderr")
-    for name in ("summary.md", "egress.tf", "removals.sh"):
+    for name in ("summary.md", "egress.tf", "removals.sh", "recommendation.json"):
         assert_inert((out / name).read_text(encoding="utf-8"), name)
+    # report.html's edge tables are tab-separated data attributes (the values in them are escaped).
+    assert_inert((out / "report.html").read_text(encoding="utf-8"), "report.html", allowed="\t")
+    # recommendation.json writes hidden characters and the CI '#' as JSON escapes: the values are intact.
+    document = json.loads((out / "recommendation.json").read_text(encoding="utf-8"))
+    assert any(HOSTILE in group["group_name"] for group in document["security_groups"])
 
     assert run(["recommend", "--flows", flows, "--inventory", str(hostile_inventory), "--out", "-"]) == 0
-    assert_inert(capsys.readouterr().err, "stderr (summary table with --out -)")
+    captured = capsys.readouterr()
+    assert_inert(captured.err, "stderr (summary table with --out -)")
+    assert_inert(captured.out, "recommendation.json on stdout")
 
 
 def test_check_with_a_hostile_inventory_prints_and_writes_nothing_a_runner_obeys(

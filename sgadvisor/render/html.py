@@ -26,7 +26,8 @@ from markupsafe import Markup
 from sgadvisor.models import Change, EdgeOut, Evidence, GroupReport, ProposedRule, Recommendation
 from sgadvisor.render import RenderContext, Rendered
 from sgadvisor.render.graph_svg import GraphLayout, layout, port_text
-from sgadvisor.render.templating import html_environment
+from sgadvisor.render.quoting import inline_text
+from sgadvisor.render.templating import Structured, html_environment
 from sgadvisor.resources import templates_dir
 from sgadvisor.rules import DestKind, Rule, RuleKey
 
@@ -278,12 +279,13 @@ def _edge_data(edges: Sequence[EdgeOut], labels: Mapping[str, str]) -> tuple[str
         )
         for edge in edges
     )
-    return eni_lines, rows
+    return Structured(eni_lines), Structured(rows)
 
 
 def _field(value: str) -> str:
-    """One field of the tab/newline-separated edge data: separators inside a value become spaces."""
-    return " ".join(value.replace("\t", " ").splitlines())
+    """One field of the tab/newline-separated edge data: inert (one line, no tab: ``safe_text`` escapes
+    both, so the separators stay the renderer's own)."""
+    return inline_text(value)
 
 
 def _proposed_index(group: GroupReport) -> dict[RuleKey, int]:

@@ -90,6 +90,13 @@ def safe_text(text: object) -> str:
     return "".join(_escape_char(char) if is_hidden(char) else char for char in text)
 
 
+def inline_text(value: object) -> str:
+    """An untrusted value shown inside a line that markup of our own starts (an HTML cell, a data field):
+    ``safe_text``, and the CI commands runners find anywhere in a line broken. What only counts at the
+    start of a line (``::``) is left alone: the value never starts one."""
+    return _break_commands_anywhere(safe_text(value))
+
+
 def _break_commands_anywhere(text: str) -> str:
     """``##[``, ``##vso[``, ``##teamcity[`` (any case) become ``#\\#[`` …: no runner finds them."""
     return _COMMAND_ANYWHERE.sub("#\\\\", text)
