@@ -501,7 +501,8 @@ def recommend_command(
     progress.enter("rendering")
     summary = format_summary(result)
     if out == "-":
-        terminal.out(recommendation_json(result), nl=False)  # `| head`: the rest is dropped, the run ends as usual
+        # `| head`: the rest is dropped, the run ends as usual
+        terminal.out(recommendation_json(result), nl=False)
         progress.done()
         if not quiet:
             terminal.err(summary)

@@ -175,3 +175,23 @@ def test_an_unreadable_part_of_the_input_is_exit_2_or_partial_with_allow_missing
             assert _removals(rec, group.group_id) == []
     # Groups whose ENIs are under other flow logs are still judged.
     assert any(g.coverage.status == "ok" for g in rec.security_groups)
+
+
+def test_the_terminal_says_why_a_group_was_not_judged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flows = _copy_without(tmp_path, drop_days=("04",))
+    argv = [
+        "recommend",
+        "--flows",
+        str(flows),
+        "--inventory",
+        str(SAMPLE_INVENTORY),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert run(argv) == 0
+    out = capsys.readouterr().out
+    assert "not judged (9 groups: no rule is removed or narrowed without evidence):" in out
+    dns = next(line for line in out.splitlines() if line.startswith(f"  {DNS_GROUP} partial: "))
+    assert f"{DNS_ENI}: no record of it from 2026-11-03T" in dns and "(flow log fl-0e28ec3cc4b1f9a67)" in dns

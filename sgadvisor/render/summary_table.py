@@ -55,4 +55,25 @@ def format_summary(recommendation: Recommendation) -> str:
     listed = [f"{count} {what}" for count, what in extras if count]
     if listed:
         out.append("; ".join(listed))
+    out += _not_judged(recommendation)
     return "\n".join(safe_line(line) for line in out)
+
+
+# Groups whose reasons are printed in full; the rest are counted (all of them are in the outputs).
+_REASONS_SHOWN = 10
+
+
+def _not_judged(recommendation: Recommendation) -> list[str]:
+    """Why each group that gets no removal was not judged: a status alone would hide that the data is
+    missing (a lost day of files, an ENI that never delivered)."""
+    groups = [g for g in recommendation.security_groups if g.coverage.status != "ok" and not g.unattached]
+    if not groups:
+        return []
+    lines = [f"not judged ({len(groups)} groups: no rule is removed or narrowed without evidence):"]
+    for group in groups[:_REASONS_SHOWN]:
+        reasons = group.coverage.reasons or ["no evidence"]
+        more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+        lines.append(f"  {safe_text(group.group_id)} {group.coverage.status}: {safe_text(reasons[0])}{more}")
+    if len(groups) > _REASONS_SHOWN:
+        lines.append(f"  … and {len(groups) - _REASONS_SHOWN} more groups: see summary.md or report.html")
+    return lines
