@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from sgadvisor.cli import main
 from sgadvisor.models import Recommendation
 from sgadvisor.render.markdown import MAX_CHARS, render_summary
 from sgadvisor.render.quoting import hcl_string, html_text, markdown_text, safe_line, safe_text
 from tests.conftest import REPO
+from tests.test_cli import run
 from tests.test_terraform import TerraformTool, _providers_tf, _write_rendered, terraform  # noqa: F401
 
 SAMPLE = REPO / "sample_data"
@@ -54,13 +54,6 @@ def assert_inert(text: str, where: str, allowed: str = "") -> None:
             {f"U+{ord(c):04X}" for c in line if unicodedata.category(c) in _RAW and c not in allowed}
         )
         assert not raw, f"{where}:{number} has raw control characters {raw}: {line!r}"
-
-
-def run(argv: list[str]) -> int:
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    code = caught.value.code
-    return code if isinstance(code, int) else (0 if code is None else 1)
 
 
 @pytest.fixture
