@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from sgadvisor.inventory.history import EniHistories, EniHistory
 from sgadvisor.rules import DestKind, RuleKey, make_key
 
 # AWS-managed prefix-list weights are not in the API (DESIGN §4.3): a rule referencing one counts this
@@ -156,6 +157,9 @@ class Inventory:
     has_rule_ids: bool = False  # describe-security-group-rules was part of the snapshot
     warnings: tuple[str, ...] = ()
     vpcs: Mapping[str, Vpc] = field(default_factory=dict)  # describe-vpcs.json (optional)
+    # ENI history (Config items, CloudTrail events; optional, DESIGN §6 "Identity over time"). Last, so
+    # that positional constructors keep working.
+    history: Mapping[str, EniHistory] = field(default_factory=EniHistories)
 
     @cached_property
     def members(self) -> Mapping[str, tuple[str, ...]]:

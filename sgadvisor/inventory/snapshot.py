@@ -33,6 +33,7 @@ How files are read, and why:
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import ipaddress
 import json
 import os
@@ -55,6 +56,7 @@ from pydantic import (
 from pydantic.alias_generators import to_pascal
 
 from sgadvisor.errors import InputError
+from sgadvisor.inventory.history_files import HISTORY_KEYS, HistoryFiles
 from sgadvisor.inventory.model import (
     FlowLogConfig,
     Interface,
@@ -67,7 +69,7 @@ from sgadvisor.inventory.model import (
 from sgadvisor.jsonload import load_json_text
 from sgadvisor.rules import DestKind, RuleKey, canonical_protocol
 
-__all__ = ["SNAPSHOT_KEYS", "load_snapshot"]
+__all__ = ["HISTORY_KEYS", "SNAPSHOT_KEYS", "load_snapshot"]
 
 SNAPSHOT_KEYS: Final = (
     "SecurityGroups",
@@ -86,6 +88,8 @@ _PREFIX_LIST_ID: Final = re.compile(r"(?<![0-9A-Za-z])pl-[0-9a-f]+(?![0-9A-Za-z]
 # Protocols whose FromPort/ToPort mean something; for every other protocol EC2 ignores them.
 _PORTED_PROTOCOLS: Final = frozenset({"tcp", "udp", "icmp", "icmpv6"})
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_MAX_GUNZIPPED: Final = 1 << 30  # a CloudTrail or ConfigHistory file is a few MiB; refuse a gzip bomb
 _SHAPE_HINT: Final = (
     "the inventory snapshot takes the unmodified JSON output of the AWS CLI, e.g. "
     "aws ec2 describe-security-groups > describe-security-groups.json (or run sgadvisor collect)"
@@ -293,6 +297,8 @@ class _GroupIdentifier(_Api):
 
 class _Attachment(_Api):
     instance_id: str | None = None
+    device_index: int | None = None  # 0: the instance's primary ENI (TerminateInstances ends it)
+    attachment_id: str | None = None  # DetachNetworkInterface names only the attachment
 
 
 class _Association(_Api):
@@ -627,7 +633,7 @@ def _discover(paths: Sequence[Path]) -> list[_File]:
                 walked.extend(
                     Path(root) / name
                     for name in files
-                    if name.lower().endswith(".json") and not name.startswith(".")
+                    if name.lower().endswith((".json", ".json.gz")) and not name.startswith(".")
                 )
             if not walked:
                 raise InputError(
@@ -647,8 +653,14 @@ def _discover(paths: Sequence[Path]) -> list[_File]:
 def _read_json(path: Path) -> object:
     try:
         raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        if raw.startswith(_GZIP_MAGIC):  # ConfigHistory and CloudTrail files as delivered to S3
+            with gzip.open(path) as stream:
+                raw = stream.read(_MAX_GUNZIPPED + 1)
+            if len(raw) > _MAX_GUNZIPPED:
+                raise InputError(f"{path}: more than {_MAX_GUNZIPPED >> 20} MiB once decompressed")
+    except (OSError, EOFError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise InputError(f"{path}: cannot read: {reason}") from None
     try:
         # bytes: UTF-8/16/32 with or without BOM (PowerShell writes UTF-16)
         return load_json_text(raw, source=str(path))
@@ -692,6 +704,9 @@ class _Builder:
     loose_entries: dict[str, tuple[set[str], list[Path]]] = field(default_factory=dict)
     flow_logs: dict[str, _Seen[FlowLogConfig]] = field(default_factory=dict)
     vpcs: dict[str, _Seen[Vpc]] = field(default_factory=dict)
+    history: HistoryFiles = field(default_factory=HistoryFiles)  # Config items, CloudTrail events
+    primary_enis: dict[str, str] = field(default_factory=dict)  # instance → its device-0 ENI
+    attachments: dict[str, str] = field(default_factory=dict)  # attachment id → ENI
     keys_seen: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
 
@@ -704,13 +719,22 @@ class _Builder:
             self._unusable(file, f"expected a JSON object at the top level, got {_show(data)}")
             return
         known = [key for key in SNAPSHOT_KEYS if key in data]
+        history = [key for key in HISTORY_KEYS if key in data]
+        if history:
+            try:
+                self.history.read(data, path)
+            except ValidationError as exc:
+                raise _shape_error(path, exc) from None
+            if not known:
+                self._check_other_keys(path, data, set(history))
+                return
         if not known and _ENTRIES_KEY in data:
             self._read_entries(file, data)
             return
         if not known:
             self._unusable(file, f"none of the known top-level keys ({', '.join(SNAPSHOT_KEYS)}, or Entries)")
             return
-        self._check_other_keys(path, data, set(known))
+        self._check_other_keys(path, data, set(known) | set(history))
         try:
             document = _Document.model_validate({key: data[key] for key in known})
         except ValidationError as exc:
@@ -782,6 +806,11 @@ class _Builder:
 
     def _add_interface(self, api: _NetworkInterface, path: Path) -> None:
         self._merge(self.interfaces, api.network_interface_id, _interface(api), path, "network interface")
+        attachment = api.attachment
+        if attachment is not None and attachment.instance_id and attachment.device_index == 0:
+            self.primary_enis[attachment.instance_id] = api.network_interface_id
+        if attachment is not None and attachment.attachment_id:
+            self.attachments[attachment.attachment_id] = api.network_interface_id
         if api.ipv4_prefixes or api.ipv6_prefixes:
             self.warnings.append(
                 f"{api.network_interface_id}: has delegated IP prefixes (Ipv4Prefixes/Ipv6Prefixes); "
@@ -818,6 +847,8 @@ class _Builder:
         interfaces = {eni: self.interfaces[eni].value for eni in sorted(self.interfaces)}
         flow_logs = tuple(self.flow_logs[fl].value for fl in sorted(self.flow_logs))
         self._check_references(groups, interfaces, prefix_lists)
+        history, history_warnings = self.history.build(interfaces, self.primary_enis, self.attachments)
+        self.warnings.extend(history_warnings)
         return Inventory(
             groups=groups,
             interfaces=interfaces,
@@ -826,6 +857,7 @@ class _Builder:
             has_rule_ids=has_rule_ids,
             warnings=tuple(dict.fromkeys(self.warnings)),
             vpcs={vpc_id: self.vpcs[vpc_id].value for vpc_id in sorted(self.vpcs)},
+            history=history,
         )
 
     def _build_prefix_lists(self) -> dict[str, PrefixList]:
