@@ -22,6 +22,7 @@ from sgadvisor.analysis.direction import Confidence, EphemeralRanges
 from sgadvisor.analysis.recommend import AnalysisOptions, Scope
 from sgadvisor.aws.clients import AwsSettings
 from sgadvisor.aws.control import Deadline, aws_run
+from sgadvisor.aws.history import HistoryMode
 from sgadvisor.aws.insights import RunnerSettings
 from sgadvisor.aws.source import AwsInputs
 from sgadvisor.config import ConfigFile, build_default_map, find_config_path, load_config
@@ -161,6 +162,15 @@ TimeoutOpt = Annotated[
         "--timeout",
         help="AWS mode: stop the whole AWS run (EC2, DescribeFlowLogs, Insights queries, retries) after "
         "this long (30m, 2h; 0: no limit), stopping the queries in flight; exit 2.",
+    ),
+]
+HistoryOpt = Annotated[
+    HistoryMode,
+    typer.Option(
+        "--history",
+        help="ENI history (AWS Config, else CloudTrail) written into the snapshot: for the ENIs and "
+        "addresses the collected flows name that the inventory lacks (missing; nothing without --flows-out), "
+        "also for every ENI in scope (all), or none.",
     ),
 ]
 TagOpt = Annotated[
@@ -735,6 +745,7 @@ def collect_command(
     max_malformed: MaxMalformedOpt = DEFAULT_MAX_MALFORMED,
     max_bytes: MaxBytesOpt = None,
     max_concurrent_queries: MaxQueriesOpt = DEFAULT_MAX_CONCURRENT,
+    history: HistoryOpt = HistoryMode.missing,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -744,7 +755,14 @@ def collect_command(
 ) -> None:
     """Snapshot the inventory from EC2 (and with --flows-out the flow edges from Logs Insights), so that
     recommend/check run offline later on exactly the same data."""
-    from sgadvisor.aws.source import AwsClients, collect_documents, load_aws_flows
+    from sgadvisor.aws.history import history_text
+    from sgadvisor.aws.source import (
+        AwsClients,
+        collect_documents,
+        history_request,
+        load_aws_flows,
+        load_aws_history,
+    )
     from sgadvisor.inventory.ec2 import snapshot_text, write_snapshot
     from sgadvisor.inventory.snapshot import load_snapshot
     from sgadvisor.outputs import write_files
@@ -770,15 +788,22 @@ def collect_command(
         clients = AwsClients.create(inputs.settings)
         documents = collect_documents(clients, inputs)
         edges = None
-        if flows_out is not None:
+        fetched = None
+        if flows_out is not None or history is HistoryMode.all:
             with tempfile.TemporaryDirectory(prefix="sgadvisor-inventory-") as tmp:
                 write_snapshot(documents, Path(tmp))
                 inventory = load_snapshot([Path(tmp)])
-            read, discovery = load_aws_flows(clients, inputs, inventory, progress)
-            edges = replace(read.flows, warnings=(*discovery.warnings, *read.flows.warnings))
-            check_malformed(edges.accounting, max_malformed)  # records the assumed format does not fit
+            if flows_out is not None:
+                read, discovery = load_aws_flows(clients, inputs, inventory, progress)
+                edges = replace(read.flows, warnings=(*discovery.warnings, *read.flows.warnings))
+                check_malformed(edges.accounting, max_malformed)  # records the assumed format does not fit
+            fetched = load_aws_history(
+                inputs.settings, history_request(history, inputs, inventory, edges), progress
+            )
     # Everything was read: only now write, all files or none (exit 2 above leaves nothing behind).
     files = {out / name: snapshot_text(doc) for name, doc in sorted(documents.items())}
+    history_documents = fetched.documents() if fetched is not None else {}
+    files.update({out / name: history_text(doc) for name, doc in history_documents.items()})
     if edges is not None and flows_out is not None:
         buffer = io.StringIO()
         write_edge_lines(edges, buffer)
@@ -790,6 +815,8 @@ def collect_command(
             for name, doc in sorted(documents.items())
         )
         terminal.err(f"collected {counts}")
+        if fetched is not None and (fetched.calls or history is not HistoryMode.none):
+            terminal.err(fetched.describe())
         terminal.err(f"wrote {', '.join(str(p) for p in written)}")
         if edges is not None:
             terminal.err(describe_flows(edges, verbose=verbose, with_warnings=False))

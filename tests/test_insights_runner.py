@@ -572,21 +572,53 @@ def test_every_aws_call_is_allowed_by_the_example_iam_policy(
         return client
 
     monkeypatch.setattr(source, "make_client", recording_client)
+    history = _history_stand(aws_env, monkeypatch)
     start, end = str(aws_env.window.start), str(aws_env.window.end)
     for argv in (
         ["recommend", "--vpc", aws_env.vpc_id, "--log-group", GROUP, "--start", start, "--end", end, "-q"],
         ["collect", "--out", str(tmp_path / "inv"), "--flows-out", str(tmp_path / "e.jsonl"), "--start", start,
          "--end", end, "--log-group", GROUP, "--vpc", aws_env.vpc_id, "-q"],
+        ["collect", "--out", str(tmp_path / "h"), "--history", "all", "--start", start, "--end", end, "-q"],
         ["query", "--log-group", GROUP, "--action", "REJECT", "--start", start, "--end", end, "-q"],
     ):  # fmt: skip
         with pytest.raises(SystemExit) as done:
             main(argv)
         assert done.value.code in (0, None), argv
+    history.stop()
     policy = json.loads((REPO / "examples" / "iam-policy.json").read_text())
     allowed = {action for statement in policy["Statement"] for action in statement["Action"]}
     assert {"ec2:DescribeSecurityGroups", "logs:StartQuery", "logs:GetQueryResults"} <= called
+    history_calls = {
+        "config:GetResourceConfigHistory",
+        "config:ListDiscoveredResources",
+        "cloudtrail:LookupEvents",
+    }
+    assert history_calls <= called
     assert called <= allowed, f"not in examples/iam-policy.json: {sorted(called - allowed)}"
-    assert all(a.split(":")[1].startswith(("Describe", "Get", "StartQuery", "StopQuery")) for a in allowed)
+    read_only = ("Describe", "Get", "List", "LookupEvents", "StartQuery", "StopQuery")
+    assert all(a.split(":")[1].startswith(read_only) for a in allowed)
+
+
+def _history_stand(stand: Stand, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The local Config + CloudTrail endpoint (moto serves neither for ENIs): Config knows every ENI of
+    the VPC but one, which only CloudTrail knows. LookupEvents is not spaced here (its pacing is tested
+    in test_history_fetch.py)."""
+    import boto3
+
+    from sgadvisor.aws import history
+    from tests.standins.history_server import HistoryServer, eni_configuration
+
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=stand.ec2_url)
+    enis = [e["NetworkInterfaceId"] for e in ec2.describe_network_interfaces()["NetworkInterfaces"]]
+    server = HistoryServer(lookup_rate=None).start()
+    for eni in enis[1:]:
+        server.add_config_item(eni, stand.window.start, configuration=eni_configuration(eni, "10.0.0.9"))
+    server.add_event("CreateNetworkInterface", stand.window.start, resources=[(
+        "AWS::EC2::NetworkInterface", enis[0])])  # fmt: skip
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CONFIG_SERVICE", server.endpoint_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", server.endpoint_url)
+    monkeypatch.setattr(history, "LOOKUP_INTERVAL", 0.0)
+    return server
 
 
 def test_an_old_flow_log_does_not_cover_an_eni_whose_records_never_arrived(

@@ -15,9 +15,10 @@ from typing import Any
 from sgadvisor.aws.clients import AwsSettings, aws_errors, make_client, make_session
 from sgadvisor.aws.discovery import Discovery, discover_formats, select_flow_logs
 from sgadvisor.aws.flows import InsightsRead, insights_window, read_insights, stream_lister
+from sgadvisor.aws.history import HistoryFetch, HistoryFetcher, HistoryMode, HistoryRequest, unknown_addresses
 from sgadvisor.aws.insights import InsightsRunner, RunnerSettings
 from sgadvisor.errors import AwsError
-from sgadvisor.flowlogs.edges import DEFAULT_BUCKET, PortRange, Window
+from sgadvisor.flowlogs.edges import DEFAULT_BUCKET, FlowEdges, PortRange, Window
 from sgadvisor.inventory.checks import InventorySource, require_usable
 from sgadvisor.inventory.ec2 import collect_inventory, scope_vpcs, write_snapshot
 from sgadvisor.inventory.model import Inventory
@@ -156,3 +157,50 @@ def load_aws_flows(
 
 def log_group_names(discovery: Discovery) -> Sequence[str]:
     return discovery.log_groups
+
+
+def history_request(
+    mode: HistoryMode, inputs: AwsInputs, inventory: Inventory, edges: FlowEdges | None
+) -> HistoryRequest:
+    """What ``collect --history`` fetches: the ENIs the flows name that the inventory lacks and the in-VPC
+    addresses no known ENI holds (``missing``; nothing without flows), with ``all`` every ENI in scope too.
+    The window is the flows' own, else the one --since/--lag or --start/--end give."""
+    window = (edges.window if edges is not None else None) or inputs.window
+    window = window or insights_window(inputs.since, inputs.lag)
+    if mode is HistoryMode.none:
+        return HistoryRequest((), window)
+    enis: list[str] = []
+    addresses: tuple[str, ...] = ()
+    if edges is not None and edges.edges.height:
+        named = edges.edges.get_column("interface_id").unique().sort().to_list()
+        enis += [eni for eni in named if eni and eni not in inventory.interfaces]
+        cidrs = [cidr for vpc in inventory.vpcs.values() for cidr in vpc.cidrs]
+        remote = edges.edges.get_column("remote_addr").drop_nulls().unique().to_list()
+        addresses = unknown_addresses(remote, inventory.owner_of_address, cidrs)
+    if mode is HistoryMode.all:
+        from sgadvisor.analysis.recommend import Scope
+
+        scope = Scope(
+            frozenset(inputs.vpcs), frozenset(inputs.groups), frozenset(inputs.enis), frozenset(inputs.tags)
+        )
+        members = {eni for gid in scope.groups_in(inventory) for eni in inventory.members.get(gid, ())}
+        if not (inputs.vpcs or inputs.groups or inputs.enis or inputs.tags):
+            members |= set(inventory.interfaces)  # no scope: every ENI, grouped or not
+        enis += sorted((members | set(inputs.enis)) - set(enis))
+    return HistoryRequest(tuple(enis), window, addresses, frozenset(inventory.interfaces))
+
+
+def load_aws_history(
+    settings: AwsSettings, request: HistoryRequest, progress: Callable[[str], None]
+) -> HistoryFetch:
+    """ENI history from Config and CloudTrail (``sgadvisor.aws.history``), through clients of the run."""
+    if request.empty:
+        return HistoryFetch()
+    session = make_session(settings)
+    fetcher = HistoryFetcher(
+        make_client(session, "config", settings),
+        make_client(session, "cloudtrail", settings),
+        deadline=settings.deadline,
+        progress=progress,
+    )
+    return fetcher.fetch(request)
