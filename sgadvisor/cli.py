@@ -374,8 +374,8 @@ def _max_gap(text: str) -> int:
     seconds = parse_duration(text, option="--max-gap")
     if seconds < SPAN_RESOLUTION:
         raise UsageError(
-            f"--max-gap {text!r} is shorter than the finest aggregation interval AWS writes "
-            f"({SPAN_RESOLUTION}s)"
+            f"--max-gap {text!r} is shorter than the resolution delivery is recorded at "
+            f"({SPAN_RESOLUTION}s, one longest aggregation interval)"
         )
     return seconds
 

@@ -121,7 +121,7 @@ def test_spans_merge_across_files_and_blocks(tmp_path: Path) -> None:
         flows = read_flows([tmp_path / "d"], fast=fast, block_bytes=512)
         assert flows.spans.rows() == [("eni-a", T0, T0 + 86460)]
     left = merge_spans([flows.spans.head(0)])
-    assert left.height == 0 and SPAN_RESOLUTION == 60
+    assert left.height == 0 and SPAN_RESOLUTION == 600
 
 
 def test_spans_survive_the_edge_file_and_an_old_edge_file_proves_nothing(tmp_path: Path) -> None:
@@ -195,3 +195,81 @@ def test_the_terminal_says_why_a_group_was_not_judged(
     assert "not judged (9 groups: no rule is removed or narrowed without evidence):" in out
     dns = next(line for line in out.splitlines() if line.startswith(f"  {DNS_GROUP} partial: "))
     assert f"{DNS_ENI}: no record of it from 2026-11-03T" in dns and "(flow log fl-0e28ec3cc4b1f9a67)" in dns
+
+
+# ---------------------------------------------------------------------------- review findings
+
+
+def _dns_day_flows(tmp_path: Path, lines: list[str]) -> Path:
+    return write_lines(tmp_path / "flows" / "a.log", lines, header=DEFAULT_HEADER)
+
+
+def test_an_eni_covered_only_by_a_reject_only_flow_log_has_no_evidence(tmp_path: Path) -> None:
+    """Its REJECT and NODATA records arrive without a hole, but accepted traffic is never logged."""
+    inventory = tmp_path / "inv"
+    shutil.copytree(SAMPLE_INVENTORY, inventory)
+    logs = inventory / "describe-flow-logs.json"
+    logs.write_text(logs.read_text().replace('"TrafficType": "ALL"', '"TrafficType": "REJECT"'))
+    lines = [default_line("10.0.2.53", "10.0.9.9", 40000, 22, eni=DNS_ENI, start=T0, action="REJECT")]
+    lines += nodata_lines(DNS_ENI, T0 + 60, T0 + 8 * 86400)
+    flows = _dns_day_flows(tmp_path, lines)
+    out = tmp_path / "o"
+    assert run(["recommend", "--flows", str(flows), "--inventory", str(inventory), "--out", str(out),
+                "--format", "json"]) == 0  # fmt: skip
+    rec = Recommendation.model_validate_json((out / "recommendation.json").read_text())
+    group = next(g for g in rec.security_groups if g.group_id == DNS_GROUP)
+    assert group.coverage.status == "none"
+    assert any("only REJECT traffic is logged for it" in r for r in group.coverage.reasons)
+    assert _removals(rec, DNS_GROUP) == []
+
+
+def test_a_record_with_a_far_off_end_does_not_cover_the_window(tmp_path: Path) -> None:
+    lines = [default_line(eni="eni-a", start=T0)]
+    lines.append(default_line(eni="eni-a", start=T0 + 60).replace(f" {T0 + 120} ", f" {T0 + 8 * 86400} "))
+    lines += nodata_lines("eni-a", T0 + 7 * 86400, T0 + 8 * 86400)
+    flows = read_flows([_dns_day_flows(tmp_path, lines)])
+    spans = [(start, end) for _, start, end in flows.spans.rows()]
+    holes = find_holes(spans, T0, T0 + 8 * 86400, 30 * 60)
+    assert len(holes) == 1 and holes[0].start <= T0 + 60 + 660 and holes[0].end == T0 + 7 * 86400
+
+
+def test_a_folder_that_only_looks_like_an_id_does_not_hide_an_unreadable_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flows = tmp_path / "eni-data"
+    shutil.copytree(SAMPLE_FLOWS, flows)
+    (flows / "AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/09").symlink_to(tmp_path / "nowhere")
+    out = tmp_path / "o"
+    argv = ["recommend", "--flows", str(flows), "--inventory", str(SAMPLE_INVENTORY), "--out", str(out)]
+    assert run([*argv, "--allow-missing", "--format", "json"]) == 0
+    rec = Recommendation.model_validate_json((out / "recommendation.json").read_text())
+    judged = [g for g in rec.security_groups if g.coverage.enis and g.coverage.status != "none"]
+    assert judged and all(g.coverage.status == "partial" for g in judged)
+    assert all(_removals(rec, g.group_id) == [] for g in judged)
+
+
+def test_an_edge_file_made_with_allow_missing_carries_what_was_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flows = tmp_path / "flows"
+    shutil.copytree(SAMPLE_FLOWS, flows)
+    (flows / "lost.log.gz").symlink_to(tmp_path / "nowhere.log.gz")
+    edges = tmp_path / "edges.jsonl"
+    assert run(["edges", "--flows", str(flows), "--out", str(edges)]) == 2
+    assert run(["edges", "--flows", str(flows), "--out", str(edges), "--allow-missing"]) == 0
+    assert '"kind":"unreadable"' in edges.read_text()
+    argv = [
+        "recommend",
+        "--flows",
+        str(edges),
+        "--inventory",
+        str(SAMPLE_INVENTORY),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    capsys.readouterr()
+    assert run(argv) == 2  # still known to be missing
+    assert "lost.log.gz" in capsys.readouterr().err
+    assert run([*argv, "--allow-missing", "--format", "json"]) == 0
+    rec = Recommendation.model_validate_json((tmp_path / "o" / "recommendation.json").read_text())
+    assert all(g.coverage.status != "ok" for g in rec.security_groups)

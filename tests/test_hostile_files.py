@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -476,3 +477,42 @@ def _one_instant(tmp_path: Path, unit: int, capsys: pytest.CaptureFixture[str]) 
     app = next(g for g in recommendation["security_groups"] if g["group_name"] == "app")
     assert app["coverage"]["window_seconds"] == 0
     assert app["coverage"]["status"] != "ok"  # a zero-length window proves nothing
+
+
+def test_a_gzip_bomb_behind_an_ordinary_head_is_not_given_to_the_engine(tmp_path: Path) -> None:
+    """The head inflates like a flow log, the tail thousandfold: the trailer's size gives it away, so the
+    careful path (bounded memory) reads it, not the engine (which inflates the whole file in memory)."""
+    from sgadvisor.flowlogs.files import FlowFile, ReadOptions, sniff_text_layout
+
+    rng = random.Random(7)  # varied records: the head alone is more than the sniffed 64 KiB compressed
+    records = [
+        default_line(f"10.0.{rng.randrange(256)}.{rng.randrange(256)}", f"10.1.{rng.randrange(256)}.{rng.randrange(256)}",
+                     rng.randrange(32768, 61000), rng.randrange(1, 1024), packets=rng.randrange(1, 999),
+                     nbytes=rng.randrange(40, 99999), start=1_793_491_200 + rng.randrange(600))
+        for _ in range(20000)
+    ]  # fmt: skip
+    head = (DEFAULT_HEADER + "\n" + "\n".join(records) + "\n").encode()
+    assert len(zlib.compress(head, 9)) > 65536
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    data = compressor.compress(head)
+    chunk = b"A" * (1 << 20)
+    for _ in range(256):  # 256 MiB without a newline
+        data += compressor.compress(chunk)
+    data += compressor.flush()
+    bomb = tmp_path / "bomb.log.gz"
+    bomb.write_bytes(data)
+    assert sniff_text_layout(FlowFile(bomb, named=True), ReadOptions()) is None
+    ordinary = tmp_path / "ordinary.log.gz"
+    ordinary.write_bytes(zlib.compress(head, wbits=31))
+    assert sniff_text_layout(FlowFile(ordinary, named=True), ReadOptions()) is not None
+
+
+def test_file_names_in_the_accounting_are_one_escaped_line() -> None:
+    from sgadvisor.accounting import InputAccounting, Issue
+    from sgadvisor.flowlogs.summary import describe_accounting
+
+    accounting = InputAccounting(
+        issues=[Issue(file="x\n::error::pwned\x1b[2J", line=None, reason="gone\nnow")]
+    )
+    text = describe_accounting(accounting, verbose=True)
+    assert len(text.splitlines()) == 2 and "\x1b" not in text and "\\n::error::pwned\\x1b[2J" in text

@@ -29,7 +29,7 @@ from sgadvisor.flowlogs.edges import (
     keyed_exprs,
     record_exprs,
 )
-from sgadvisor.flowlogs.spans import SPAN_SCHEMA
+from sgadvisor.flowlogs.spans import MAX_RECORD_SECONDS, SPAN_RESOLUTION, SPAN_SCHEMA
 from sgadvisor.insights.builder import insights_name, parse_clause, quote
 
 # Record fields the edges need, by AWS name; the optional ones are used when the format has them.
@@ -119,7 +119,7 @@ def edge_query(fmt: LogGroupFormat, bucket: PortRange, streams: Sequence[str] = 
 # Insights spans are read at the longest aggregation interval AWS writes: one row per interface and 10
 # minutes keeps the result rows few, and every hole of 10 minutes or more is still exact (a record that
 # starts in a slot cannot lie before a hole that ends in it when the hole is longer than the slot).
-INSIGHTS_SPAN_SECONDS = 600
+INSIGHTS_SPAN_SECONDS = SPAN_RESOLUTION
 
 
 def span_query(fmt: LogGroupFormat, streams: Sequence[str] = ()) -> str:
@@ -128,8 +128,12 @@ def span_query(fmt: LogGroupFormat, streams: Sequence[str] = ()) -> str:
     lines = _source_lines(fmt, streams)
     iface, start, end = name("interface-id"), name("start"), name("end")
     lines.append(f"filter ispresent({iface}) and ispresent({start})")
-    lines.append(f"fields floor({start} / {INSIGHTS_SPAN_SECONDS}) as slot")
-    lines.append(f"stats min({start}) as first_start, max({end}) as last_end by {iface}, slot")
+    # As for files (flowlogs/spans.py): a record covers at most MAX_RECORD_SECONDS from its start.
+    lines.append(
+        f"fields floor({start} / {INSIGHTS_SPAN_SECONDS}) as slot, "
+        f"least({end}, {start} + {MAX_RECORD_SECONDS}) as reach"
+    )
+    lines.append(f"stats min({start}) as first_start, max(reach) as last_end by {iface}, slot")
     return "\n".join(lines[:1] + [f"| {line}" for line in lines[1:]])
 
 

@@ -42,6 +42,14 @@ class WindowLine(_Strict):
     end: int
 
 
+class UnreadableLine(_Strict):
+    """A part of the input that could not be read when the file was made (``edges --allow-missing``):
+    data known to be missing travels with the edges, so a later analysis still judges its ENIs partial."""
+
+    kind: Literal["unreadable"]
+    path: str
+
+
 class CoverageLine(_Strict):
     kind: Literal["coverage"]
     interface_id: str
@@ -85,9 +93,11 @@ class EdgeLine(_Strict):
 
 
 def iter_edge_lines(flows: FlowEdges) -> Iterator[str]:
-    """The file's lines in a stable order: window, coverage by interface, edges by key."""
+    """The file's lines in a stable order: window, unreadable inputs, coverage by interface, edges by key."""
     if flows.window is not None:
         yield _dump({"kind": "window", "start": flows.window.start, "end": flows.window.end})
+    for path in flows.unreadable:
+        yield _dump({"kind": "unreadable", "path": path})
     spans = spans_by_interface(flows.spans)
     for row in flows.coverage.iter_rows(named=True):
         yield _dump({"kind": "coverage", **row, "spans": spans.get(row["interface_id"], [])})
@@ -133,6 +143,9 @@ def read_edge_file(
                 elif kind == "window":
                     line = WindowLine.model_validate(obj)
                     window = Window(line.start, line.end)
+                elif kind == "unreadable":
+                    lost = UnreadableLine.model_validate(obj)
+                    ledger.note_unreadable(lost.path, f"could not be read when {name} was made")
                 else:
                     ledger.add_malformed(name, number, f"unknown kind {kind!r}")
             except json.JSONDecodeError as exc:

@@ -439,6 +439,7 @@ class EdgeAggregator:
     _coverage: list[pl.DataFrame] = field(default_factory=list)
     _spans: list[pl.DataFrame] = field(default_factory=list)
     _span_rows: int = 0
+    _merged_span_rows: int = 0
     _final: list[pl.DataFrame] = field(default_factory=list)  # edges read from edge files
     compact_rows: int = COMPACT_ROWS  # merge partial aggregates beyond this many rows
     _pending_rows: int = 0
@@ -468,9 +469,11 @@ class EdgeAggregator:
             return
         self._spans.append(spans)
         self._span_rows += spans.height
-        if len(self._spans) > 64 or self._span_rows > self.compact_rows:
+        # Merge when the pieces grow past twice what the last merge left (or many small pieces): the
+        # merged spans are sorted again only when the data has doubled, never once per block.
+        if len(self._spans) > 64 or self._span_rows > max(self.compact_rows, 2 * self._merged_span_rows):
             self._spans = [merge_spans(self._spans)]
-            self._span_rows = self._spans[0].height
+            self._span_rows = self._merged_span_rows = self._spans[0].height
 
     def grouped_query(self, records: pl.LazyFrame) -> pl.LazyFrame:
         """Records (internal column names) → one row per (category, partial edge) with every aggregate

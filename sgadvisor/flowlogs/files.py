@@ -508,6 +508,20 @@ class TextLayout(NamedTuple):
 _SNIFF_MAX_RATIO = 100  # flow-log text inflates 3-25x; far more is a bomb, or too odd for the engine
 
 
+def _gzip_size_plausible(handle: BinaryIO) -> bool:
+    """Whether the gzip trailer's ISIZE (the last member's inflated size, mod 2^32; RFC 1952) is a size
+    flow-log text can have for this file: at least the compressed size and at most _SNIFF_MAX_RATIO
+    times it. A bomb behind an ordinary head fails here (2 GiB from 2.5 MB), and so does a file whose
+    last member is small beside the rest. Not proof: past about 4 MB compressed ISIZE may have wrapped."""
+    size = handle.seek(0, os.SEEK_END)
+    if size < 18:
+        return False
+    handle.seek(size - 4)
+    isize = int.from_bytes(handle.read(4), "little")
+    handle.seek(0)
+    return size <= isize <= _SNIFF_MAX_RATIO * size
+
+
 def sniff_text_layout(flow_file: FlowFile, options: ReadOptions) -> TextLayout | None:
     """For a text flow log (plain or gzip) the one-pass engine may take: its layout. None for every other
     shape, and for anything doubtful: the careful reader then decides and reports.
@@ -521,6 +535,8 @@ def sniff_text_layout(flow_file: FlowFile, options: ReadOptions) -> TextLayout |
             head = handle.read(65536)
             gzipped = head[:2] == b"\x1f\x8b"
             if not gzipped and not _lines_bounded(handle):
+                return None
+            if gzipped and not _gzip_size_plausible(handle):
                 return None
     except (OSError, ValueError):
         return None

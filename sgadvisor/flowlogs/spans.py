@@ -9,7 +9,13 @@ log stopped, records were lost, or files are missing from the input.
 A span is a maximal stretch [start, end] covered by records whose gaps are at most ``SPAN_RESOLUTION``
 seconds. Spans are computed per block of records from one group-by on (interface, start // resolution),
 then merged across blocks and files: the union is exact for every gap of at least the resolution, and
-memory grows with the holes, not with the records (one span per interface when nothing is missing).
+memory grows with the gaps longer than the resolution, not with the records. An interface under a
+flow log that writes NODATA has few (records of consecutive intervals are at most two intervals apart);
+one whose log writes no NODATA has about one per burst of traffic.
+
+A record counts as delivery from its start to at most ``MAX_RECORD_SECONDS`` later: no record AWS writes
+spans more than one aggregation interval (10 minutes) plus the skew of its times, so a record with a
+far-off end (damaged, or forged) cannot cover a window by itself.
 """
 
 from __future__ import annotations
@@ -19,9 +25,13 @@ from dataclasses import dataclass
 
 import polars as pl
 
-# The finest gap spans keep (seconds): gaps up to this long are merged away. AWS's shortest aggregation
-# interval is 1 minute (VPC Flow Logs user guide, "Aggregation interval"); --max-gap may not go below it.
-SPAN_RESOLUTION = 60
+# The finest gap spans keep (seconds): gaps up to this long are merged away, so --max-gap may not go below
+# it. One longest aggregation interval (VPC Flow Logs user guide, "Aggregation interval": 1 or 10 minutes);
+# the Logs Insights span query reads at the same resolution, so files and Insights see the same holes.
+SPAN_RESOLUTION = 600
+# The longest a record can cover: one 10-minute aggregation interval plus the documented skew of up to 60 s
+# of start and end ("Flow log records": start/end "might be up to 60 seconds after" the packet).
+MAX_RECORD_SECONDS = 660
 
 SPAN_SCHEMA: dict[str, pl.DataType] = {"interface_id": pl.String(), "start": pl.Int64(), "end": pl.Int64()}
 
@@ -33,7 +43,10 @@ def span_query(records: pl.LazyFrame, covered: pl.Expr) -> pl.LazyFrame:
     Inside one slot every gap is shorter than the resolution (both its ends start in the slot), so the
     slot rows lose nothing that :func:`merge_spans` keeps."""
     start = pl.col("start").cast(pl.Int64)
-    end = pl.max_horizontal(start, pl.col("end").cast(pl.Int64))  # an end before its start: the start
+    # An end before its start counts as the start; an end past one interval as MAX_RECORD_SECONDS.
+    end = pl.min_horizontal(
+        pl.max_horizontal(start, pl.col("end").cast(pl.Int64)), start + MAX_RECORD_SECONDS
+    )
     return (
         records.filter(covered & pl.col("start").is_not_null() & pl.col("iface").is_not_null())
         .group_by("iface", (start // SPAN_RESOLUTION).alias("_slot"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sgadvisor.accounting import InputAccounting
 from sgadvisor.flowlogs.edges import FlowEdges
+from sgadvisor.render.quoting import safe_text
 from sgadvisor.timeparse import format_instant
 
 _SHOWN_ISSUES = 10
@@ -39,8 +40,9 @@ def describe_accounting(acc: InputAccounting, *, verbose: bool = False, with_tot
         )
     shown = acc.issues if verbose else acc.issues[:_SHOWN_ISSUES]
     for issue in shown:
-        where = f"{issue.file}:{issue.line}" if issue.line is not None else issue.file
-        lines.append(f"  {where}: {issue.reason}")
+        # File names and reasons may hold anything (a file named with a newline): one escaped line each.
+        where = f"{safe_text(issue.file)}:{issue.line}" if issue.line is not None else safe_text(issue.file)
+        lines.append(f"  {where}: {safe_text(issue.reason)}")
     hidden = len(acc.issues) - len(shown) + acc.issues_omitted
     if hidden:
         lines.append(f"  … and {hidden:,} more (--verbose lists the first 100)")

@@ -69,7 +69,8 @@ def _not_judged(recommendation: Recommendation) -> list[str]:
     groups = [g for g in recommendation.security_groups if g.coverage.status != "ok" and not g.unattached]
     if not groups:
         return []
-    lines = [f"not judged ({len(groups)} groups: no rule is removed or narrowed without evidence):"]
+    counted = f"{len(groups)} group{'s' if len(groups) != 1 else ''}"
+    lines = [f"not judged ({counted}: no rule is removed or narrowed without evidence):"]
     for group in groups[:_REASONS_SHOWN]:
         reasons = group.coverage.reasons or ["no evidence"]
         more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
