@@ -160,7 +160,7 @@ def test_every_section_and_group_is_present(sample: Recommendation, page_text: s
     nat = sample.infrastructure_enis[0]
     assert nat.eni in page_text and nat.type in page_text
     rejected = sample.rejected_egress[0]
-    assert re.search(rf"<code>{rejected.eni}</code> <span class=\"lbl\">web-1</span>", page_text)
+    assert re.search(rf"<code>{rejected.eni}</code> <span class=\"lbl\">web-1 \(instance\)</span>", page_text)
     assert f"{sample.input_accounting.records:,}" in page_text
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from sgadvisor.models import Recommendation
-from sgadvisor.render.markdown import MAX_CHARS, render_summary
+from sgadvisor.render.markdown import MAX_CHARS, name_enis, render_summary
 from sgadvisor.render.quoting import hcl_string, html_text, markdown_text, safe_line, safe_text
 from tests.conftest import REPO
 from tests.test_cli import run
@@ -237,7 +237,8 @@ def test_summary_md_lists_the_groups_it_could_not_judge_with_their_reasons(
     for group in unjudged:
         row = next(line for line in text.splitlines() if line.startswith(f"| {group.group_id} |"))
         assert f"| {group.coverage.status} |" in row
-        assert all(markdown_text(reason) in row for reason in group.coverage.reasons)
+        labels = sample_recommendation.labels  # each ENI id in a reason is followed by its label
+        assert all(markdown_text(name_enis(reason, labels)) in row for reason in group.coverage.reasons)
 
 
 def _table_cells(line: str) -> int:

@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from sgadvisor.inventory.history import EniHistories, EniHistory
+from sgadvisor.inventory.kinds import (
+    INFRASTRUCTURE_TYPES,  # re-exported: ENI types never turned into rules (DESIGN §6)
+    WorkloadKind,
+    canonical_interface_type,
+    workload_kind,
+)
 from sgadvisor.rules import DestKind, RuleKey, make_key
 
 # AWS-managed prefix-list weights are not in the API (DESIGN §4.3): a rule referencing one counts this
@@ -22,11 +28,6 @@ AWS_MANAGED_WEIGHTS: dict[str, int] = {
     "ipv6.vpc-lattice": 10,
     "groundstation": 5,
 }
-
-# ENI types that forward other hosts' traffic and carry no security groups: never turned into rules.
-INFRASTRUCTURE_TYPES = frozenset(
-    {"nat_gateway", "transit_gateway", "gateway_load_balancer", "gateway_load_balancer_endpoint"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ class Interface:
     tags: Mapping[str, str] = field(default_factory=dict)
     instance_id: str | None = None
     public_ip: str | None = None
+    requester_id: str | None = None  # RequesterId: the account or service (amazon-elb, …) that created it
 
     @property
     def name_tag(self) -> str | None:
@@ -99,7 +101,14 @@ class Interface:
 
     @property
     def is_infrastructure(self) -> bool:
-        return self.interface_type in INFRASTRUCTURE_TYPES
+        """Decided by InterfaceType alone (API-controlled), never by the description (inventory/kinds.py)."""
+        return canonical_interface_type(self.interface_type) in INFRASTRUCTURE_TYPES
+
+    @property
+    def kind(self) -> WorkloadKind:
+        """What runs behind the ENI (ecs-task, lambda, alb, nat-gateway, …): for labels, not decisions."""
+        return workload_kind(self.interface_type, self.description, self.requester_id,
+                             self.requester_managed, self.instance_id, self.tags)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ from pydantic.alias_generators import to_pascal
 
 from sgadvisor.errors import InputError
 from sgadvisor.inventory.history_files import HISTORY_KEYS, HistoryFiles
+from sgadvisor.inventory.kinds import canonical_interface_type
 from sgadvisor.inventory.model import (
     FlowLogConfig,
     Interface,
@@ -313,6 +314,7 @@ class _NetworkInterface(_Api):
     groups: list[_GroupIdentifier] = Field(default_factory=list)
     interface_type: str = "interface"
     requester_managed: bool = False
+    requester_id: str | None = None
     description: str = ""
     subnet_id: str | None = None
     vpc_id: str | None = None
@@ -543,7 +545,7 @@ def _interface(api: _NetworkInterface) -> Interface:
         eni_id=api.network_interface_id,
         addresses=tuple(address for address in addresses if address is not None),
         group_ids=tuple(sorted({group.group_id for group in api.groups})),
-        interface_type=api.interface_type,
+        interface_type=canonical_interface_type(api.interface_type),  # SDK spellings too (DESIGN §4.3)
         requester_managed=api.requester_managed,
         description=api.description,
         subnet_id=api.subnet_id,
@@ -551,6 +553,7 @@ def _interface(api: _NetworkInterface) -> Interface:
         tags=_tags(api.tag_set),
         instance_id=api.attachment.instance_id if api.attachment else None,
         public_ip=api.association.public_ip if api.association else None,
+        requester_id=api.requester_id or None,
     )
 
 

@@ -9,7 +9,9 @@ with a line saying how many more are in recommendation.json."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from sgadvisor import __version__
@@ -28,6 +30,7 @@ MAX_CHANGES_PER_GROUP = 15
 MAX_REASONS_PER_GROUP = 3
 MAX_CHARS = 60_000
 _CUT_NOTE = "\n_(cut to fit the size limit: the rest is in recommendation.json)_\n"
+_ENI_ID = re.compile(r"\beni-[0-9a-f]{8,17}\b")
 ACTIONS = ("keep", "narrow", "remove", "add")
 
 
@@ -158,9 +161,15 @@ def _unjudged(group: GroupReport, labels: dict[str, str]) -> UnjudgedRow:
     return UnjudgedRow(
         group,
         _label(group, labels),
-        tuple(reasons[:MAX_REASONS_PER_GROUP]),
+        tuple(name_enis(reason, labels) for reason in reasons[:MAX_REASONS_PER_GROUP]),
         max(0, len(reasons) - MAX_REASONS_PER_GROUP),
     )
+
+
+def name_enis(text: str, labels: Mapping[str, str]) -> str:
+    """Each ENI id in free text followed by its label, as the HTML report shows it:
+    ``eni-0a62…: no flow-log record`` → ``eni-0a62… [bastion (instance)]: no flow-log record``."""
+    return _ENI_ID.sub(lambda m: f"{m[0]} [{labels[m[0]]}]" if labels.get(m[0]) else m[0], text)
 
 
 def _row(group: GroupReport, labels: dict[str, str]) -> GroupRow:
