@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sgadvisor.accounting import InputAccounting
 from sgadvisor.flowlogs.edges import COVERAGE_SCHEMA, EDGE_KEY, EDGE_SCHEMA, FlowEdges, Window
 from sgadvisor.flowlogs.spans import SPAN_SCHEMA
+from sgadvisor.inventory.history import EniHistories, EniHistory, EniState
 from sgadvisor.inventory.model import FlowLogConfig, Interface, Inventory, PrefixList, SecurityGroup, SgRule
 from sgadvisor.rules import DestKind
 
@@ -104,6 +105,30 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 )
             )
         groups[gid] = SecurityGroup(gid, f"group{g}", "vpc-1", egress=tuple(rules))
+    # Optional history (DESIGN §6 "Identity over time"): former members the inventory lacks (a replaced
+    # instance, ECS tasks), created and/or deleted inside the window, and current ENIs created inside it.
+    histories: dict[str, EniHistory] = {}
+    lives: dict[str, tuple[int, int]] = dict.fromkeys(interfaces, (WINDOW.start, WINDOW.end))
+    for index in range(draw(st.integers(0, 2))):
+        eni = f"eni-f{index:03d}"
+        created = draw(st.none() | st.integers(WINDOW.start - 86400, WINDOW.end - 7200))
+        start = WINDOW.start if created is None else max(WINDOW.start, created)
+        deleted = draw(st.integers(start + 3600, WINDOW.end - 1))
+        held_indices = draw(st.sets(st.integers(0, n_groups - 1), min_size=1, max_size=2))
+        held = tuple(_group_id(g) for g in sorted(held_indices))
+        state = EniState(
+            T0 - 86400 if created is None else created, held, (f"10.0.0.{100 + index}",), "vpc-1", "subnet-1"
+        )
+        histories[eni] = EniHistory(eni, created, deleted, (state,))
+        lives[eni] = (start, deleted)
+    for eni in sorted(interfaces):
+        if eni != "eni-dns" and draw(st.integers(0, 3)) == 0:
+            created = draw(st.integers(WINDOW.start + 3600, WINDOW.end - 3600))
+            itf = interfaces[eni]
+            histories[eni] = EniHistory(
+                eni, created, None, (EniState(created, itf.group_ids, itf.addresses, "vpc-1", "subnet-1"),)
+            )
+            lives[eni] = (created, WINDOW.end)
     inventory = Inventory(
         groups=groups,
         interfaces=interfaces,
@@ -112,9 +137,13 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         },
         flow_logs=(FlowLogConfig("fl-1", "vpc-1", "ALL", None, "s3", None, None, T0 - 86400),),
         has_rule_ids=True,
+        history=EniHistories(histories),
     )
     peers = [a for itf in interfaces.values() for a in itf.addresses] + EXTERNAL
     edges = draw(st.lists(_edge(sorted(interfaces), peers), max_size=25))
+    formers = sorted(set(lives) - set(interfaces))
+    if formers:
+        edges += draw(st.lists(_edge(formers, peers), max_size=6))
     frame = (
         pl.DataFrame(edges, schema=EDGE_SCHEMA, orient="row").unique(
             subset=list(EDGE_KEY),
@@ -126,27 +155,26 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     )
     # Local addresses: the ENI's own first address.
     own = {eni: itf.addresses[0] for eni, itf in interfaces.items()}
+    own |= {eni: f"10.0.0.{100 + int(eni[-3:])}" for eni in formers}
     frame = frame.with_columns(pl.col("interface_id").replace_strict(own, default=None).alias("local_addr"))
     coverage = pl.DataFrame(
-        [(eni, WINDOW.start, WINDOW.end - 1, 10, 0, 0, 0) for eni in sorted(interfaces)],
+        [(eni, lo, hi - 1, 10, 0, 0, 0) for eni, (lo, hi) in sorted(lives.items())],
         schema=COVERAGE_SCHEMA,
         orient="row",
     )
-    # Delivery as AWS writes it: records (NODATA included) over the whole window, except where a
-    # drawn outage (lost files, a stopped log) left a hole of several hours.
+    # Delivery as AWS writes it: records (NODATA included) over the ENI's whole life in the window, except
+    # where a drawn outage (lost files, a stopped log) left a hole of several hours.
     spans: list[tuple[str, int, int]] = []
-    for eni in sorted(interfaces):
+    for eni, (lo, hi) in sorted(lives.items()):
         if draw(st.integers(0, 4)) == 0:
-            cut = draw(st.integers(WINDOW.start, WINDOW.end - 1))
+            cut = draw(st.integers(lo, hi - 1))
             length = draw(st.integers(2 * 3600, 3 * 86400))
-            spans += [(eni, WINDOW.start, cut), (eni, cut + length, WINDOW.end - 1)]
+            spans += [(eni, lo, cut), (eni, cut + length, hi - 1)]
         else:
-            spans.append((eni, WINDOW.start, WINDOW.end - 1))
+            spans.append((eni, lo, hi - 1))
     span_frame = pl.DataFrame([(e, a, b) for e, a, b in spans if b > a], schema=SPAN_SCHEMA, orient="row")
-    records = int(frame["records"].sum() or 0) + 10 * len(interfaces)
-    accounting = InputAccounting(
-        records=records, used=records - 10 * len(interfaces), nodata=10 * len(interfaces)
-    )
+    records = int(frame["records"].sum() or 0) + 10 * len(lives)
+    accounting = InputAccounting(records=records, used=records - 10 * len(lives), nodata=10 * len(lives))
     flows = FlowEdges(frame, coverage, WINDOW, accounting, "edges", spans=span_frame)
     return Scenario(inventory, flows)
 

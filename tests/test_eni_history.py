@@ -622,15 +622,34 @@ def test_bad_shapes_exit_2_naming_file_and_key(
     assert not (out / "recommendation.json").exists()
 
 
-# ---- the analysis does not use history yet --------------------------------------------------------------
+# ---- the analysis uses history for coverage only (issue 17, point 2) --------------------------------------
 
 
-def test_recommend_output_is_unchanged_by_history(tmp_path: Path) -> None:
+def test_recommend_output_changes_only_where_history_adds_former_members(tmp_path: Path) -> None:
+    """The history's ENIs the inventory lacks are former members of the groups they held: the sample's
+    flows have no record of them, so those groups are partial (no evidence for them) and keep every rule;
+    everything else is as without history."""
     out = tmp_path / "out"
-    code = run(["recommend", "--flows", str(SAMPLE / "flows"), "--inventory", str(snapshot(tmp_path)),
+    inventory = snapshot(tmp_path)
+    code = run(["recommend", "--flows", str(SAMPLE / "flows"), "--inventory", str(inventory),
                 "--out", str(out), "--format", "json", "-q"])  # fmt: skip
     assert code == 0
     got = json.loads((out / "recommendation.json").read_text())
     expected = json.loads((SAMPLE / "expected" / "recommendation.json").read_text())
     got.pop("warnings"), expected.pop("warnings")
+    groups, was = got.pop("security_groups"), expected.pop("security_groups")
     assert got == expected
+    loaded = load_snapshot([inventory])
+    formers = {
+        eni: h.groups_during(*WINDOW) for eni, h in loaded.history.items() if eni not in loaded.interfaces
+    }
+    held = {gid for gids in formers.values() for gid in gids}
+    for group, before in zip(groups, was, strict=True):
+        if group["group_id"] not in held:
+            assert group == before
+            continue
+        assert group["coverage"]["status"] == "partial"
+        named = {reason.split(":")[0] for reason in group["coverage"]["reasons"]}
+        assert named == {eni for eni, gids in formers.items() if group["group_id"] in gids}
+        assert all("no flow-log record of it" in reason for reason in group["coverage"]["reasons"])
+        assert {change["action"] for change in group["changes"]} == {"keep"}

@@ -20,18 +20,35 @@ from sgadvisor.flowlogs.spans import find_holes, spans_by_interface
 from sgadvisor.inventory.model import Inventory, SgRule
 from sgadvisor.models import Recommendation
 from sgadvisor.rules import RuleKey
-from tests.estates import Scenario, probe_points, scenarios
+from tests.estates import WINDOW, Scenario, probe_points, scenarios
+
+
+def _groups_of(inventory: Inventory, eni: str) -> tuple[str, ...]:
+    """An ENI's groups: from the inventory, or for a former member those its history shows in the window."""
+    if eni in inventory.interfaces:
+        return inventory.interfaces[eni].group_ids
+    return inventory.history[eni].groups_during(WINDOW.start, WINDOW.end)
 
 
 def _current_keys(inventory: Inventory, eni: str) -> list[RuleKey]:
-    itf = inventory.interfaces[eni]
-    return [rule.key() for gid in itf.group_ids for rule in inventory.groups[gid].egress]
+    return [rule.key() for gid in _groups_of(inventory, eni) for rule in inventory.groups[gid].egress]
 
 
 def _proposed_keys(rec: Recommendation, inventory: Inventory, eni: str) -> list[RuleKey]:
     by_group = {g.group_id: [p.key() for p in g.proposed_egress] for g in rec.security_groups}
-    itf = inventory.interfaces[eni]
-    return [key for gid in itf.group_ids for key in by_group[gid]]
+    return [key for gid in _groups_of(inventory, eni) for key in by_group[gid]]
+
+
+def _lives(scenario: Scenario) -> dict[str, tuple[int, int]]:
+    """Every ENI's life in the window (DESIGN §5): cut to its creation and, for a former member, its
+    deletion, by the history; the whole window without history."""
+    inventory = scenario.inventory
+    out = dict.fromkeys(inventory.interfaces, (WINDOW.start, WINDOW.end))
+    for eni, history in inventory.history.items():
+        start = WINDOW.start if history.created is None else max(WINDOW.start, history.created)
+        end = WINDOW.end if eni in inventory.interfaces or history.deleted is None else history.deleted
+        out[eni] = (start, min(end, WINDOW.end))
+    return out
 
 
 def _allows(keys: list[RuleKey], inventory: Inventory, proto: int, addr: str, low: int, high: int) -> bool:
@@ -168,25 +185,42 @@ def test_deterministic_and_accounting(scenario: Scenario) -> None:
 @settings(max_examples=80)
 @given(scenarios())
 def test_silence_is_not_evidence(scenario: Scenario) -> None:
-    """A group with a member whose records leave a stretch of the window longer than --max-gap is not
-    `ok`, names the hole, and loses no rule; a group whose members all deliver throughout is judged."""
+    """A group with a member (current or former) whose records leave a stretch of its life in the window
+    longer than --max-gap is not `ok`, names the hole, and loses no rule; a group whose members all
+    deliver throughout their lives, together over at least --min-window, is judged."""
     options = AnalysisOptions()
-    rec = build_recommendation(scenario.flows, scenario.inventory, options)
+    inventory = scenario.inventory
+    rec = build_recommendation(scenario.flows, inventory, options)
     spans = spans_by_interface(scenario.flows.spans)
-    window = scenario.flows.window
-    assert window is not None
+    lives = _lives(scenario)
     for report in rec.security_groups:
-        members = scenario.inventory.members.get(report.group_id, ())
-        holed = [
-            eni
-            for eni in members
-            if find_holes(spans.get(eni, []), window.start, window.end, options.max_gap)
-        ]
+        members = inventory.members.get(report.group_id, ())
+        formers = [eni for eni in sorted(inventory.history) if eni not in inventory.interfaces
+                   and report.group_id in _groups_of(inventory, eni)]  # fmt: skip
+        if not members:
+            assert report.coverage.status == "none" and report.coverage.reasons == ["unattached"]
+            continue
+        judged = [*members, *formers]
+        assert report.coverage.enis == len(judged), report.group_id
+        lived, reach = 0, WINDOW.start  # the union of their lives (each inside the window)
+        for lo, hi in sorted(lives[eni] for eni in judged):
+            lived += max(0, hi - max(lo, reach))
+            reach = max(reach, hi)
+        if lived < options.min_window:
+            assert report.coverage.status == "none", (report.group_id, report.coverage.reasons)
+            continue
+        holed = [eni for eni in judged if find_holes(spans.get(eni, []), *lives[eni], options.max_gap)]
         if holed:
-            assert report.coverage.status == "partial", report.group_id
-            assert all(any(r.startswith(f"{eni}: no record of it from") for r in report.coverage.reasons)
-                       for eni in holed)  # fmt: skip
+            # A member with no record at all is no evidence; the group is none when no member has one.
+            with_records = any(spans.get(eni) for eni in judged)
+            assert report.coverage.status == ("partial" if with_records else "none"), report.group_id
+            said = (f"{eni}: no record of it from" if spans.get(eni) else f"{eni}: no flow-log record of it"
+                    for eni in holed)  # fmt: skip
+            assert all(any(r.startswith(prefix) for r in report.coverage.reasons) for prefix in said)
             assert all(c.action in ("keep", "add") for c in report.changes)
             assert {c.action for c in report.changes} <= {"keep"}
-        elif members:
-            assert report.coverage.status == "ok", (report.group_id, report.coverage.reasons)
+        elif report.coverage.status != "ok":
+            # Only the former members' traffic the proposal would cut keeps a group whole (no breakage).
+            assert report.coverage.status == "partial", (report.group_id, report.coverage.reasons)
+            assert all("former member the proposal would not permit" in r for r in report.coverage.reasons)
+            assert {c.action for c in report.changes} <= {"keep"}

@@ -7,6 +7,7 @@ rules, and collect the evidence the reviewer needs beside each decision.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -38,7 +39,8 @@ from sgadvisor.analysis.unlogged import unlogged_destination
 from sgadvisor.config import RuleException
 from sgadvisor.flowlogs.edges import FlowEdges, Window
 from sgadvisor.flowlogs.spans import Hole, find_holes, spans_by_interface
-from sgadvisor.inventory.model import Inventory, SgRule
+from sgadvisor.inventory.history_files import window_warnings
+from sgadvisor.inventory.model import Interface, Inventory, SgRule
 from sgadvisor.models import (
     Change,
     CollectionOut,
@@ -116,6 +118,7 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     in_scope = options.scope.groups_in(inventory)
     scope_enis = {eni for gid in in_scope for eni in inventory.members.get(gid, ())}
     warnings = list(inventory.warnings) + list(flows.warnings)
+    warnings += window_warnings(inventory.history, window.start, window.end)
     if in_scope and max(window.seconds, 0) < options.min_window:
         warnings.append(
             f"the window ({_days(max(window.seconds, 0))}) is shorter than --min-window "
@@ -130,27 +133,49 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
 
     book = RuleBook(inventory)
     unattributed, unknown_flows = _unattributed(edges, known)
-    bearing = _groups_bearing_unattributed(unknown_flows, book, in_scope, options.max_unattributed)
+    # An ENI the inventory lacks but the history knows (with its groups in the window) is a former member
+    # of those groups (DESIGN §6 "Identity over time"): judged in their coverage, not unattributed. Its
+    # flows are not analysed yet (attribution at the time of a flow is still to come); they are checked
+    # against the proposal below instead.
+    formers = _formers(inventory, window)
+    former_flows = [f for f in unknown_flows if f.eni in formers]
+    strangers = [f for f in unknown_flows if f.eni not in formers]
+    vpcs = _vpcs_of_unknown(edges, known, inventory)
+    bearing = _groups_bearing_unattributed(
+        strangers, book, in_scope, options.max_unattributed, vpcs, inventory
+    )
     delivery = _Delivery.of(flows)
     coverage = {gid: _coverage(gid, inventory, flows, window, options, bearing, delivery) for gid in in_scope}
     ok_groups = {gid for gid in in_scope if coverage[gid].status == "ok"}
 
-    carried, stuck, not_permitted = place_flows(chosen, book, ok_groups)
     pins, pin_warnings = _pins_by_group(options.pins, inventory, window)
     warnings += pin_warnings
 
     graph = build_graph(analysed, inventory, flows_per_eni=EDGES_PER_GROUP)
-    usage = _Usage.build(carried, analysed)
-    reports: list[GroupReport] = []
-    for gid in in_scope:
-        plan = _plan_group(gid, carried.get(gid, []), stuck, book, coverage[gid], pins.get(gid, {}))
-        if coverage[gid].status == "ok":
-            if options.cidr_tolerance is not None:
-                plan.proposed = aggregate(plan.proposed, gid, book, options.cidr_tolerance)
-            plan.proposed, over = enforce_budget(plan.proposed, gid, book, options.rule_budget)
-            if over:
-                warnings.append(over)
-        reports.append(_group_report(gid, plan, usage, inventory, coverage[gid], book, graph))
+    while True:
+        carried, stuck, not_permitted = place_flows(chosen, book, ok_groups)
+        usage = _Usage.build(carried, analysed)
+        reports: list[GroupReport] = []
+        over_budget: list[str] = []
+        for gid in in_scope:
+            plan = _plan_group(gid, carried.get(gid, []), stuck, book, coverage[gid], pins.get(gid, {}))
+            if coverage[gid].status == "ok":
+                if options.cidr_tolerance is not None:
+                    plan.proposed = aggregate(plan.proposed, gid, book, options.cidr_tolerance)
+                plan.proposed, over = enforce_budget(plan.proposed, gid, book, options.rule_budget)
+                if over:
+                    over_budget.append(over)
+            reports.append(_group_report(gid, plan, usage, inventory, coverage[gid], book, graph))
+        # No breakage for former members either: a group whose tightening would cut traffic a former
+        # member initiated is not judged (the ok set only shrinks, so this ends).
+        demoted = _breaks_former_members(former_flows, formers, reports, book, ok_groups)
+        if not demoted:
+            break
+        for gid, why in demoted.items():
+            reasons = [*coverage[gid].reasons, why]
+            coverage[gid] = coverage[gid].model_copy(update={"status": "partial", "reasons": reasons})
+            ok_groups.discard(gid)
+    warnings += over_budget
 
     blocked = _would_be_blocked(below, reports, book, inventory)
     short = _short_window_warning(window)
@@ -512,37 +537,50 @@ def _coverage(
     """Coverage from delivered data only (DESIGN §5): an ENI has evidence when its own records (any
     status) span its life in the window with no stretch longer than --max-gap without one, its SKIPDATA
     share is within tolerance, and no unread part of the input could hold its records."""
-    members = inventory.members.get(gid, ())
+    current = inventory.members.get(gid, ())
     seconds = max(window.seconds, 0)
-    if not members:
+    if not current:
         return CoverageOut(status="none", enis=0, enis_with_evidence=0, window_seconds=seconds,
                            skipdata_share=0.0, reasons=["unattached"])  # fmt: skip
+    # Current members, then former ones known from history, each with its life in the window.
+    members = _coverage_members(gid, current, inventory, window)
+    lived = _union_seconds([life for _, life in members])
     reasons: list[str] = []
     with_evidence = with_records = 0
     worst_skip = 0.0
-    for eni in members:
+    if not members:
+        reasons.append("no member ENI lived in the window (by the ENI history)")
+    for eni, (life_start, life_end) in members:
+        life = life_end - life_start
         row = delivery.rows.get(eni)
         spans = delivery.spans.get(eni, [])
-        skip = (row["skipdata_seconds"] / seconds) if row is not None and seconds else 0.0
+        skip = (row["skipdata_seconds"] / life) if row is not None and life else 0.0
         worst_skip = max(worst_skip, skip)
         if not spans:
             reasons.append(f"{eni}: no flow-log record of it in the window{delivery.logs_of(eni, inventory)}")
             continue
-        if seconds < options.min_window:
+        reject_only = delivery.reject_only_logs(eni, inventory)
+        if reject_only:
+            # Its records (REJECT, NODATA) arrive, but accepted traffic is never logged: silence about it.
+            reasons.append(f"{eni}: only REJECT traffic is logged for it (flow log {reject_only})")
+            continue
+        if lived < options.min_window:
+            # The members' lives together (the window, without history) are too short to judge.
+            together = "" if life == lived else " (its group's members' lives together)"
             reasons.append(
-                f"{eni}: evidence spans {_days(seconds)} < --min-window {_days(options.min_window)}"
+                f"{eni}: evidence spans {_days(lived)} < --min-window {_days(options.min_window)}{together}"
             )
             continue
-        # Records, but not enough to prove the whole window: partial evidence.
+        # Records, but not enough to prove its whole life in the window: partial evidence.
         with_records += 1
-        holes = find_holes(spans, window.start, window.end, options.max_gap)
+        holes = find_holes(spans, life_start, life_end, options.max_gap)
         unread = delivery.unread_for(eni, inventory)
         unread_note = f"part of the input could not be read and may hold its records ({unread})"
         if holes:
             hole = _describe_holes(eni, holes, options.max_gap, delivery.logs_of(eni, inventory))
             reasons.append(f"{hole}; {unread_note}" if unread else hole)
         elif skip > SKIPDATA_TOLERANCE:
-            reasons.append(f"{eni}: SKIPDATA {skip:.1%} of the window")
+            reasons.append(f"{eni}: SKIPDATA {skip:.1%} of {'the window' if life == seconds else 'its life'}")
         elif unread:
             reasons.append(f"{eni}: {unread_note}")
         else:
@@ -563,6 +601,60 @@ def _coverage(
         skipdata_share=round(worst_skip, 6),
         reasons=reasons,
     )
+
+
+def _life(eni: str, inventory: Inventory, window: Window) -> tuple[int, int] | None:
+    """An ENI's life in the window (DESIGN §5): the window cut to its creation and, for an ENI the
+    inventory lacks, its deletion, where the history knows them (an ENI in the end-of-window inventory
+    is alive at the end whatever the history says). None when it did not live in the window."""
+    history = inventory.history.get(eni)
+    if history is None:
+        return window.start, window.end
+    start = window.start if history.created is None else max(window.start, history.created)
+    end = window.end
+    if history.deleted is not None and eni not in inventory.interfaces:
+        end = min(end, history.deleted)
+    return (start, end) if start < end else None
+
+
+def _formers(inventory: Inventory, window: Window) -> dict[str, tuple[str, ...]]:
+    """ENIs of the history that the inventory lacks, with the groups they held in the window (only those
+    whose groups the history knows: the others stay unattributed)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for eni in sorted(inventory.history):
+        if eni in inventory.interfaces:
+            continue
+        held = inventory.history[eni].groups_during(window.start, window.end)
+        if held:
+            out[eni] = held
+    return out
+
+
+def _coverage_members(
+    gid: str, current: Sequence[str], inventory: Inventory, window: Window
+) -> list[tuple[str, tuple[int, int]]]:
+    """The group's members for coverage with their lives: its current members, then every other ENI the
+    history shows holding the group at some moment of the window (a replaced instance, an ECS task)."""
+    out = [(eni, life) for eni in current if (life := _life(eni, inventory, window)) is not None]
+    for eni in sorted(inventory.history):
+        if eni in current or gid not in inventory.history[eni].groups_during(window.start, window.end):
+            continue
+        life = _life(eni, inventory, window)
+        if life is not None:
+            out.append((eni, life))
+    return out
+
+
+def _union_seconds(spans: Sequence[tuple[int, int]]) -> int:
+    total, reach = 0, None
+    for start, end in sorted(spans):
+        if reach is None or start > reach:
+            total += end - start
+            reach = end
+        elif end > reach:
+            total += end - reach
+            reach = end
+    return total
 
 
 def _short_window_warning(window: Window) -> str | None:
@@ -610,29 +702,50 @@ class _Delivery:
 
     def logs_of(self, eni: str, inventory: Inventory) -> str:
         """' (flow log fl-…)' for the flow logs on the ENI, its subnet or its VPC, else a note."""
-        itf = inventory.interfaces[eni]
-        targets = {eni, itf.subnet_id, itf.vpc_id}
+        targets = _placement(eni, inventory)
         ids = sorted({fl.flow_log_id for fl in inventory.flow_logs if fl.resource_id in targets})
         if ids:
             return f" (flow log {', '.join(ids)})"
         return " (no flow log in the inventory covers it)" if inventory.flow_logs else ""
 
+    def reject_only_logs(self, eni: str, inventory: Inventory) -> str:
+        """The flow logs on the ENI, its subnet or its VPC when every one of them captures REJECT traffic
+        only (then accepted traffic is never logged, whatever arrives); else ''."""
+        targets = _placement(eni, inventory)
+        logs = [fl for fl in inventory.flow_logs if fl.resource_id in targets]
+        if logs and all(fl.traffic_type == "REJECT" for fl in logs):
+            return ", ".join(sorted(fl.flow_log_id for fl in logs))
+        return ""
+
     def unread_for(self, eni: str, inventory: Inventory) -> str:
         """The first unreadable input that could hold this ENI's records: one that names the ENI, or a
-        flow log that covers it, or that names neither (it could hold anything)."""
-        itf = inventory.interfaces[eni]
-        targets = {eni, itf.subnet_id, itf.vpc_id}
+        flow log that covers it, or that names no ENI or flow log the inventory knows (then it could hold
+        anything). Only whole ids count: a folder called "eni-data" names nothing."""
+        targets = _placement(eni, inventory)
         logs = {fl.flow_log_id for fl in inventory.flow_logs if fl.resource_id in targets}
+        known_enis = {*inventory.interfaces, *inventory.history, eni}
+        known_logs = {fl.flow_log_id for fl in inventory.flow_logs}
         for path in self.unreadable:
-            named_enis = set(_ENI_IN_PATH.findall(path))
-            named_logs = set(_FLOW_LOG_IN_PATH.findall(path))
+            named_enis = set(_ENI_IN_PATH.findall(path)) & known_enis
+            named_logs = set(_FLOW_LOG_IN_PATH.findall(path)) & known_logs
             if eni in named_enis or logs & named_logs or not (named_enis or named_logs):
                 return path
         return ""
 
 
-_ENI_IN_PATH = re.compile(r"eni-[0-9a-f]+")
-_FLOW_LOG_IN_PATH = re.compile(r"fl-[0-9a-f]+")
+def _placement(eni: str, inventory: Inventory) -> set[str | None]:
+    """The ENI, its subnet and its VPC (from the inventory, else every one its history names): the
+    resources a flow log covering it may be attached to."""
+    itf = inventory.interfaces.get(eni)
+    if itf is not None:
+        return {eni, itf.subnet_id, itf.vpc_id}
+    states = inventory.history[eni].states if eni in inventory.history else ()
+    return {eni} | {s.subnet_id for s in states} | {s.vpc_id for s in states}
+
+
+# Whole AWS ids only (8 or 17 hex digits), not any text that starts like one.
+_ENI_IN_PATH = re.compile(r"(?<![0-9A-Za-z])eni-(?:[0-9a-f]{17}|[0-9a-f]{8})(?![0-9A-Za-z])")
+_FLOW_LOG_IN_PATH = re.compile(r"(?<![0-9A-Za-z])fl-(?:[0-9a-f]{17}|[0-9a-f]{8})(?![0-9A-Za-z])")
 
 
 # ------------------------------------------------------------------------------------------- sections
@@ -675,16 +788,106 @@ def _unattributed(edges: pl.DataFrame, known: set[str]) -> tuple[list[Unattribut
 
 
 def _groups_bearing_unattributed(
-    flows: Sequence[Flow], book: RuleBook, groups: Sequence[str], threshold: int
+    flows: Sequence[Flow],
+    book: RuleBook,
+    groups: Sequence[str],
+    threshold: int,
+    vpcs: dict[str, frozenset[str] | None],
+    inventory: Inventory,
 ) -> dict[str, int]:
+    """Groups the unattributed initiated traffic could need: the groups its ENI could have been in (one
+    of the VPCs ``vpcs`` places it in, any VPC when unknown) whose current rules permit some of it."""
     if sum(f.records for f in flows) <= threshold:
         return {}
     bearing: dict[str, int] = defaultdict(int)
     for gid in groups:
+        vpc_id = inventory.groups[gid].vpc_id
         for flow in flows:
+            could = vpcs.get(flow.eni)
+            if could is not None and vpc_id is not None and vpc_id not in could:
+                continue
             if book.permitting(gid, flow):
                 bearing[gid] += flow.records
     return dict(bearing)
+
+
+def _vpcs_of_unknown(
+    edges: pl.DataFrame, known: set[str], inventory: Inventory
+) -> dict[str, frozenset[str] | None]:
+    """Unknown ENI → the VPCs it could be in: those whose CIDRs (describe-vpcs) hold one of its own
+    addresses, plus every VPC whose CIDRs are not known; None (any VPC) without describe-vpcs or without
+    an address of its own. The subnet is not narrowed: the edges keep neither ``subnet-id`` nor the flow
+    log that delivered a record."""
+    if not inventory.vpcs:
+        return {}
+    group_vpcs = {sg.vpc_id for sg in inventory.groups.values() if sg.vpc_id is not None}
+    blind = frozenset(vpc for vpc in group_vpcs if vpc not in inventory.vpcs or not inventory.vpcs[vpc].cidrs)
+    nets = [(vpc.vpc_id, ipaddress.ip_network(cidr)) for vpc in inventory.vpcs.values() for cidr in vpc.cidrs]
+    rows = (
+        edges.filter(~pl.col("interface_id").is_in(sorted(known)))
+        .select("interface_id", "local_addr")
+        .unique()
+        .sort("interface_id", "local_addr", nulls_last=True)
+    )
+    addresses: dict[str, set[str]] = defaultdict(set)
+    for eni, local in rows.iter_rows():
+        own = addresses.setdefault(eni, set())
+        if local:
+            own.add(local)
+    out: dict[str, frozenset[str] | None] = {}
+    for eni, own in addresses.items():
+        parsed = [ip for ip in (_ip(a) for a in own) if ip is not None]
+        if not parsed:
+            out[eni] = None
+            continue
+        out[eni] = blind | {
+            vpc for vpc, net in nets for ip in parsed if ip.version == net.version and ip in net
+        }
+    return out
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _breaks_former_members(
+    flows: Sequence[Flow],
+    formers: dict[str, tuple[str, ...]],
+    reports: Sequence[GroupReport],
+    book: RuleBook,
+    ok_groups: set[str],
+) -> dict[str, str]:
+    """The ok groups whose proposal would no longer permit initiated traffic of a former member that the
+    current rules of the groups it held permit, with the reason (no breakage, DESIGN §6). Former members'
+    flows are not placed on groups yet, so this keeps their rules instead."""
+    proposed = {r.group_id: [book.resolved(p.key()) for p in r.proposed_egress] for r in reports}
+    records: dict[str, int] = defaultdict(int)
+    example: dict[str, str] = {}
+    for flow in flows:
+        held = [gid for gid in formers[flow.eni] if gid in book.inventory.groups]
+        permitting = [gid for gid in held if book.permitting(gid, flow)]
+        if not permitting:
+            continue  # not permitted now: nothing to keep
+        after = [res for gid in held for res in (proposed[gid] if gid in proposed else
+                                                  [res for _, res in book.group(gid)])]  # fmt: skip
+        if any(permits(res, flow.proto, flow.addr, flow.port_low, flow.port_high) for res in after):
+            continue
+        for gid in permitting:
+            if gid in ok_groups:
+                records[gid] += flow.records
+                example.setdefault(
+                    gid, f"{flow.eni} {protocol_name(flow.proto)} to {flow.remote}:{flow.port_low}"
+                )
+    return {
+        gid: (
+            f"traffic of a former member the proposal would not permit ({records[gid]} records, e.g. "
+            f"{example[gid]}): former members' flows are not analysed yet, so the rules stay"
+        )
+        for gid in sorted(records)
+    }
 
 
 def _infrastructure(edges: pl.DataFrame, inventory: Inventory, infra: set[str]) -> list[InfrastructureEni]:
@@ -795,7 +998,16 @@ def _labels(inventory: Inventory, reports: Sequence[GroupReport]) -> dict[str, s
             else sg.group_name
         )
     for eni, itf in inventory.interfaces.items():
-        labels[eni] = itf.name_tag or itf.description or itf.interface_type
+        labels[eni] = eni_label(itf)
     for pid, plist in inventory.prefix_lists.items():
         labels[pid] = plist.name
     return dict(sorted(labels.items()))
+
+
+def eni_label(itf: Interface) -> str:
+    """``web-1 (instance)``, ``ELB app/web/50dc6c495c0c9188 (alb)``: the Name tag, else the description,
+    else the instance id, followed by the workload kind in parentheses (only the kind when there is no
+    name), so every output that names an ENI says what runs behind it."""
+    name = itf.name_tag or itf.description.strip() or itf.instance_id or ""
+    kind = itf.kind.value
+    return f"{name} ({kind})" if name and name != kind else kind
