@@ -27,9 +27,8 @@ turns them into ``file: key.path: expected …``); unexpected content inside Clo
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,6 +47,7 @@ from sgadvisor.inventory.history import (
     HistorySource,
 )
 from sgadvisor.inventory.model import Interface
+from sgadvisor.inventory.validators import address_order, aws_id, canonical_address
 from sgadvisor.jsonload import load_json_text
 
 __all__ = ["HISTORY_KEYS", "HistoryFiles", "window_warnings"]
@@ -120,27 +120,11 @@ def _embedded_json(value: object) -> object:
         raise ValueError("expected a JSON document in a string") from None
 
 
-def _id(prefix: str) -> Callable[[str], str]:
-    def check(text: str) -> str:
-        if not text.startswith(prefix) or len(text) == len(prefix):
-            raise ValueError(f"expected an id starting with {prefix}")
-        return text
-
-    return check
-
-
-def _address(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text.strip()))
-    except ValueError:
-        raise ValueError("expected an IP address") from None
-
-
 _Epoch = Annotated[int, BeforeValidator(_epoch_seconds)]
 _Text = Annotated[str, BeforeValidator(_text)]
-_EniId = Annotated[str, BeforeValidator(lambda v: _id("eni-")(v) if isinstance(v, str) else v)]
-_GroupId = Annotated[str, BeforeValidator(lambda v: _id("sg-")(v) if isinstance(v, str) else v)]
-_Address = Annotated[str, BeforeValidator(lambda v: _address(v) if isinstance(v, str) else v)]
+_EniId = Annotated[str, BeforeValidator(lambda v: aws_id("eni-")(v) if isinstance(v, str) else v)]
+_GroupId = Annotated[str, BeforeValidator(lambda v: aws_id("sg-")(v) if isinstance(v, str) else v)]
+_Address = Annotated[str, BeforeValidator(lambda v: canonical_address(v) if isinstance(v, str) else v)]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -287,14 +271,9 @@ def _state_values(
     return tuple((name, values[name]) for name in STATE_FIELDS if values.get(name) is not None)
 
 
-def _address_key(text: str) -> tuple[int, int]:
-    address = ipaddress.ip_address(text)
-    return address.version, int(address)
-
-
 def _ordered_addresses(primary: str | None, addresses: Iterable[str]) -> tuple[str, ...]:
     """The primary private IPv4 first, then the others sorted (as the inventory's Interface)."""
-    rest = sorted(set(addresses) - {primary} if primary else set(addresses), key=_address_key)
+    rest = sorted(set(addresses) - {primary} if primary else set(addresses), key=address_order)
     return ((primary,) if primary else ()) + tuple(rest)
 
 
@@ -410,7 +389,7 @@ class _Payload:
             if not isinstance(value, str):
                 raise self.fail(where, "an IP address", value)
             try:
-                out.append(_address(value))
+                out.append(canonical_address(value))
             except ValueError:
                 raise self.fail(where, "an IP address", value) from None
         return out
@@ -435,7 +414,7 @@ def _interface_observation(
     if eni_id is None:
         raise payload.fail(f"{loc}.networkInterfaceId", "an ENI id", None)
     primary = payload.text(eni, "privateIpAddress", loc)
-    primary = _address(primary) if primary else None
+    primary = canonical_address(primary) if primary else None
     addresses = payload.addresses(eni, "privateIpAddressesSet", loc, "privateIpAddress")
     addresses += payload.addresses(eni, "ipv6AddressesSet", loc, "ipv6Address")
     addresses += [primary] if primary else []
@@ -825,7 +804,7 @@ def _against_inventory(histories: Mapping[str, EniHistory], interfaces: Mapping[
             continue
         now: dict[str, object] = {
             "group_ids": itf.group_ids,
-            "addresses": tuple(sorted(itf.addresses, key=_address_key)),
+            "addresses": tuple(sorted(itf.addresses, key=address_order)),
             "vpc_id": itf.vpc_id,
             "subnet_id": itf.subnet_id,
             "interface_type": itf.interface_type,
@@ -837,7 +816,7 @@ def _against_inventory(histories: Mapping[str, EniHistory], interfaces: Mapping[
         for name in STATE_FIELDS:
             ours = getattr(last, name)
             if name == "addresses" and ours is not None:
-                ours = tuple(sorted(ours, key=_address_key))
+                ours = tuple(sorted(ours, key=address_order))
             if ours is not None and now[name] is not None and ours != now[name]:
                 differs.append(f"{name.replace('_', ' ')} {_show_value(ours)} vs {_show_value(now[name])}")
         if differs:

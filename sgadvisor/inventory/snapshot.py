@@ -67,6 +67,7 @@ from sgadvisor.inventory.model import (
     SgRule,
     Vpc,
 )
+from sgadvisor.inventory.validators import address_order, aws_id, canonical_address
 from sgadvisor.jsonload import load_json_text
 from sgadvisor.rules import DestKind, RuleKey, canonical_protocol
 
@@ -124,14 +125,6 @@ def _cidr(version: int | None) -> Callable[[str], str]:
     return check
 
 
-def _address(text: str) -> str:
-    """Canonical text of one IP address (``2A05:…:0310A`` → ``2a05:…:310a``)."""
-    try:
-        return str(ipaddress.ip_address(text.strip()))
-    except ValueError:
-        raise ValueError("expected an IP address") from None
-
-
 def _protocol(value: str) -> str:
     """Keep the protocol as given (``SgRule.build`` canonicalises it) but refuse unknown ones here."""
     try:
@@ -146,17 +139,6 @@ def _number_as_text(value: object) -> object:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
-
-
-def _id(prefix: str) -> Callable[[str], str]:
-    """A validator for an AWS id of one kind (``sg-…``), so a name passed for an id fails here."""
-
-    def check(text: str) -> str:
-        if not text.startswith(prefix) or len(text) == len(prefix):
-            raise ValueError(f"expected an id starting with {prefix}")
-        return text
-
-    return check
 
 
 def _epoch_seconds(value: object) -> object:
@@ -177,16 +159,16 @@ def _epoch_seconds(value: object) -> object:
 _Cidr4 = Annotated[str, AfterValidator(_cidr(4))]
 _Cidr6 = Annotated[str, AfterValidator(_cidr(6))]
 _AnyCidr = Annotated[str, AfterValidator(_cidr(None))]
-_Address = Annotated[str, AfterValidator(_address)]
+_Address = Annotated[str, AfterValidator(canonical_address)]
 _Protocol = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_protocol)]
 _Port = Annotated[int, Field(ge=-1, le=65535)]
 _Epoch = Annotated[int, BeforeValidator(_epoch_seconds)]
-_GroupId = Annotated[str, AfterValidator(_id("sg-"))]
-_RuleId = Annotated[str, AfterValidator(_id("sgr-"))]
-_EniId = Annotated[str, AfterValidator(_id("eni-"))]
-_PrefixListId = Annotated[str, AfterValidator(_id("pl-"))]
-_FlowLogId = Annotated[str, AfterValidator(_id("fl-"))]
-_VpcId = Annotated[str, AfterValidator(_id("vpc-"))]
+_GroupId = Annotated[str, AfterValidator(aws_id("sg-"))]
+_RuleId = Annotated[str, AfterValidator(aws_id("sgr-"))]
+_EniId = Annotated[str, AfterValidator(aws_id("eni-"))]
+_PrefixListId = Annotated[str, AfterValidator(aws_id("pl-"))]
+_FlowLogId = Annotated[str, AfterValidator(aws_id("fl-"))]
+_VpcId = Annotated[str, AfterValidator(aws_id("vpc-"))]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -528,11 +510,6 @@ def _security_group_rule(api: _SecurityGroupRule) -> SgRule:
     )
 
 
-def _address_order(text: str) -> tuple[int, int]:
-    address = ipaddress.ip_address(text)
-    return address.version, int(address)
-
-
 def _interface(api: _NetworkInterface) -> Interface:
     """ENI addresses: the primary private IPv4 first, then the other private IPv4s, then IPv6 (sorted)."""
     primary = api.private_ip_address
@@ -540,7 +517,7 @@ def _interface(api: _NetworkInterface) -> Interface:
         primary = next((item.private_ip_address for item in api.private_ip_addresses if item.primary), None)
     secondaries = {item.private_ip_address for item in api.private_ip_addresses} - {primary}
     ipv6 = {item.ipv6_address for item in api.ipv6_addresses} - {primary}
-    addresses = ([primary] if primary is not None else []) + sorted(secondaries | ipv6, key=_address_order)
+    addresses = ([primary] if primary is not None else []) + sorted(secondaries | ipv6, key=address_order)
     return Interface(
         eni_id=api.network_interface_id,
         addresses=tuple(address for address in addresses if address is not None),
