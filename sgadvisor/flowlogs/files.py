@@ -511,8 +511,9 @@ _SNIFF_MAX_RATIO = 100  # flow-log text inflates 3-25x; far more is a bomb, or t
 def _gzip_size_plausible(handle: BinaryIO) -> bool:
     """Whether the gzip trailer's ISIZE (the last member's inflated size, mod 2^32; RFC 1952) is a size
     flow-log text can have for this file: at least the compressed size (for files over 64 KiB) and at
-    most _SNIFF_MAX_RATIO times it. A bomb behind an ordinary head fails here (2 GiB from 2.5 MB), and so does a file whose
-    last member is small beside the rest. Not proof: past about 4 MB compressed ISIZE may have wrapped."""
+    most _SNIFF_MAX_RATIO times it. A bomb behind an ordinary head fails here (2 GiB from 2.5 MB), and
+    so does a file whose last member is small beside the rest. Not proof: past about 4 MB compressed
+    ISIZE may have wrapped."""
     size = handle.seek(0, os.SEEK_END)
     if size < 18:
         return False
