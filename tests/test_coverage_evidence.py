@@ -273,3 +273,19 @@ def test_an_edge_file_made_with_allow_missing_carries_what_was_missing(
     assert run([*argv, "--allow-missing", "--format", "json"]) == 0
     rec = Recommendation.model_validate_json((tmp_path / "o" / "recommendation.json").read_text())
     assert all(g.coverage.status != "ok" for g in rec.security_groups)
+
+
+def test_records_without_times_are_said_to_prove_no_delivery(tmp_path: Path) -> None:
+    """A custom format without start/end: the ENI has records, but when they arrived is unknown."""
+    fields = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes action log-status"
+    lines = [f"2 123456789012 {DNS_ENI} 10.0.2.53 10.0.9.9 40000 53 17 1 80 ACCEPT OK"]
+    flows = write_lines(tmp_path / "flows" / "a.log", lines, header=fields)
+    inventory = load_snapshot([SAMPLE_INVENTORY])
+    rec = build_recommendation(
+        read_flows([flows], addresses=inventory.addresses), inventory, AnalysisOptions()
+    )
+    group = next(g for g in rec.security_groups if g.group_id == DNS_GROUP)
+    assert group.coverage.status == "none"
+    assert group.coverage.reasons == [
+        f"{DNS_ENI}: its records carry no start/end times, so their delivery cannot be shown"
+    ]

@@ -557,7 +557,15 @@ def _coverage(
         skip = (row["skipdata_seconds"] / life) if row is not None and life else 0.0
         worst_skip = max(worst_skip, skip)
         if not spans:
-            reasons.append(f"{eni}: no flow-log record of it in the window{delivery.logs_of(eni, inventory)}")
+            if row is not None and row["records"] and row["first_start"] is None:
+                # Records arrived, but the format has no start/end: when they were delivered is unknown.
+                reasons.append(
+                    f"{eni}: its records carry no start/end times, so their delivery cannot be shown"
+                )
+            else:
+                reasons.append(
+                    f"{eni}: no flow-log record of it in the window{delivery.logs_of(eni, inventory)}"
+                )
             continue
         reject_only = delivery.reject_only_logs(eni, inventory)
         if reject_only:
