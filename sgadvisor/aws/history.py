@@ -243,17 +243,21 @@ class HistoryFetcher:
         self.result.config_records_enis = bool(page.get("resourceIdentifiers"))
         return self.result.config_records_enis
 
+    def _config_in_window(self, eni: str, window: Window) -> list[dict[str, Any]]:
+        """Every Config item of the ENI captured in the window, oldest first (all pages)."""
+        return list(
+            self._config_pages(
+                resourceId=eni,
+                earlierTime=_utc(window.start),
+                laterTime=_utc(window.end),
+                chronologicalOrder="Forward",
+            )
+        )
+
     def _config_eni(self, eni: str, window: Window) -> bool:
         """The ENI's items in the window (and the one in effect at its start); False: Config has none."""
         try:
-            items = list(
-                self._config_pages(
-                    resourceId=eni,
-                    earlierTime=_utc(window.start),
-                    laterTime=_utc(window.end),
-                    chronologicalOrder="Forward",
-                )
-            )
+            items = self._config_in_window(eni, window)
             first = items[0]["configurationItemCaptureTime"] if items else None
             if first is None or _sort_time(first) > window.start:
                 before = self._call(
@@ -331,14 +335,7 @@ class HistoryFetcher:
             if not addresses - placed:
                 break
             try:
-                items = list(
-                    self._config_pages(
-                        resourceId=eni,
-                        earlierTime=_utc(window.start),
-                        laterTime=_utc(window.end),
-                        chronologicalOrder="Forward",
-                    )
-                )
+                items = self._config_in_window(eni, window)
             except _ClientError.types() as exc:
                 if _code(exc) == "ResourceNotDiscoveredException":
                     continue
