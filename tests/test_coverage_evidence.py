@@ -289,3 +289,15 @@ def test_records_without_times_are_said_to_prove_no_delivery(tmp_path: Path) -> 
     assert group.coverage.reasons == [
         f"{DNS_ENI}: its records carry no start/end times, so their delivery cannot be shown"
     ]
+
+
+def test_traffic_of_an_eni_missing_from_the_inventory_says_what_would_attribute_it(tmp_path: Path) -> None:
+    """A replaced instance: its old ENI's records remain, the inventory knows only today's ENIs."""
+    flows = _copy_without(tmp_path)
+    for path in flows.rglob("*.log.gz"):
+        text = gzip.decompress(path.read_bytes()).decode()
+        path.write_bytes(gzip.compress(text.replace(DNS_ENI, "eni-0aaaaaaaaaaaaaaaa").encode()))
+    rec = _recommend(flows, load_snapshot([SAMPLE_INVENTORY]))
+    hint = next(w for w in rec.warnings if "ENIs not in the inventory" in w)
+    assert "(eni-0aaaaaaaaaaaaaaaa)" in hint and "collect --history missing" in hint
+    assert "no ENI history was given" in hint

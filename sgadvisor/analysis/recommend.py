@@ -144,6 +144,8 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     bearing = _groups_bearing_unattributed(
         strangers, book, in_scope, options.max_unattributed, vpcs, inventory
     )
+    if bearing:
+        warnings.append(_history_hint(strangers, len(bearing), bool(inventory.history)))
     delivery = _Delivery.of(flows)
     coverage = {gid: _coverage(gid, inventory, flows, window, options, bearing, delivery) for gid in in_scope}
     ok_groups = {gid for gid in in_scope if coverage[gid].status == "ok"}
@@ -793,6 +795,21 @@ def _unattributed(edges: pl.DataFrame, known: set[str]) -> tuple[list[Unattribut
             )
         )
     return out, flows
+
+
+def _history_hint(strangers: Sequence[Flow], groups: int, has_history: bool) -> str:
+    """How much initiated traffic of ENIs missing from the inventory (and its history) keeps groups from
+    being judged, and what would attribute it (a replaced instance, a finished task, a Lambda ENI)."""
+    enis = sorted({f.eni for f in strangers})
+    named = ", ".join(enis[:5]) + (f" and {len(enis) - 5} more" if len(enis) > 5 else "")
+    source = "the ENI history given does not cover them" if has_history else "no ENI history was given"
+    return (
+        f"{sum(f.records for f in strangers)} initiated records of {len(enis)} ENIs not in the inventory "
+        f"({named}) may need the rules of {groups} groups, which stay partial; {source}: AWS Config items or "
+        "CloudTrail events of those ENIs (`sgadvisor collect --history missing`, or `aws configservice "
+        "get-resource-config-history` / `aws cloudtrail lookup-events` output in the inventory folder) "
+        "would attribute them"
+    )
 
 
 def _groups_bearing_unattributed(
