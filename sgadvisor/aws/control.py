@@ -140,16 +140,24 @@ class Deadline:
         adapter = RetryEventAdapter()
         service = client.meta.service_model.service_id.hyphenize()
 
+        # The last retried failure per operation: a deadline met while botocore waits to retry says why.
+        failures: dict[str, str] = {}
+
         def before_send(event_name: str = "", **kwargs: Any) -> None:
             operation = event_name.rsplit(".", 1)[-1]
             if self.limited and operation not in _CLEANUP_OPERATIONS and self.expired() and not self.stopped:
-                raise self.exceeded(f" reached after {self.elapsed():.1f} s before {operation} was sent")
+                again = f" again (it had failed: {failures[operation]})" if operation in failures else ""
+                raise self.exceeded(
+                    f" reached after {self.elapsed():.1f} s before {operation} was sent{again}"
+                )
 
         def needs_retry(**kwargs: Any) -> float | bool | None:
             operation = kwargs["operation"].name
             attempts = int(kwargs["attempts"])
             if not conditions.is_retryable(adapter.create_retry_context(**kwargs)):
+                failures.pop(operation, None)
                 return None  # success, or an error botocore will not retry: not ours to judge
+            failures[operation] = f"{_failure(kwargs)}, {attempts} time{'s' if attempts > 1 else ''}"
             if self.stopped or (operation in _CLEANUP_OPERATIONS and self.expired()):
                 return False  # stopping: one attempt per cleanup call, no backoff
             remaining = self.remaining()
