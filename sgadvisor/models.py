@@ -109,6 +109,20 @@ class Unattributed(_Model):
     note: str
 
 
+class VanishedDestination(_Model):
+    """A destination address whose ENI (by the history, at the time of the flows) and every group that
+    ENI had are gone: never turned into a rule (DESIGN §6 "Destinations")."""
+
+    address: str
+    last_seen: str | None = None
+    former_eni: str | None = None
+    former_groups: list[str]
+    records: int
+    sources: list[str]  # the ENIs that sent to it
+    traffic: list[str]  # "tcp 5432", sorted
+    note: str
+
+
 class NotPermitted(_Model):
     eni: str
     rule: Rule
@@ -145,6 +159,7 @@ class Recommendation(_Model):
     labels: dict[str, str]
     infrastructure_enis: list[InfrastructureEni]
     unattributed: list[Unattributed]
+    vanished_destinations: list[VanishedDestination] = []
     not_permitted_now: list[NotPermitted]
     rejected_egress: list[Rejected]
     would_be_blocked: list[WouldBeBlocked] = []

@@ -24,6 +24,7 @@ WINDOW = Window(T0, T0 + 8 * 86400)
 S3_LIST = "pl-0s3"
 S3_ENTRIES = ("52.0.0.0/30", "52.0.1.0/30")
 EXTERNAL = ["52.0.0.1", "52.0.0.2", "52.0.1.1", "198.51.100.7", "198.51.100.8", "2001:db8::7"]
+GONE_GROUP = "sg-gone"  # held by former ENIs only, absent from the inventory
 PORTS = [22, 53, 123, 443, 5432, 8000, 8001, 8080, 50051]
 
 
@@ -116,6 +117,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         deleted = draw(st.integers(start + 3600, WINDOW.end - 1))
         held_indices = draw(st.sets(st.integers(0, n_groups - 1), min_size=1, max_size=2))
         held = tuple(_group_id(g) for g in sorted(held_indices))
+        if draw(st.integers(0, 2)) == 0:
+            held = (GONE_GROUP,)  # a decommissioned tier: the ENI and its group are both gone now
         state = EniState(
             T0 - 86400 if created is None else created, held, (f"10.0.0.{100 + index}",), "vpc-1", "subnet-1"
         )
@@ -139,7 +142,9 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         has_rule_ids=True,
         history=EniHistories(histories),
     )
-    peers = [a for itf in interfaces.values() for a in itf.addresses] + EXTERNAL
+    former_addresses = [a for h in histories.values() if h.eni_id not in interfaces
+                        for a in h.states[0].addresses or ()]  # fmt: skip
+    peers = [a for itf in interfaces.values() for a in itf.addresses] + EXTERNAL + former_addresses
     edges = draw(st.lists(_edge(sorted(interfaces), peers), max_size=25))
     formers = sorted(set(lives) - set(interfaces))
     if formers:
@@ -217,6 +222,8 @@ def probe_points(inventory: Inventory, flows: FlowEdges) -> list[tuple[int, str,
     addresses = set(EXTERNAL) | {"0.0.0.1", "255.255.255.254", "10.0.1.1", "2001:db8::ffff", "2600::1"}
     for itf in inventory.interfaces.values():
         addresses.update(itf.addresses)
+    for history in inventory.history.values():
+        addresses.update(a for state in history.states for a in state.addresses or ())
     for cidr in S3_ENTRIES:
         net = ipaddress.ip_network(cidr)
         addresses.update(

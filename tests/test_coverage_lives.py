@@ -4,7 +4,8 @@ An ENI's life in the window is the window cut to its creation and deletion where
 them; holes are looked for within the life only. A group's members for coverage are its current members
 and the former members the history shows holding it: a replaced instance or an ECS task with records over
 its whole life is evidence for its life and never makes the group `none` or `partial` for the rest of the
-window. An ENI without history stays unattributed, and its traffic bears only on groups of its VPC.
+window. An ENI without history stays unattributed, and its traffic bears only on groups of its VPC. A former
+member's flows are attributed to the groups it had then (tests/test_attribution_at_time.py).
 """
 
 from __future__ import annotations
@@ -109,9 +110,10 @@ def test_an_ecs_task_with_records_over_its_life_is_evidence_and_leaves_the_group
     assert (group.coverage.enis, group.coverage.enis_with_evidence) == (2, 2)
     assert group.coverage.reasons == []
     assert _tightened(group)
-    # Its flows are not attributed yet (another step): it is still listed with its initiated traffic,
-    # which no longer bears on the group (before, it made the group partial).
-    assert [(u.interface_id, u.destinations) for u in rec.unattributed] == [(TASK, [f"{DB}:5432"])]
+    # Its flows are attributed to the group it had then: it is not unattributed, and it is evidence.
+    assert rec.unattributed == []
+    (rule,) = [p for p in group.proposed_egress if p.evidence is not None]
+    assert rule.evidence is not None and TASK in rule.evidence.enis
 
 
 def test_a_replaced_instance_old_and_new_eni_each_logged_over_its_life_is_ok(tmp_path: Path) -> None:
@@ -146,17 +148,17 @@ def test_a_former_member_without_records_is_no_evidence_but_not_none(tmp_path: P
     assert group.coverage.reasons == [f"{TASK}: no flow-log record of it in the window (flow log fl-01)"]
 
 
-def test_traffic_only_a_former_member_needed_keeps_the_rules(tmp_path: Path) -> None:
-    """No breakage for former members while their flows are not analysed: the task went to the
-    internet on 443, which only the wide rule permits, so that rule is not removed."""
+def test_traffic_only_a_former_member_needed_gets_its_rule(tmp_path: Path) -> None:
+    """No breakage for former members: the task went to the internet on 443, which only the wide rule
+    permits; its flow is attributed to the group it had then, so the group keeps a rule for it."""
     inventory = _inventory([APP], [_history(TASK, T0 + 2 * DAY, T0 + 3 * DAY)])
     out = default_line(ADDRESS[TASK], "198.51.100.7", 41000, 443, eni=TASK, start=T0 + 2 * DAY + 600)
     lines = _delivered(APP, T0, END) + _delivered(TASK, T0 + 2 * DAY, T0 + 3 * DAY, extra=[out])
     group = _group(_recommend(tmp_path, inventory, lines))
-    assert group.coverage.status == "partial"
-    (reason,) = group.coverage.reasons
-    assert "former member the proposal would not permit" in reason and "198.51.100.7:443" in reason
-    assert {c.action for c in group.changes} == {"keep"}
+    assert group.coverage.status == "ok", group.coverage.reasons
+    internet = [p for p in group.proposed_egress if p.from_port == 443]
+    assert [(p.evidence.enis if p.evidence else None) for p in internet] == [[TASK]]
+    assert next(c for c in group.changes if c.security_group_rule_id == "sgr-all").action == "narrow"
 
 
 def test_an_unknown_eni_of_another_vpc_does_not_bear_on_this_vpcs_groups(tmp_path: Path) -> None:

@@ -123,6 +123,23 @@ def covered(candidate: Resolved, rules: Sequence[Resolved]) -> bool:
     return _spans_covered(spans, same)
 
 
+def covered_per_identity(key: RuleKey, inventory: Inventory, rules: Sequence[Resolved]) -> bool:
+    """Never wider for an SG reference, judged per ENI identity (DESIGN §6 "Invariants"): every current
+    member of the referenced group must be admitted by ``rules`` on the key's protocol and ports at one of
+    its addresses at least. A reference to a dual-stack group is not wider than an IPv4-only rule that
+    admitted its members; ICMP (ICMPv6) reaches a member's IPv4 (IPv6) addresses only."""
+    family = {_ICMP: 4, _ICMPV6: 6}.get(protocol_number(key.ip_protocol) or -1)
+    for eni in inventory.members.get(key.value, ()):
+        addresses = [
+            net
+            for net in (ipaddress.ip_network(a) for a in inventory.interfaces[eni].addresses)
+            if family is None or net.version == family
+        ]
+        if addresses and not any(covered(Resolved.of(key, (net,)), rules) for net in addresses):
+            return False
+    return True
+
+
 def _icmp_covers(rule: RuleKey, icmp_type: int | None, icmp_code: int | None) -> bool:
     def field_covers(have: int | None, want: int | None) -> bool:
         return have is None or have == -1 or (want is not None and want != -1 and have == want)

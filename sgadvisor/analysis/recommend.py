@@ -20,6 +20,7 @@ import polars as pl
 
 from sgadvisor import __version__
 from sgadvisor.accounting import InputAccounting
+from sgadvisor.analysis.attribution import Attribution
 from sgadvisor.analysis.awsranges import ServiceRanges
 from sgadvisor.analysis.budget import DEFAULT_BUDGET, aggregate, enforce_budget
 from sgadvisor.analysis.direction import Confidence, EphemeralRanges, classify_edges
@@ -55,6 +56,7 @@ from sgadvisor.models import (
     Rejected,
     Tool,
     Unattributed,
+    VanishedDestination,
     WindowOut,
     WouldBeBlocked,
 )
@@ -129,17 +131,14 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     known = set(inventory.interfaces)
     infra = {eni for eni, itf in inventory.interfaces.items() if itf.is_infrastructure}
     accounting = _scope_accounting(flows.accounting, edges, known, infra, scope_enis)
-    analysed, chosen, below = select_flows(flows, inventory, options)
+    attribution = Attribution(inventory, window.start, window.end)
+    analysed, chosen, below = select_flows(flows, inventory, options, attribution)
 
-    book = RuleBook(inventory)
-    unattributed, unknown_flows = _unattributed(edges, known)
+    book = RuleBook(inventory, attribution)
     # An ENI the inventory lacks but the history knows (with its groups in the window) is a former member
-    # of those groups (DESIGN §6 "Identity over time"): judged in their coverage, not unattributed. Its
-    # flows are not analysed yet (attribution at the time of a flow is still to come); they are checked
-    # against the proposal below instead.
-    formers = _formers(inventory, window)
-    former_flows = [f for f in unknown_flows if f.eni in formers]
-    strangers = [f for f in unknown_flows if f.eni not in formers]
+    # of those groups (DESIGN §6 "Identity over time"): its flows are attributed to the groups it had
+    # then, and it is judged in their coverage. The others stay unattributed.
+    unattributed, strangers = _unattributed(edges, known | set(attribution.formers))
     vpcs = _vpcs_of_unknown(edges, known, inventory)
     bearing = _groups_bearing_unattributed(
         strangers, book, in_scope, options.max_unattributed, vpcs, inventory
@@ -153,30 +152,24 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     pins, pin_warnings = _pins_by_group(options.pins, inventory, window)
     warnings += pin_warnings
 
+    # A destination whose ENIs and their groups are all gone is never a rule (DESIGN §6 "Destinations").
+    vanished = [f for f in chosen if _vanished(f, attribution)]
+    chosen = [f for f in chosen if not _vanished(f, attribution)]
     graph = build_graph(analysed, inventory, flows_per_eni=EDGES_PER_GROUP)
-    while True:
-        carried, stuck, not_permitted = place_flows(chosen, book, ok_groups)
-        usage = _Usage.build(carried, analysed)
-        reports: list[GroupReport] = []
-        over_budget: list[str] = []
-        for gid in in_scope:
-            plan = _plan_group(gid, carried.get(gid, []), stuck, book, coverage[gid], pins.get(gid, {}))
-            if coverage[gid].status == "ok":
-                if options.cidr_tolerance is not None:
-                    plan.proposed = aggregate(plan.proposed, gid, book, options.cidr_tolerance)
-                plan.proposed, over = enforce_budget(plan.proposed, gid, book, options.rule_budget)
-                if over:
-                    over_budget.append(over)
-            reports.append(_group_report(gid, plan, usage, inventory, coverage[gid], book, graph))
-        # No breakage for former members either: a group whose tightening would cut traffic a former
-        # member initiated is not judged (the ok set only shrinks, so this ends).
-        demoted = _breaks_former_members(former_flows, formers, reports, book, ok_groups)
-        if not demoted:
-            break
-        for gid, why in demoted.items():
-            reasons = [*coverage[gid].reasons, why]
-            coverage[gid] = coverage[gid].model_copy(update={"status": "partial", "reasons": reasons})
-            ok_groups.discard(gid)
+    carried, stuck, not_permitted = place_flows(chosen, book, ok_groups)
+    usage = _Usage.build(carried, analysed)
+    reports: list[GroupReport] = []
+    over_budget: list[str] = []
+    for gid in in_scope:
+        plan = _plan_group(gid, carried.get(gid, []), stuck, book, coverage[gid], pins.get(gid, {}))
+        vanished += plan.vanished
+        if coverage[gid].status == "ok":
+            if options.cidr_tolerance is not None:
+                plan.proposed = aggregate(plan.proposed, gid, book, options.cidr_tolerance)
+            plan.proposed, over = enforce_budget(plan.proposed, gid, book, options.rule_budget)
+            if over:
+                over_budget.append(over)
+        reports.append(_group_report(gid, plan, usage, inventory, coverage[gid], book, graph))
     warnings += over_budget
 
     blocked = _would_be_blocked(below, reports, book, inventory)
@@ -194,6 +187,7 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
         labels=_labels(inventory, reports),
         infrastructure_enis=_infrastructure(edges, inventory, infra),
         unattributed=unattributed,
+        vanished_destinations=_vanished_destinations(vanished, attribution),
         not_permitted_now=_not_permitted(not_permitted),
         rejected_egress=_rejected(edges, known),
         would_be_blocked=blocked,
@@ -206,15 +200,21 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
 
 
 def select_flows(
-    flows: FlowEdges, inventory: Inventory, options: AnalysisOptions
+    flows: FlowEdges, inventory: Inventory, options: AnalysisOptions, attribution: Attribution | None = None
 ) -> tuple[pl.DataFrame, list[Flow], list[tuple[Flow, str]]]:
     """*The flows* of DESIGN §6, the one definition ``recommend`` and ``check`` share: the classified
-    egress edges of in-scope, non-infrastructure ENIs, their non-reply flows at or above the thresholds
+    egress edges of in-scope, non-infrastructure ENIs — current members, and former ones the ENI
+    history attributes to an in-scope group — their non-reply flows at or above the thresholds
     (chosen), and those below with the reason (listed as would be blocked)."""
+    if attribution is None:
+        window = flows.window or Window(0, 0)
+        attribution = Attribution(inventory, window.start, window.end)
     in_scope = options.scope.groups_in(inventory)
-    scope_enis = {eni for gid in in_scope for eni in inventory.members.get(gid, ())}
+    scope_enis = attribution.members_in_window(in_scope)
     infra = {eni for eni, itf in inventory.interfaces.items() if itf.is_infrastructure}
-    edges_known = flows.edges.filter(pl.col("interface_id").is_in(sorted(inventory.interfaces)))
+    infra |= attribution.former_infrastructure
+    attributable = sorted({*inventory.interfaces, *attribution.formers})
+    edges_known = flows.edges.filter(pl.col("interface_id").is_in(attributable))
     classified = classify_edges(edges_known, options.ephemeral)
     analysed = classified.filter(pl.col("interface_id").is_in(sorted(scope_enis - infra)))
     all_flows = list(iter_flows(edges_to_flows(analysed.filter(pl.col("class") != "reply"))))
@@ -240,6 +240,7 @@ class _Plan:
     proposed: list[Placed]
     flows: list[Flow]
     kept_reasons: dict[RuleKey, str]
+    vanished: list[Flow] = field(default_factory=list)  # flows to destinations that are gone
 
 
 def _plan_group(
@@ -257,7 +258,8 @@ def _plan_group(
         for placed in proposed:
             placed.flows = [f for f in flows if _permits_key(book, placed.key, f)]
         return _Plan(_sorted(proposed), flows, {p.key: why for p in proposed})
-    proposed = synthesize_group(gid, flows, book)
+    vanished: list[Flow] = []
+    proposed = synthesize_group(gid, flows, book, vanished)
     kept_reasons: dict[RuleKey, str] = {}
     by_key = {p.key: p for p in proposed}
     current_by_key = {rule.key(): rule for rule, _ in current}
@@ -277,7 +279,7 @@ def _plan_group(
     for key, placed in by_key.items():
         if key in current_by_key:
             placed.kept_rule = current_by_key[key]
-    return _Plan(_sorted(list(by_key.values())), flows, kept_reasons)
+    return _Plan(_sorted(list(by_key.values())), flows, kept_reasons, vanished)
 
 
 def _permits_key(book: RuleBook, key: RuleKey, flow: Flow) -> bool:
@@ -410,6 +412,8 @@ def _rule_of(rule: SgRule) -> Rule:
 def _proposed_rule(placed: Placed) -> ProposedRule:
     key = placed.key
     evidence = _evidence(placed.flows) if placed.flows else None
+    if evidence is not None and placed.note:
+        evidence.why.insert(0, placed.note)
     if placed.kept_rule is not None:
         description = placed.kept_rule.description
         rule_id = placed.kept_rule.rule_id
@@ -625,19 +629,6 @@ def _life(eni: str, inventory: Inventory, window: Window) -> tuple[int, int] | N
     if history.deleted is not None and eni not in inventory.interfaces:
         end = min(end, history.deleted)
     return (start, end) if start < end else None
-
-
-def _formers(inventory: Inventory, window: Window) -> dict[str, tuple[str, ...]]:
-    """ENIs of the history that the inventory lacks, with the groups they held in the window (only those
-    whose groups the history knows: the others stay unattributed)."""
-    out: dict[str, tuple[str, ...]] = {}
-    for eni in sorted(inventory.history):
-        if eni in inventory.interfaces:
-            continue
-        held = inventory.history[eni].groups_during(window.start, window.end)
-        if held:
-            out[eni] = held
-    return out
 
 
 def _coverage_members(
@@ -878,41 +869,58 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _breaks_former_members(
-    flows: Sequence[Flow],
-    formers: dict[str, tuple[str, ...]],
-    reports: Sequence[GroupReport],
-    book: RuleBook,
-    ok_groups: set[str],
-) -> dict[str, str]:
-    """The ok groups whose proposal would no longer permit initiated traffic of a former member that the
-    current rules of the groups it held permit, with the reason (no breakage, DESIGN §6). Former members'
-    flows are not placed on groups yet, so this keeps their rules instead."""
-    proposed = {r.group_id: [book.resolved(p.key()) for p in r.proposed_egress] for r in reports}
-    records: dict[str, int] = defaultdict(int)
-    example: dict[str, str] = {}
+def _vanished(flow: Flow, attribution: Attribution) -> bool:
+    """Was the flow's destination an ENI that is gone, with every group it had?"""
+    owners = attribution.owners(flow)
+    groups = attribution.inventory.groups
+    return bool(owners) and not any(o.current or any(g in groups for g in o.groups) for o in owners)
+
+
+def _vanished_destinations(flows: Sequence[Flow], attribution: Attribution) -> list[VanishedDestination]:
+    """Flows to destinations that are gone, per address, with when they were last seen."""
+    by_address: dict[str, list[Flow]] = defaultdict(list)
     for flow in flows:
-        held = [gid for gid in formers[flow.eni] if gid in book.inventory.groups]
-        permitting = [gid for gid in held if book.permitting(gid, flow)]
-        if not permitting:
-            continue  # not permitted now: nothing to keep
-        after = [res for gid in held for res in (proposed[gid] if gid in proposed else
-                                                  [res for _, res in book.group(gid)])]  # fmt: skip
-        if any(permits(res, flow.proto, flow.addr, flow.port_low, flow.port_high) for res in after):
-            continue
-        for gid in permitting:
-            if gid in ok_groups:
-                records[gid] += flow.records
-                example.setdefault(
-                    gid, f"{flow.eni} {protocol_name(flow.proto)} to {flow.remote}:{flow.port_low}"
-                )
-    return {
-        gid: (
-            f"traffic of a former member the proposal would not permit ({records[gid]} records, e.g. "
-            f"{example[gid]}): former members' flows are not analysed yet, so the rules stay"
+        by_address[flow.remote].append(flow)
+    groups = attribution.inventory.groups
+    out = []
+    for address, group in by_address.items():
+        owners = [o for f in group for o in attribution.owners(f)]
+        last_owner = max(owners, key=lambda o: (o.last_held, o.eni))
+        former_groups = sorted({g for o in owners for g in o.groups})
+        gone = [g for g in former_groups if g not in groups]
+        lasts = [f.last for f in group if f.last is not None]
+        note = (
+            "its ENI and every group it had are gone: never turned into a rule"
+            if len(gone) == len(former_groups)
+            else "its ENI is gone and no group it had can be referenced without widening: never "
+            "turned into a rule"
         )
-        for gid in sorted(records)
-    }
+        out.append(
+            VanishedDestination(
+                address=address,
+                last_seen=format_instant(max(lasts)) if lasts else None,
+                former_eni=last_owner.eni,
+                former_groups=former_groups,
+                records=sum(f.records for f in group),
+                sources=sorted({f.eni for f in group}),
+                traffic=sorted({_traffic(f) for f in group}),
+                note=note,
+            )
+        )
+    return sorted(out, key=lambda v: _address_order(v.address))
+
+
+def _traffic(flow: Flow) -> str:
+    proto = protocol_name(flow.proto)
+    if flow.proto not in (6, 17):
+        return proto
+    ports = str(flow.port_low) if flow.port_low == flow.port_high else f"{flow.port_low}-{flow.port_high}"
+    return f"{proto} {ports}"
+
+
+def _address_order(address: str) -> tuple[int, int]:
+    ip = ipaddress.ip_address(address)
+    return ip.version, int(ip)
 
 
 def _infrastructure(edges: pl.DataFrame, inventory: Inventory, infra: set[str]) -> list[InfrastructureEni]:
@@ -971,9 +979,10 @@ def _would_be_blocked(
     proposed_by_group = {r.group_id: [book.resolved(p.key()) for p in r.proposed_egress] for r in reports}
     out = []
     for flow, reason in below:
-        itf = inventory.interfaces[flow.eni]
-        rules = [res for gid in itf.group_ids for res in proposed_by_group.get(gid, [])]
-        if any(permits(r, flow.proto, flow.addr, flow.port_low, flow.port_high) for r in rules):
+        rules = [
+            res for gid in book.attribution.source_groups(flow) for res in proposed_by_group.get(gid, [])
+        ]
+        if any(book.permits_flow(r, flow) for r in rules):
             continue
         out.append(
             WouldBeBlocked(

@@ -16,9 +16,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sgadvisor.analysis.attribution import Attribution, Owner
 from sgadvisor.analysis.direction import Confidence
 from sgadvisor.analysis.flows import Flow, protocol_name
-from sgadvisor.analysis.permits import Net, Resolved, covered, permits, resolve
+from sgadvisor.analysis.permits import Net, Resolved, covered, covered_per_identity, permits, resolve
 from sgadvisor.inventory.model import Inventory, SgRule
 from sgadvisor.rules import DestKind, RuleKey, make_key
 
@@ -35,6 +36,7 @@ class Placed:
     kept_rule: SgRule | None = None  # a current rule kept unchanged (coverage, pin, or no narrower rule)
     reason: str | None = None  # why a rule without flows stays
     label: str | None = None  # AWS service or prefix-list name, for the description
+    note: str | None = None  # what the rule admits beyond the observed, or why it is an address rule
 
 
 @dataclass
@@ -48,8 +50,10 @@ class GroupPlan:
 class RuleBook:
     """Current rules resolved on the snapshot, per group and per ENI (cached: used for every flow)."""
 
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, attribution: Attribution | None = None) -> None:
         self.inventory = inventory
+        # Who sent and who received a flow, at its time (without a window: the inventory's answer).
+        self.attribution = attribution or Attribution(inventory, 0, 0)
         self._by_group: dict[str, list[tuple[SgRule, Resolved]]] = {}
         self._by_eni: dict[str, list[Resolved]] = {}
         self._lists: dict[str, tuple[Net, ...]] = {}
@@ -75,11 +79,25 @@ class RuleBook:
         return self._by_eni[eni]
 
     def permitting(self, group_id: str, flow: Flow) -> list[SgRule]:
-        return [
-            rule
-            for rule, res in self.group(group_id)
-            if permits(res, flow.proto, flow.addr, flow.port_low, flow.port_high)
-        ]
+        return [rule for rule, res in self.group(group_id) if self.permits_flow(res, flow)]
+
+    def permits_flow(
+        self, rule: Resolved, flow: Flow, port_low: int | None = None, port_high: int | None = None
+    ) -> bool:
+        """Does ``rule`` permit the flow (on ``[port_low, port_high]``, by default its ports)? An SG
+        reference permits a flow to an ENI that was a member of the group when the flow happened, even
+        when that ENI is gone now (DESIGN §6 "Identity over time"): the reference admitted it then."""
+        low = flow.port_low if port_low is None else port_low
+        high = flow.port_high if port_high is None else port_high
+        if permits(rule, flow.proto, flow.addr, low, high):
+            return True
+        key = rule.key
+        if key.kind is not DestKind.SECURITY_GROUP or not self.inventory.history:
+            return False
+        if not any(key.value in owner.groups for owner in self.attribution.owners(flow)):
+            return False
+        as_then = Resolved.of(key, (ipaddress.ip_network(flow.remote),))
+        return permits(as_then, flow.proto, flow.addr, low, high)
 
     def prefix_list_nets(self, prefix_list_id: str) -> tuple[Net, ...]:
         if prefix_list_id not in self._lists:
@@ -91,14 +109,18 @@ class RuleBook:
         """Is ``key`` (if added to the group) covered by every member's current rules? (memoised)"""
         memo = (key, group_id)
         if memo not in self._never_wider:
-            candidate = self.resolved(key)
-            self._never_wider[memo] = all(
-                covered(candidate, self.eni(eni)) for eni in self.inventory.members.get(group_id, ())
-            )
+            members = self.inventory.members.get(group_id, ())
+            if key.kind is DestKind.SECURITY_GROUP:
+                # One identity per member of the referenced group (DESIGN §6 "Invariants").
+                verdict = all(covered_per_identity(key, self.inventory, self.eni(eni)) for eni in members)
+            else:
+                candidate = self.resolved(key)
+                verdict = all(covered(candidate, self.eni(eni)) for eni in members)
+            self._never_wider[memo] = verdict
         return self._never_wider[memo]
 
     def permits_key(self, key: RuleKey, flow: Flow) -> bool:
-        return permits(self.resolved(key), flow.proto, flow.addr, flow.port_low, flow.port_high)
+        return self.permits_flow(self.resolved(key), flow)
 
 
 def flow_key(flow: Flow, kind: DestKind, value: str, icmp_from: SgRule | None = None) -> RuleKey:
@@ -133,9 +155,8 @@ def place_flows(
     not_permitted: list[Flow] = []
     inventory = book.inventory
     for flow in flows:
-        itf = inventory.interfaces[flow.eni]
         candidates = []
-        for gid in itf.group_ids:
+        for gid in book.attribution.source_groups(flow):
             rules = book.permitting(gid, flow)
             if rules:
                 candidates.append((len(inventory.members.get(gid, ())), gid, rules))
@@ -158,22 +179,19 @@ def _union_permitting(flow: Flow, book: RuleBook) -> list[SgRule] | None:
     """For a range of bucketed ports no single rule spans: the rules of one of the ENI's groups that
     together cover it (kept as they are), or None."""
     candidate = book.resolved(host_key(flow))
-    for gid in sorted(book.inventory.interfaces[flow.eni].group_ids):
+    for gid in book.attribution.source_groups(flow):
         rules = book.group(gid)
         if covered(candidate, [res for _, res in rules]):
             return [
                 rule
                 for rule, res in rules
-                if any(
-                    permits(res, flow.proto, flow.addr, port, port)
-                    for port in (flow.port_low, flow.port_high)
-                )
+                if any(book.permits_flow(res, flow, port, port) for port in (flow.port_low, flow.port_high))
                 or (
                     rule.from_port is not None
                     and rule.to_port is not None
                     and flow.port_low <= rule.to_port
                     and rule.from_port <= flow.port_high
-                    and permits(res, flow.proto, flow.addr, rule.from_port, rule.from_port)
+                    and book.permits_flow(res, flow, rule.from_port, rule.from_port)
                 )
             ]
     return None
@@ -186,13 +204,18 @@ def _icmp_rule(rules: Sequence[SgRule]) -> SgRule | None:
     return None
 
 
-def synthesize_group(group_id: str, flows: Sequence[Flow], book: RuleBook) -> list[Placed]:
-    """The least-privilege rules for the flows one group carries (each checked never wider)."""
+def synthesize_group(
+    group_id: str, flows: Sequence[Flow], book: RuleBook, vanished: list[Flow] | None = None
+) -> list[Placed]:
+    """The least-privilege rules for the flows one group carries (each checked never wider).
+
+    A flow whose destination ENIs are all gone and for which no group reference qualifies is never
+    turned into an address rule (the address belongs to nothing now): it is appended to ``vanished``."""
     inventory = book.inventory
     placed: dict[RuleKey, Placed] = {}
 
-    def put(key: RuleKey, flow: Flow, label: str | None = None) -> None:
-        entry = placed.setdefault(key, Placed(key=key, label=label))
+    def put(key: RuleKey, flow: Flow, label: str | None = None, note: str | None = None) -> None:
+        entry = placed.setdefault(key, Placed(key=key, label=label, note=note))
         entry.flows.append(flow)
 
     # Group flows by what the rule's protocol/port part will be.
@@ -205,63 +228,116 @@ def synthesize_group(group_id: str, flows: Sequence[Flow], book: RuleBook) -> li
         by_ports[template].append(flow)
 
     for template in sorted(by_ports, key=_key_order):
-        bucket = by_ports[template]
-        remaining = list(bucket)
-        # (1) SG references: one group covering every destination ENI seen on this port when there is
-        #     one, else each destination ENI's smallest group; each reference checked never wider.
-        owners: dict[Flow, str] = {}
-        for f in remaining:
-            owner = inventory.owner_of_address.get(f.remote)
-            if owner is not None and inventory.interfaces[owner].group_ids:
-                owners[f] = owner
-        for ref, ref_flows in _reference_groups(owners, inventory).items():
-            key = RuleKey(
-                template.ip_protocol, template.from_port, template.to_port, DestKind.SECURITY_GROUP, ref
-            )
-            if book.never_wider(key, group_id):
-                for f in ref_flows:
-                    put(key, f, None)
-                carried_now = set(ref_flows)
-                remaining = [f for f in remaining if f not in carried_now]
+        remaining = list(by_ports[template])
+        # (1) SG references (DESIGN §6 "Destinations"): the destination ENIs at the time of each flow,
+        #     current or former; the smallest group that held them all and passes never wider, else for
+        #     each flow the smallest of its own destination ENIs' groups that does.
+        owners = {f: book.attribution.owners(f) for f in remaining}
+        chosen = _reference_groups(owners, group_id, template, book)
+        for ref, ref_flows in chosen.items():
+            key = _with_destination(template, DestKind.SECURITY_GROUP, ref)
+            for f in ref_flows:
+                put(key, f)
+        carried_now = {f for ref_flows in chosen.values() for f in ref_flows}
+        remaining = [f for f in remaining if f not in carried_now]
+        # A destination whose ENIs are all gone: no address rule to what is no longer there.
+        gone = [f for f in remaining if owners[f] and not any(o.current for o in owners[f])]
+        if gone:
+            if vanished is not None:
+                vanished.extend(gone)
+            remaining = [f for f in remaining if f not in set(gone)]
         # (2) An AWS-managed prefix list that contains the destination.
         for flow in list(remaining):
             plist = _managed_list_of(flow, book)
             if plist is None:
                 continue
-            key = RuleKey(
-                template.ip_protocol, template.from_port, template.to_port, DestKind.PREFIX_LIST, plist
-            )
+            key = _with_destination(template, DestKind.PREFIX_LIST, plist)
             if key in placed or book.never_wider(key, group_id):
                 put(key, flow, inventory.prefix_lists[plist].name)
                 remaining.remove(flow)
-        # (3)/(4) The address itself, labelled with its AWS service when the flow log names one.
+        # (3)/(4)/(5) The address itself, labelled with its AWS service when the flow log names one; an
+        #     ENI's address only when no group of it qualifies, and labelled as such.
         for flow in remaining:
-            put(host_key(flow, icmp_source[flow]), flow, flow.service)
+            note = None
+            label = flow.service
+            if owners[flow]:
+                label = "address only"
+                note = (
+                    f"address rule: no group of the ENI holding {flow.remote} "
+                    f"({', '.join(o.eni for o in owners[flow])}) can be referenced without widening"
+                )
+            put(host_key(flow, icmp_source[flow]), flow, label, note)
+    for entry in placed.values():
+        if entry.key.kind is DestKind.SECURITY_GROUP:
+            entry.note = admits_note(entry.key.value, entry.flows, book)
     return prefer_current(_merge_ports(list(placed.values())), group_id, book)
 
 
-def _reference_groups(owners: Mapping[Flow, str], inventory: Inventory) -> dict[str, list[Flow]]:
-    """Destination ENIs → the groups to reference: the smallest group holding them all, if any; else
-    each ENI's own smallest group (fewest members, then lowest id)."""
-    if not owners:
+def _with_destination(template: RuleKey, kind: DestKind, value: str) -> RuleKey:
+    return RuleKey(template.ip_protocol, template.from_port, template.to_port, kind, value)
+
+
+def _reference_groups(
+    owners: Mapping[Flow, tuple[Owner, ...]], group_id: str, template: RuleKey, book: RuleBook
+) -> dict[str, list[Flow]]:
+    """Flows (of one protocol/port) → the group each is referenced by: the smallest group (fewest
+    current members, then lowest id) that held every destination ENI of all of them and passes never
+    wider, else per flow the smallest such group of its own destination ENIs; flows with none are left
+    out."""
+    inventory = book.inventory
+
+    def candidates(flow_owners: tuple[Owner, ...]) -> set[str]:
+        # A holder that is gone with all its groups has no identity left to name (an address handed
+        # over within the flow's span): the holders that still have one decide.
+        held = [{g for g in o.groups if g in inventory.groups} for o in flow_owners]
+        named = [groups for groups, o in zip(held, flow_owners, strict=True) if groups or o.current]
+        return set.intersection(*named) if named else set()
+
+    def first_passing(groups: set[str]) -> str | None:
+        for _, gid in sorted((len(inventory.members.get(g, ())), g) for g in groups):
+            if book.never_wider(_with_destination(template, DestKind.SECURITY_GROUP, gid), group_id):
+                return gid
+        return None
+
+    per_flow = {f: candidates(o) for f, o in owners.items() if o}
+    per_flow = {f: c for f, c in per_flow.items() if c}
+    if not per_flow:
         return {}
-    dest_enis = set(owners.values())
-
-    def smallest(candidates: Iterable[str]) -> str | None:
-        ranked = sorted((len(inventory.members.get(g, ())), g) for g in candidates)
-        return ranked[0][1] if ranked else None
-
-    # A group holds every destination ENI exactly when it is one of each destination's groups.
-    common = set.intersection(*(set(inventory.interfaces[eni].group_ids) for eni in dest_enis))
-    everyone = smallest(common)
+    everyone = first_passing(set.intersection(*per_flow.values()))
     if everyone is not None:
-        return {everyone: sorted(owners, key=_flow_order)}
+        return {everyone: sorted(per_flow, key=_flow_order)}
     out: dict[str, list[Flow]] = defaultdict(list)
-    for flow in sorted(owners, key=_flow_order):
-        ref = smallest(inventory.interfaces[owners[flow]].group_ids)
+    for flow in sorted(per_flow, key=_flow_order):
+        ref = first_passing(per_flow[flow])
         if ref is not None:
             out[ref].append(flow)
     return dict(sorted(out.items()))
+
+
+def admits_note(ref: str, flows: Sequence[Flow], book: RuleBook) -> str:
+    """What a reference admits beyond the observed: "admits 4 members, 2 observed; also their IPv6
+    addresses" (DESIGN §6 "Destinations")."""
+    inventory = book.inventory
+    members = inventory.members.get(ref, ())
+    observed = {o.eni for f in flows for o in book.attribution.owners(f) if ref in o.groups}
+    current_seen = len(observed & set(members))
+    former_seen = len({eni for eni in observed if eni not in inventory.interfaces})
+    parts = [
+        f"admits {len(members)} current member{'s' if len(members) != 1 else ''}, {current_seen} observed"
+    ]
+    if former_seen:
+        parts[0] += f" (and {former_seen} former member{'s' if former_seen != 1 else ''} observed)"
+    seen_families = {parse_family(f.remote) for f in flows}
+    member_families = {
+        parse_family(address) for eni in members for address in inventory.interfaces[eni].addresses
+    }
+    for family in sorted(member_families - seen_families):
+        parts.append(f"also their IPv{family} addresses")
+    return "; ".join(parts)
+
+
+def parse_family(address: str) -> int:
+    return ipaddress.ip_address(address).version
 
 
 def _flow_order(flow: Flow) -> tuple[str, int, str, int, int]:
@@ -276,9 +352,17 @@ def prefer_current(proposed: list[Placed], group_id: str, book: RuleBook) -> lis
     for placed in proposed:
         if placed.kept_rule is None and all(placed.key != rule.key() for rule, _ in current):
             candidate = book.resolved(placed.key)
-            for rule, res in current:
-                if covered(candidate, [res]) and covered(res, [candidate]):
-                    placed = Placed(key=rule.key(), flows=placed.flows, kept_rule=rule, label=placed.label)
+            # A reference to a group with no member today admits nothing now, like any other such rule:
+            # equal on the snapshot, yet not the same rule (it names the identity the flows reached).
+            for rule, res in current if candidate.spans else ():
+                if res.spans and covered(candidate, [res]) and covered(res, [candidate]):
+                    placed = Placed(
+                        key=rule.key(),
+                        flows=placed.flows,
+                        kept_rule=rule,
+                        label=placed.label,
+                        note=placed.note,
+                    )
                     break
         out.append(placed)
     merged: dict[RuleKey, Placed] = {}
@@ -322,7 +406,12 @@ def _merge_ports(rules: list[Placed]) -> list[Placed]:
             if nxt_low <= cur_high + 1:
                 high = max(cur_high, nxt.key.to_port if nxt.key.to_port is not None else 65535)
                 key = RuleKey(proto, current.key.from_port, high, kind, value)
-                current = Placed(key=key, flows=current.flows + nxt.flows, label=current.label or nxt.label)
+                current = Placed(
+                    key=key,
+                    flows=current.flows + nxt.flows,
+                    label=current.label or nxt.label,
+                    note=current.note or nxt.note,
+                )
             else:
                 merged.append(current)
                 current = nxt
@@ -355,7 +444,3 @@ def key_order(key: RuleKey) -> tuple[str, int, int, str, str]:
 def strongest(flows: Sequence[Flow]) -> Confidence:
     best = max((f.confidence for f in flows), key=lambda c: c.rank, default=Confidence.LOW)
     return best
-
-
-def rules_permitting(rules: Mapping[RuleKey, Resolved], flow: Flow) -> list[RuleKey]:
-    return [k for k, r in rules.items() if permits(r, flow.proto, flow.addr, flow.port_low, flow.port_high)]

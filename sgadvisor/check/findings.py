@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from sgadvisor.analysis.attribution import Attribution
 from sgadvisor.analysis.flows import Flow
 from sgadvisor.analysis.permits import Resolved, covered, permits
 from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
@@ -38,7 +39,7 @@ from sgadvisor.check.model import (
     finding_id,
 )
 from sgadvisor.config import RuleException
-from sgadvisor.flowlogs.edges import FlowEdges
+from sgadvisor.flowlogs.edges import FlowEdges, Window
 from sgadvisor.inventory.model import Inventory, SgRule
 from sgadvisor.models import CoverageOut
 from sgadvisor.rules import DestKind, Rule, RuleKey, describe_rule
@@ -139,15 +140,17 @@ class _State:
         coverage: dict[str, CoverageOut] = {}
         chosen: list[Flow] = []
         window = None
+        book = RuleBook(inventory)
         if flows is not None:
             # Coverage exactly as recommend judges it (the same function, on the current state).
             current = build_recommendation(flows, inventory, analysis)
             coverage = {g.group_id: g.coverage for g in current.security_groups}
             window = (current.window.start, current.window.end)
-            chosen = select_flows(flows, inventory, analysis)
-        return cls(
-            baseline, inventory, RuleBook(inventory), in_scope, chosen, coverage, window, frozenset(in_scope)
-        )
+            # Flows attributed to the groups their ENI had when they happened, as recommend does.
+            span = flows.window or Window(0, 0)
+            book = RuleBook(inventory, Attribution(inventory, span.start, span.end))
+            chosen = select_flows(flows, inventory, analysis, book.attribution)
+        return cls(baseline, inventory, book, in_scope, chosen, coverage, window, frozenset(in_scope))
 
     def label(self, gid: str) -> str:
         sg = self.inventory.groups.get(gid)
@@ -361,8 +364,8 @@ def _uncovered_flows(state: _State) -> list[_Raw]:
 
     merged: dict[tuple[tuple[str, ...], RuleKey], list[Flow]] = defaultdict(list)
     for flow in state.flows:
-        groups = state.inventory.interfaces[flow.eni].group_ids
-        if not _allowed(book, book.eni(flow.eni), flow):
+        groups = book.attribution.source_groups(flow)
+        if not _allowed(book, [r for gid in groups for _, r in book.group(gid)], flow):
             continue  # not permitted now: never a finding (it is not_permitted_now in recommend)
         if _allowed(book, [r for gid in groups for r in effective(gid)], flow):
             continue
@@ -424,7 +427,7 @@ def _flow_text(flow: Flow) -> str:
 
 def _allowed(book: RuleBook, rules: Sequence[Resolved], flow: Flow) -> bool:
     """Do ``rules`` together permit the whole flow (a bucketed port range may need several)?"""
-    if any(permits(r, flow.proto, flow.addr, flow.port_low, flow.port_high) for r in rules):
+    if any(book.permits_flow(r, flow) for r in rules):
         return True
     if flow.proto in _PORTED and flow.port_low != flow.port_high:
         return covered(book.resolved(host_key(flow)), list(rules))

@@ -6,6 +6,7 @@ makes "apply a recommendation, check against it with the same flows" report no d
 
 from __future__ import annotations
 
+from sgadvisor.analysis.attribution import Attribution
 from sgadvisor.analysis.flows import Flow
 from sgadvisor.analysis.recommend import AnalysisOptions
 from sgadvisor.analysis.recommend import select_flows as select_recommend_flows
@@ -13,6 +14,8 @@ from sgadvisor.flowlogs.edges import FlowEdges
 from sgadvisor.inventory.model import Inventory
 
 
-def select_flows(flows: FlowEdges, inventory: Inventory, options: AnalysisOptions) -> list[Flow]:
-    _, chosen, _ = select_recommend_flows(flows, inventory, options)
+def select_flows(
+    flows: FlowEdges, inventory: Inventory, options: AnalysisOptions, attribution: Attribution | None = None
+) -> list[Flow]:
+    _, chosen, _ = select_recommend_flows(flows, inventory, options, attribution)
     return chosen
