@@ -31,9 +31,9 @@ from sgadvisor.accounting import Issue
 from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
 from sgadvisor.flowlogs.ingest import read_flows
 from sgadvisor.inventory.snapshot import load_snapshot
-from sgadvisor.models import EdgeOut, GroupReport, Recommendation
+from sgadvisor.models import EdgeOut, Evidence, GroupReport, ProposedRule, Recommendation, VanishedDestination
 from sgadvisor.render import OutputFormat, RenderContext, renderer_for
-from sgadvisor.render.graph_svg import MAX_ENIS, MAX_TARGETS, layout, port_text
+from sgadvisor.render.graph_svg import MAX_RULES, layout, port_text
 from sgadvisor.render.html import human_bytes, render_html, rule_what
 from sgadvisor.rules import Rule
 from tests.conftest import IN_CI, REPO
@@ -125,6 +125,18 @@ def hostile(sample: Recommendation) -> Recommendation:
     )
     rejected = [r.model_copy(update={"note": HOSTILE, "dst": HOSTILE}) for r in sample.rejected_egress]
     infra = [i.model_copy(update={"note": HOSTILE, "type": HOSTILE}) for i in sample.infrastructure_enis]
+    vanished = [
+        VanishedDestination(
+            address=HOSTILE,
+            last_seen=None,
+            former_eni=HOSTILE,
+            former_groups=[HOSTILE],
+            records=3,
+            sources=[eni],
+            traffic=[HOSTILE],
+            note=HOSTILE,
+        )
+    ]
     return sample.model_copy(
         update={
             "security_groups": groups,
@@ -133,6 +145,7 @@ def hostile(sample: Recommendation) -> Recommendation:
             "input_accounting": accounting,
             "rejected_egress": rejected,
             "infrastructure_enis": infra,
+            "vanished_destinations": vanished,
         }
     )
 
@@ -147,7 +160,7 @@ def test_renderer_interface_gives_one_file(sample: Recommendation) -> None:
 
 
 def test_every_section_and_group_is_present(sample: Recommendation, page_text: str) -> None:
-    for section in ("overview", "groups", "rejected", "blocked", "not-permitted", "unattributed"):
+    for section in ("overview", "groups", "rejected", "blocked", "not-permitted", "unattributed", "vanished"):
         assert f'<section id="{section}">' in page_text
     assert '<section id="infrastructure">' in page_text and '<section id="accounting">' in page_text
     for group in sample.security_groups:
@@ -330,59 +343,77 @@ def test_readable_rule_and_size_texts() -> None:
 # --- the flow graph ----------------------------------------------------------------------------------
 
 
-def _crowded() -> list[EdgeOut]:
-    """30 ENIs and 100 destinations: far beyond what one picture can show."""
-    return [
-        _edge(f"eni-{e:017x}", f"10.1.{t // 250}.{t % 250 + 1}", 443, 1 + (e * 7 + t * 13) % 97)
-        for e in range(30)
-        for t in range(100)
-        if (e + t) % 3 == 0
+def _crowded(group: GroupReport) -> GroupReport:
+    """60 proposed rules: far beyond what one picture can show."""
+    target = group.group_id
+    rules = [
+        ProposedRule(
+            ip_protocol="tcp",
+            from_port=2000 + i,
+            to_port=2000 + i,
+            referenced_security_group_id=target,
+            evidence=Evidence(
+                records=1 + (i * 13) % 97,
+                bytes=100,
+                enis=["eni-00000000000000001"],
+                destinations=["10.1.0.1"],
+                confidence="high",
+                why=[],
+            ),
+        )
+        for i in range(60)
     ]
+    return group.model_copy(update={"proposed_egress": rules, "changes": [], "edges_omitted": 5})
 
 
-def test_the_graph_folds_what_does_not_fit_and_keeps_every_record() -> None:
-    edges = _crowded()
-    graph = layout(edges, {}, edges_omitted=17)
+def test_the_graph_folds_what_does_not_fit_and_keeps_every_record(sample: Recommendation) -> None:
+    crowded = _crowded(_group(sample, "web"))
+    graph = layout(crowded, sample.labels)
     assert graph is not None
-    enis = [n for n in graph.nodes if n.side == "eni"]
-    targets = [n for n in graph.nodes if n.side == "target"]
-    assert len(enis) == MAX_ENIS and len(targets) == MAX_TARGETS
-    assert enis[-1].summary and enis[-1].text == f"+{30 - MAX_ENIS + 1} more ENIs"
-    assert targets[-1].summary and targets[-1].text == f"+{100 - MAX_TARGETS + 1} more destinations"
-    assert sum(link.records for link in graph.links) == sum(e.records for e in edges)
-    assert graph.hidden_enis == 30 - MAX_ENIS + 1 and graph.edges_omitted == 17
-    tops = [n.top for n in targets]
+    rules = [n for n in graph.nodes if n.kind in ("rule", "kept", "more")]
+    assert len(rules) == MAX_RULES
+    assert rules[-1].kind == "more" and rules[-1].text == f"+{60 - MAX_RULES + 1} more rules"
+    drawn = sum(link.records for link in graph.links if link.kind in ("rule", "more"))
+    assert drawn == sum(r.evidence.records for r in crowded.proposed_egress if r.evidence)
+    assert graph.hidden_rules == 60 - MAX_RULES + 1 and graph.edges_omitted == 5
+    tops = [n.top for n in graph.nodes if n.side == "target"]
     assert tops == sorted(tops) and len(set(tops)) == len(tops)  # no two boxes on top of each other
+    assert len(tops) <= 40
 
 
 def test_the_graph_page_text_summarises_the_fold(sample: Recommendation) -> None:
-    web = _group(sample, "web")
-    crowded = web.model_copy(update={"edges": _crowded(), "edges_omitted": 5})
+    crowded = _crowded(_group(sample, "web"))
     text = render_html(sample.model_copy(update={"security_groups": [crowded]}))
     svg = re.search(r'<svg class="graph".*?</svg>', text, re.S)
     assert svg is not None
-    assert svg.group(0).count('<g class="n ') == MAX_ENIS + MAX_TARGETS
-    assert f"+{30 - MAX_ENIS + 1} more ENIs" in svg.group(0)
+    assert svg.group(0).count('<g class="n target rule"') == MAX_RULES - 1
+    assert svg.group(0).count('<g class="n source"') == 1
+    assert f"+{60 - MAX_RULES + 1} more rules" in svg.group(0)
     assert "folded into" in text and "5 quieter edges are not in the report" in text
 
 
-def test_the_graph_does_not_depend_on_edge_order() -> None:
-    edges = _crowded()
-    assert layout(edges, {}) == layout(list(reversed(edges)), {})
+def test_the_graph_does_not_depend_on_edge_order(sample: Recommendation) -> None:
+    web = _group(sample, "web")
+    reversed_edges = web.model_copy(update={"edges": list(reversed(web.edges))})
+    assert layout(web, sample.labels) == layout(reversed_edges, sample.labels)
 
 
-def test_destinations_reached_only_by_replies_fold_first() -> None:
-    eni = "eni-00000000000000001"
-    busy_replies = [_edge(eni, f"10.9.0.{i}", 0, 1000, "reply") for i in range(1, 60)]
-    quiet_initiated = [_edge(eni, f"10.8.0.{i}", 443, 1) for i in range(1, 20)]
-    graph = layout(busy_replies + quiet_initiated, {})
-    assert graph is not None
-    shown = {n.text for n in graph.nodes if n.side == "target" and not n.summary}
-    assert {f"10.8.0.{i}" for i in range(1, 20)} <= shown
+def test_replies_never_become_nodes(sample: Recommendation) -> None:
+    """web answers dozens of clients: they fold into one box, and no client address is drawn."""
+    web = _group(sample, "web")
+    graph = layout(web, sample.labels)
+    assert graph is not None and graph.replies is not None
+    clients = {e.remote for e in web.edges if e.klass == "reply"}
+    assert graph.replies.clients == len(clients) > 10
+    texts = {n.text for n in graph.nodes}
+    assert not clients & texts
+    assert [n.kind for n in graph.nodes].count("reply") == 1
+    assert len(graph.nodes) == 1 + len(web.proposed_egress) + (graph.other_edges > 0) + 1
 
 
 def test_no_edges_no_graph(sample: Recommendation, page_text: str) -> None:
-    assert layout([], {}) is None
+    empty = _group(sample, "bastion").model_copy(update={"proposed_egress": [], "changes": []})
+    assert layout(empty, {}) is None
     assert "No egress traffic recorded for this group" in page_text  # bastion and launch-wizard-1
 
 

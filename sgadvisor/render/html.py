@@ -9,7 +9,8 @@ is ever written into the script; it reads the DOM. No render time is printed: th
 gives the same bytes.
 
 Scale: groups are collapsed ``<details>`` (closed content costs parsing but no layout), each group's
-graph is bounded to about 50 nodes (``graph_svg``), and long evidence lists are cut with a count.
+graph is bounded to about 40 nodes (``graph_svg``: the group, one box per proposed rule, replies and
+uncarried traffic folded), and long evidence lists are cut with a count.
 """
 
 from __future__ import annotations
@@ -25,7 +26,16 @@ from markupsafe import Markup
 
 from sgadvisor.models import Change, EdgeOut, Evidence, GroupReport, ProposedRule, Recommendation
 from sgadvisor.render import RenderContext, Rendered
-from sgadvisor.render.graph_svg import GraphLayout, layout, port_text
+from sgadvisor.render.graph_svg import (
+    GraphLayout,
+    RepliesFold,
+    evidence_anchor,
+    fold_replies,
+    layout,
+    port_text,
+    rule_anchor,
+)
+from sgadvisor.render.graph_svg import rule_what as rule_what  # drawn in the graph too; re-exported
 from sgadvisor.render.quoting import inline_text
 from sgadvisor.render.templating import Structured, html_environment
 from sgadvisor.resources import templates_dir
@@ -108,6 +118,8 @@ class GroupView:
     diff: tuple[DiffRow, ...]
     evidence: tuple[EvidenceRow, ...]
     graph: GraphLayout | None
+    replies: RepliesFold | None
+    evidence_anchor: str
     edge_enis: str
     edge_rows: str
 
@@ -147,6 +159,7 @@ def render_html(recommendation: Recommendation) -> str:
         when=when,
         port_text=port_text,
         view=rule_view,
+        list_limit=LIST_LIMIT,
     )
 
 
@@ -213,27 +226,6 @@ def when(timestamp: str | None) -> str:
     return timestamp.replace("T", " ") if timestamp else "\u2014"
 
 
-def rule_what(rule: Rule) -> str:
-    """Protocol and ports as a reviewer says them: ``tcp 443``, ``tcp 1024-65535``, ``all traffic``."""
-    protocol = rule.ip_protocol
-    if protocol == "-1":
-        return "all traffic"
-    if protocol in ("icmp", "icmpv6"):
-        return _icmp_what(protocol, rule.from_port, rule.to_port)
-    if protocol not in ("tcp", "udp"):
-        return f"protocol {protocol}"
-    low, high = rule.from_port, rule.to_port
-    if low is None or (low in (0, -1) and high in (65535, -1)):
-        return f"{protocol} all ports"
-    return f"{protocol} {low}" if low == high else f"{protocol} {low}\u2013{high}"
-
-
-def _icmp_what(protocol: str, icmp_type: int | None, code: int | None) -> str:
-    if icmp_type in (None, -1):
-        return f"{protocol} all types"
-    return f"{protocol} type {icmp_type}" + ("" if code in (None, -1) else f" code {code}")
-
-
 def rule_view(rule: Rule) -> RuleView:
     kind, value = rule.destination
     return RuleView(rule.security_group_rule_id, rule_what(rule), _KIND[kind], value, rule.description or "")
@@ -251,7 +243,9 @@ def _group_view(group: GroupReport, labels: Mapping[str, str]) -> GroupView:
         reasons=tuple(segments(reason, labels) for reason in group.coverage.reasons),
         diff=tuple(_diff_rows(group, anchor, labels)),
         evidence=tuple(_evidence_rows(group, anchor, labels)),
-        graph=layout(group.edges, labels, group.edges_omitted),
+        graph=layout(group, labels, anchor),
+        replies=fold_replies(group.edges),
+        evidence_anchor=evidence_anchor(anchor),
         edge_enis=edge_enis,
         edge_rows=edge_rows,
     )
@@ -333,7 +327,7 @@ def _row(
         others = tuple(r for r in (add.replaces or []) if r != change.security_group_rule_id) if add else ()
         reason = segments(add.reason, labels) if add and current is not None else ()
         proposed.append(
-            Replacement(i + 1, f"{anchor}-p{i + 1}", rule_view(group.proposed_egress[i]), reason, others)
+            Replacement(i + 1, rule_anchor(anchor, i), rule_view(group.proposed_egress[i]), reason, others)
         )
     return DiffRow(
         change.action,
@@ -362,7 +356,7 @@ def _evidence_row(
     note = segments(keep.reason, labels) if keep and evidence is None else ()
     return EvidenceRow(
         number=i + 1,
-        anchor=f"{anchor}-p{i + 1}",
+        anchor=rule_anchor(anchor, i),
         action="keep" if keep else "add",
         rule=rule_view(rule),
         evidence=evidence,

@@ -1,6 +1,7 @@
 """summary.md: the recommendation as a pull-request comment or CI step summary — totals first, then the
-changes per group and the groups that could not be judged, bounded so that a 1,000-group estate, or one
-with hostile names, still fits a comment (GitHub allows 65,536 characters) and stays readable.
+changes per group, the groups that could not be judged and the vanished destinations, bounded so that a
+1,000-group estate, or one with hostile names, still fits a comment (GitHub allows 65,536 characters) and
+stays readable.
 
 Every value goes through the ``md`` or ``html`` filter (quoting.markdown_text / html_text: control
 characters escaped, no mentions or autolinks, each value cut to MARKDOWN_VALUE_LIMIT characters) and
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from sgadvisor import __version__
-from sgadvisor.models import Change, GroupReport, Recommendation
+from sgadvisor.models import Change, GroupReport, Recommendation, VanishedDestination
 from sgadvisor.render import RenderContext, Rendered
 from sgadvisor.render.quoting import safe_lines
 from sgadvisor.render.templating import markdown_environment
@@ -28,6 +29,8 @@ MAX_UNJUDGED_GROUPS = 50
 MAX_WARNINGS = 10
 MAX_CHANGES_PER_GROUP = 15
 MAX_REASONS_PER_GROUP = 3
+MAX_VANISHED = 20
+MAX_VANISHED_ITEMS = 5  # former groups, traffic and sending ENIs listed per vanished destination
 MAX_CHARS = 60_000
 _CUT_NOTE = "\n_(cut to fit the size limit: the rest is in recommendation.json)_\n"
 _ENI_ID = re.compile(r"\beni-[0-9a-f]{8,17}\b")
@@ -58,17 +61,31 @@ class UnjudgedRow:
 
 
 @dataclass(frozen=True)
+class VanishedRow:
+    """A destination whose ENI and groups are gone, its lists cut to MAX_VANISHED_ITEMS each."""
+
+    item: VanishedDestination
+    groups: tuple[str, ...]
+    groups_omitted: int
+    traffic: tuple[str, ...]
+    traffic_omitted: int
+    sources: tuple[str, ...]
+    sources_omitted: int
+
+
+@dataclass(frozen=True)
 class Limits:
     """How many entries of each list are shown; shrunk, list by list, until the summary fits."""
 
     detailed: int = MAX_DETAILED_GROUPS
     warnings: int = MAX_WARNINGS
+    vanished: int = MAX_VANISHED
     unjudged: int = MAX_UNJUDGED_GROUPS
     table: int = MAX_TABLE_GROUPS
 
     def shrink(self) -> Limits | None:
         """Halve the first list still shown (detailed changes first, the table of changes last)."""
-        for name in ("detailed", "warnings", "unjudged", "table"):
+        for name in ("detailed", "warnings", "vanished", "unjudged", "table"):
             value: int = getattr(self, name)
             if value:
                 return replace(self, **{name: value // 2})
@@ -80,8 +97,8 @@ def render(recommendation: Recommendation, context: RenderContext) -> Rendered:
 
 
 def render_summary(recommendation: Recommendation, max_chars: int = MAX_CHARS) -> str:
-    """The summary, with fewer detailed groups, warnings, groups not judged and table rows (in that
-    order) until it fits ``max_chars``; every line passed through safe_line."""
+    """The summary, with fewer detailed groups, warnings, vanished destinations, groups not judged and
+    table rows (in that order) until it fits ``max_chars``; every line passed through safe_line."""
     limits: Limits | None = Limits()
     text = ""
     while limits is not None:
@@ -110,6 +127,7 @@ def _render(recommendation: Recommendation, limits: Limits) -> str:
         if group.coverage.status != "ok"
     ]
     warnings = recommendation.warnings
+    vanished = recommendation.vanished_destinations
     changed = [row for row in rows if row.changed]
     totals: Counter[str] = Counter()
     for row in rows:
@@ -124,6 +142,7 @@ def _render(recommendation: Recommendation, limits: Limits) -> str:
         (len(recommendation.not_permitted_now), "accepted flows the current rules no longer permit"),
         (len(recommendation.unattributed), "ENIs with traffic but absent from the inventory"),
         (len(recommendation.would_be_blocked), "flows below the thresholds that the proposal would block"),
+        (len(vanished), "destinations whose ENI and groups are gone (never turned into rules)"),
         (accounting.malformed, "malformed flow-log records skipped"),
     ]
     return (
@@ -145,6 +164,9 @@ def _render(recommendation: Recommendation, limits: Limits) -> str:
             unjudged=unjudged[: limits.unjudged],
             unjudged_total=len(unjudged),
             unjudged_omitted=max(0, len(unjudged) - limits.unjudged),
+            vanished=[_vanished(item, recommendation.labels) for item in vanished[: limits.vanished]],
+            vanished_total=len(vanished),
+            vanished_omitted=max(0, len(vanished) - limits.vanished),
             attention=[(count, what) for count, what in attention if count],
             describe_rule=describe_rule,
             actions=ACTIONS,
@@ -163,6 +185,25 @@ def _unjudged(group: GroupReport, labels: dict[str, str]) -> UnjudgedRow:
         _label(group, labels),
         tuple(name_enis(reason, labels) for reason in reasons[:MAX_REASONS_PER_GROUP]),
         max(0, len(reasons) - MAX_REASONS_PER_GROUP),
+    )
+
+
+def _vanished(item: VanishedDestination, labels: Mapping[str, str]) -> VanishedRow:
+    def named(value: str, form: str) -> str:
+        label = labels.get(value)
+        return form.format(value, label) if label else value
+
+    groups = [named(g, "{} ({})") for g in item.former_groups]
+    sources = [named(eni, "{} [{}]") for eni in item.sources]
+    cap = MAX_VANISHED_ITEMS
+    return VanishedRow(
+        item,
+        tuple(groups[:cap]),
+        max(0, len(groups) - cap),
+        tuple(item.traffic[:cap]),
+        max(0, len(item.traffic) - cap),
+        tuple(sources[:cap]),
+        max(0, len(sources) - cap),
     )
 
 
