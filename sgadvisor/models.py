@@ -66,6 +66,12 @@ class Evidence(_Model):
     destinations: list[str]
     confidence: ConfidenceLevel
     why: list[str]
+    # Internet destinations (DESIGN §6 "Internet destinations"): how the rule names them — "port" (the
+    # observed protocol and ports to the internet, or to the current rule's CIDR), "pinned" (/32s of
+    # today's addresses: --internet address, a stable DNS name's whole set, or a [[fixed]] table) — and
+    # the DNS names that resolved to its destinations (Route 53 Resolver query logs).
+    internet: Literal["port", "pinned"] | None = None
+    names: list[str] | None = None
 
 
 class ProposedRule(Rule):
@@ -123,6 +129,44 @@ class VanishedDestination(_Model):
     note: str
 
 
+class DnsIssue(_Model):
+    file: str
+    line: int
+    reason: str
+
+
+class DnsAccounting(_Model):
+    """Route 53 Resolver query-log lines: ``records = used + malformed + Σ filtered``."""
+
+    records: int = 0
+    used: int = 0
+    malformed: int = 0
+    filtered: dict[str, int] = {}
+    issues: list[DnsIssue] = []
+    issues_omitted: int = 0
+
+
+class DomainAllowlist(_Model):
+    """The DNS names the flows justify in one VPC, for a Route 53 Resolver DNS Firewall domain list
+    (``egress-domains.tf``): ``domains`` back a rule; ``cname_targets`` are the targets of their CNAME
+    chains, listed because DNS Firewall inspects every domain of a chain by default."""
+
+    vpc_id: str
+    domains: list[str]
+    cname_targets: list[str]
+
+
+class DnsOut(_Model):
+    """What the DNS evidence (``--dns-logs``) contributed."""
+
+    sources: list[str]  # files or log groups read
+    accounting: DnsAccounting
+    action: Literal["ALERT", "BLOCK"] = "ALERT"  # what the firewall does with every other domain
+    allowlists: list[DomainAllowlist] = []
+    forwarded: list[str] = []  # sentences: queries seen from forwarding resolvers, and how they were used
+    all_names: list[str] | None = None  # every name queried, only with --show-all-names (sensitive)
+
+
 class NotPermitted(_Model):
     eni: str
     rule: Rule
@@ -165,6 +209,7 @@ class Recommendation(_Model):
     would_be_blocked: list[WouldBeBlocked] = []
     warnings: list[str] = []
     input_accounting: InputAccounting
+    dns: DnsOut | None = None  # present only with --dns-logs
 
     def to_json(self) -> str:
         """The canonical file text: same inputs → byte-identical output. Absent values are omitted

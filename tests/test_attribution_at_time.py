@@ -222,6 +222,6 @@ def test_a_flow_belongs_to_the_groups_its_eni_had_when_it_happened(tmp_path: Pat
     assert _targets(_group(rec)) == [("tcp", 5432, DB)]
     other = _group(rec, OTHER)
     assert other.coverage.status == "ok", other.coverage.reasons
-    assert _targets(other) == [("tcp", 443, "198.51.100.7/32")]
+    assert _targets(other) == [("tcp", 443, "0.0.0.0/0")]  # port-scoped: --internet port
     assert other.proposed_egress[0].evidence is not None
     assert other.proposed_egress[0].evidence.enis == [WEB]

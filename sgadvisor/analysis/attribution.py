@@ -121,6 +121,15 @@ class Attribution:
             held.update(today or last or ())
         return tuple(sorted(held))
 
+    def addresses_of(self, eni: str) -> tuple[str, ...]:
+        """Every address the ENI had in the window: the inventory's, and its history's."""
+        itf = self.inventory.interfaces.get(eni)
+        out = list(itf.addresses) if itf is not None else []
+        history = self.inventory.history.get(eni)
+        for state in history.states if history is not None else ():
+            out += [a for a in state.addresses or () if a not in out]
+        return tuple(out)
+
     # --------------------------------------------------------------------------------- destinations
 
     def owners(self, flow: Flow) -> tuple[Owner, ...]:

@@ -26,6 +26,7 @@ from sgadvisor.analysis.budget import DEFAULT_BUDGET, aggregate, enforce_budget
 from sgadvisor.analysis.direction import Confidence, EphemeralRanges, classify_edges
 from sgadvisor.analysis.flows import Flow, edges_to_flows, iter_flows, protocol_name
 from sgadvisor.analysis.graph import Node, build_graph, busiest_flows
+from sgadvisor.analysis.internet import InternetOptions
 from sgadvisor.analysis.permits import parse_addr, permits
 from sgadvisor.analysis.synthesis import (
     Placed,
@@ -113,6 +114,7 @@ class AnalysisOptions:
     ip_ranges: ServiceRanges | None = None  # AWS service labels for destinations (ip-ranges.json)
     rule_budget: int = DEFAULT_BUDGET
     max_gap: int = DEFAULT_MAX_GAP  # the longest stretch of an ENI's life without a record of it
+    internet: InternetOptions = field(default_factory=InternetOptions)  # --internet, [[fixed]], --dns-logs
 
 
 def build_recommendation(flows: FlowEdges, inventory: Inventory, options: AnalysisOptions) -> Recommendation:
@@ -161,7 +163,9 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     reports: list[GroupReport] = []
     over_budget: list[str] = []
     for gid in in_scope:
-        plan = _plan_group(gid, carried.get(gid, []), stuck, book, coverage[gid], pins.get(gid, {}))
+        plan = _plan_group(
+            gid, carried.get(gid, []), stuck, book, coverage[gid], pins.get(gid, {}), options.internet
+        )
         vanished += plan.vanished
         if coverage[gid].status == "ok":
             if options.cidr_tolerance is not None:
@@ -171,6 +175,14 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
                 over_budget.append(over)
         reports.append(_group_report(gid, plan, usage, inventory, coverage[gid], book, graph))
     warnings += over_budget
+    gone = _vanished_destinations(vanished, attribution)
+    if gone:
+        shown = ", ".join(f"{v.address} (last seen {v.last_seen})" for v in gone[:3])
+        more = f" and {len(gone) - 3} more" if len(gone) > 3 else ""
+        warnings.append(
+            f"{len(gone)} destinations whose ENI and groups are gone were reached: {shown}{more}; never "
+            "turned into rules (vanished_destinations in recommendation.json)"
+        )
 
     blocked = _would_be_blocked(below, reports, book, inventory)
     short = _short_window_warning(window)
@@ -187,7 +199,7 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
         labels=_labels(inventory, reports),
         infrastructure_enis=_infrastructure(edges, inventory, infra),
         unattributed=unattributed,
-        vanished_destinations=_vanished_destinations(vanished, attribution),
+        vanished_destinations=gone,
         not_permitted_now=_not_permitted(not_permitted),
         rejected_egress=_rejected(edges, known),
         would_be_blocked=blocked,
@@ -250,6 +262,7 @@ def _plan_group(
     book: RuleBook,
     coverage: CoverageOut,
     pins: dict[RuleKey, RuleException],
+    internet: InternetOptions,
 ) -> _Plan:
     current = book.group(gid)
     if coverage.status != "ok":
@@ -259,7 +272,7 @@ def _plan_group(
             placed.flows = [f for f in flows if _permits_key(book, placed.key, f)]
         return _Plan(_sorted(proposed), flows, {p.key: why for p in proposed})
     vanished: list[Flow] = []
-    proposed = synthesize_group(gid, flows, book, vanished)
+    proposed = synthesize_group(gid, flows, book, vanished, internet)
     kept_reasons: dict[RuleKey, str] = {}
     by_key = {p.key: p for p in proposed}
     current_by_key = {rule.key(): rule for rule, _ in current}
@@ -371,7 +384,7 @@ def _group_report(
             Change(
                 action="add",
                 rule=Rule.from_key(placed.key, description=proposed_out[index].description),
-                reason=f"carries {_usage(placed.flows)}",
+                reason=f"carries {_usage(placed.flows)}" if placed.flows or not placed.note else placed.note,
                 replaces=replaces or None,
             )
         )
@@ -412,8 +425,15 @@ def _rule_of(rule: SgRule) -> Rule:
 def _proposed_rule(placed: Placed) -> ProposedRule:
     key = placed.key
     evidence = _evidence(placed.flows) if placed.flows else None
+    if evidence is None and placed.internet is not None:
+        # A stable name's address not seen in the window: pinned with the name, where it goes next.
+        evidence = Evidence(records=0, bytes=0, enis=[], destinations=[placed.key.value.split("/")[0]],
+                            confidence="low", why=[])  # fmt: skip
     if evidence is not None and placed.note:
         evidence.why.insert(0, placed.note)
+    if evidence is not None and placed.internet is not None:
+        internet = "pinned" if placed.internet == "pinned" else "port"
+        evidence = evidence.model_copy(update={"internet": internet, "names": sorted(placed.names) or None})
     if placed.kept_rule is not None:
         description = placed.kept_rule.description
         rule_id = placed.kept_rule.rule_id

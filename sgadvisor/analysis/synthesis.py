@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from sgadvisor.analysis.attribution import Attribution, Owner
 from sgadvisor.analysis.direction import Confidence
 from sgadvisor.analysis.flows import Flow, protocol_name
+from sgadvisor.analysis.internet import InternetOptions, Naming, is_internet, name_flow
 from sgadvisor.analysis.permits import Net, Resolved, covered, covered_per_identity, permits, resolve
 from sgadvisor.inventory.model import Inventory, SgRule
 from sgadvisor.rules import DestKind, RuleKey, make_key
@@ -37,6 +39,8 @@ class Placed:
     reason: str | None = None  # why a rule without flows stays
     label: str | None = None  # AWS service or prefix-list name, for the description
     note: str | None = None  # what the rule admits beyond the observed, or why it is an address rule
+    internet: str | None = None  # "port" | "pinned" for internet destinations (DESIGN §6)
+    names: set[str] = field(default_factory=set)  # DNS names that resolved to its destinations
 
 
 @dataclass
@@ -59,6 +63,11 @@ class RuleBook:
         self._lists: dict[str, tuple[Net, ...]] = {}
         self._resolved: dict[RuleKey, Resolved] = {}
         self._never_wider: dict[tuple[RuleKey, str], bool] = {}
+
+    @cached_property
+    def vpc_networks(self) -> tuple[Net, ...]:
+        """Every VPC's CIDR blocks (describe-vpcs): addresses inside them are not the internet."""
+        return tuple(ipaddress.ip_network(c) for vpc in self.inventory.vpcs.values() for c in vpc.cidrs)
 
     def resolved(self, key: RuleKey) -> Resolved:
         if key not in self._resolved:
@@ -205,7 +214,11 @@ def _icmp_rule(rules: Sequence[SgRule]) -> SgRule | None:
 
 
 def synthesize_group(
-    group_id: str, flows: Sequence[Flow], book: RuleBook, vanished: list[Flow] | None = None
+    group_id: str,
+    flows: Sequence[Flow],
+    book: RuleBook,
+    vanished: list[Flow] | None = None,
+    internet: InternetOptions | None = None,
 ) -> list[Placed]:
     """The least-privilege rules for the flows one group carries (each checked never wider).
 
@@ -217,6 +230,15 @@ def synthesize_group(
     def put(key: RuleKey, flow: Flow, label: str | None = None, note: str | None = None) -> None:
         entry = placed.setdefault(key, Placed(key=key, label=label, note=note))
         entry.flows.append(flow)
+
+    def put_internet(key: RuleKey, flow: Flow | None, kind: str, naming: Naming) -> None:
+        entry = placed.setdefault(key, Placed(key=key, label=naming.names[0] if naming.names else None))
+        if flow is not None:
+            entry.flows.append(flow)
+        entry.internet = "pinned" if "pinned" in (entry.internet, kind) else kind
+        entry.names.update(naming.names)
+        if naming.why and entry.note is None:
+            entry.note = naming.why
 
     # Group flows by what the rule's protocol/port part will be.
     by_ports: dict[RuleKey, list[Flow]] = defaultdict(list)
@@ -255,7 +277,16 @@ def synthesize_group(
             if key in placed or book.never_wider(key, group_id):
                 put(key, flow, inventory.prefix_lists[plist].name)
                 remaining.remove(flow)
-        # (3)/(4)/(5) The address itself, labelled with its AWS service when the flow log names one; an
+        # (4) The internet: port-scoped, pinned or named by DNS (DESIGN §6 "Internet destinations").
+        internet_flows = [
+            f
+            for f in remaining
+            if not owners[f] and not f.service and is_internet(f.remote, book.vpc_networks)
+        ]
+        for flow in internet_flows:
+            _place_internet(flow, template, group_id, book, internet or InternetOptions(), put_internet)
+        remaining = [f for f in remaining if f not in set(internet_flows)]
+        # (3)/(5) The address itself, labelled with its AWS service when the flow log names one; an
         #     ENI's address only when no group of it qualifies, and labelled as such.
         for flow in remaining:
             note = None
@@ -271,6 +302,51 @@ def synthesize_group(
         if entry.key.kind is DestKind.SECURITY_GROUP:
             entry.note = admits_note(entry.key.value, entry.flows, book)
     return prefer_current(_merge_ports(list(placed.values())), group_id, book)
+
+
+def _place_internet(
+    flow: Flow,
+    template: RuleKey,
+    group_id: str,
+    book: RuleBook,
+    options: InternetOptions,
+    put: Callable[[RuleKey, Flow | None, str, Naming], None],
+) -> None:
+    """Name one internet flow per the policy: pinned /32s (the flow's own address, and a stable name's
+    other addresses where never wider), or the observed ports to the widest CIDR of the group's current
+    rules that permit it (0.0.0.0/0 when that is what it has), never wider by construction."""
+    naming = name_flow(flow.remote, book.attribution.addresses_of(flow.eni), options)
+    icmp_from = _icmp_rule(book.permitting(group_id, flow)) if flow.proto in _ICMPS else None
+    if naming.pinned:
+        put(host_key(flow, icmp_from), flow, "pinned", naming)
+        for address in naming.pinned:
+            if address == flow.remote:
+                continue
+            network = ipaddress.ip_network(address)
+            kind = DestKind.CIDR_IPV4 if network.version == 4 else DestKind.CIDR_IPV6
+            key = _with_destination(host_key(flow, icmp_from), kind, str(network))
+            if book.never_wider(key, group_id):
+                put(key, None, "pinned", naming)  # the name's other addresses: where it goes next
+        return
+    widest: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+    for rule in book.permitting(group_id, flow):
+        if rule.kind in (DestKind.CIDR_IPV4, DestKind.CIDR_IPV6):
+            network = ipaddress.ip_network(rule.value)
+            if network.version == flow.addr.version and (
+                widest is None or network.prefixlen < widest.prefixlen
+            ):
+                widest = network
+    if widest is None:
+        # Only a prefix list or a reference admits it today: the address itself is all that stays narrower.
+        put(
+            host_key(flow, icmp_from),
+            flow,
+            "pinned",
+            replace(naming, why="pinned: no current CIDR rule admits it"),
+        )
+        return
+    kind = DestKind.CIDR_IPV4 if widest.version == 4 else DestKind.CIDR_IPV6
+    put(flow_key(flow, kind, str(widest), icmp_from), flow, "port", naming)
 
 
 def _with_destination(template: RuleKey, kind: DestKind, value: str) -> RuleKey:
@@ -369,6 +445,7 @@ def prefer_current(proposed: list[Placed], group_id: str, book: RuleBook) -> lis
     for placed in out:
         if placed.key in merged:
             merged[placed.key].flows.extend(placed.flows)
+            merged[placed.key].names |= placed.names
         else:
             merged[placed.key] = placed
     return sorted(merged.values(), key=lambda p: _key_order(p.key))
@@ -411,6 +488,8 @@ def _merge_ports(rules: list[Placed]) -> list[Placed]:
                     flows=current.flows + nxt.flows,
                     label=current.label or nxt.label,
                     note=current.note or nxt.note,
+                    internet=current.internet or nxt.internet,
+                    names=current.names | nxt.names,
                 )
             else:
                 merged.append(current)

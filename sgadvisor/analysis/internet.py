@@ -1,0 +1,158 @@
+"""Internet destinations that survive address rotation (DESIGN §6 "Internet destinations").
+
+SaaS and CDN endpoints rotate their addresses: a /32 pinned from two weeks of flows breaks production at
+the partner's next DNS change. So an internet destination (a public address in no managed prefix list and
+no AWS service range) is named, per ``--internet``:
+
+* ``port`` (the default without DNS evidence): the observed protocol and ports to the widest CIDR among
+  the group's current rules that permit the flow — ``0.0.0.0/0`` / ``::/0`` when that is what the group
+  has today, never anything the current rules do not already admit for every member;
+* ``address``: today's /32 (/128), labelled "pinned";
+* ``auto`` (the default with ``--dns-logs``): the names that resolved to the address for the ENI's own
+  addresses; a *stable* name's whole address set is pinned and named, every other address is port-scoped
+  and named by its domains.
+
+A ``[[fixed]]`` config table states that a partner's address is fixed: it gets its /32 under any policy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class InternetPolicy(StrEnum):
+    port = "port"
+    address = "address"
+    auto = "auto"
+
+
+class FixedAddress(BaseModel):
+    """A ``[[fixed]]`` table: a partner address (or block) the user states does not rotate."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    address: str = Field(description="an address or CIDR, IPv4 or IPv6")
+    reason: str = Field(min_length=1)
+
+    @field_validator("address")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address or CIDR") from None
+
+
+class NameMatch(Protocol):
+    """What the DNS evidence says about one address for one ENI (sgadvisor.dnslogs)."""
+
+    @property
+    def names(self) -> Sequence[str]: ...  # names the ENI's own queries resolved to it (query names first)
+
+    @property
+    def forwarded(self) -> Sequence[str]: ...  # names only queries of a forwarding resolver resolved to it
+
+
+class Stability(Protocol):
+    @property
+    def stable(self) -> bool: ...
+
+    @property
+    def addresses(self) -> frozenset[str]: ...
+
+
+class DnsEvidence(Protocol):
+    def names_for(self, clients: Iterable[str], address: str) -> NameMatch: ...
+
+    def stability(self, name: str, family: int) -> Stability: ...
+
+
+@dataclass(frozen=True)
+class InternetOptions:
+    policy: InternetPolicy = InternetPolicy.port
+    fixed: tuple[FixedAddress, ...] = ()
+    dns: DnsEvidence | None = None
+
+
+@dataclass
+class Naming:
+    """How one internet flow is named: ``pinned`` addresses (each a /32 or /128), or port-scoped."""
+
+    pinned: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    why: str | None = None
+    forwarded: tuple[str, ...] = field(default_factory=tuple)
+
+
+# Not the internet: private (RFC 1918, shared CGNAT space that VPCs use as secondary CIDRs, IPv6 ULA),
+# link-local (instance metadata, Time Sync), loopback, multicast and reserved blocks. Documentation ranges
+# (TEST-NET, 2001:db8::/32) count as the internet: examples and tests stand them in for public addresses.
+_NOT_INTERNET = tuple(
+    ipaddress.ip_network(cidr)
+    for cidr in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
+        "::/127", "fc00::/7", "fe80::/10", "ff00::/8",
+    )
+)  # fmt: skip
+
+
+def is_internet(
+    address: str, vpc_networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
+) -> bool:
+    """A public address outside every VPC of the inventory (a VPC's IPv6 block is globally routable, and
+    so is a BYOIP IPv4 block): what is left once ENIs, prefix lists and AWS services are named."""
+    ip = ipaddress.ip_address(address)
+    if any(ip.version == net.version and ip in net for net in _NOT_INTERNET):
+        return False
+    return not any(ip.version == net.version and ip in net for net in vpc_networks)
+
+
+def fixed_network(address: str, fixed: Sequence[FixedAddress]) -> FixedAddress | None:
+    ip = ipaddress.ip_address(address)
+    for entry in fixed:
+        net = ipaddress.ip_network(entry.address)
+        if net.version == ip.version and ip in net:
+            return entry
+    return None
+
+
+def name_flow(address: str, clients: Iterable[str], options: InternetOptions) -> Naming:
+    """The naming of one internet destination of one ENI (whose own addresses are ``clients``)."""
+    fixed = fixed_network(address, options.fixed)
+    if fixed is not None:
+        return Naming(pinned=(address,), why=f"pinned: fixed address ({fixed.reason})")
+    if options.policy is InternetPolicy.address:
+        return Naming(pinned=(address,), why="pinned: --internet address")
+    if options.policy is InternetPolicy.port or options.dns is None:
+        return Naming()
+    match = options.dns.names_for(clients, address)
+    names = tuple(match.names)
+    forwarded = tuple(n for n in match.forwarded if n not in names)
+    family = ipaddress.ip_address(address).version
+    for name in names:
+        stability = options.dns.stability(name, family)
+        if stability.stable and address in stability.addresses:
+            return Naming(
+                pinned=tuple(sorted(stability.addresses, key=_address_key)),
+                names=(name,),
+                why=f"pinned: {name} resolved to the same addresses throughout the window",
+                forwarded=forwarded,
+            )
+    if not names and forwarded:
+        # Only a forwarding resolver asked: the names say where the traffic may go, not who asked,
+        # so they name the port-scoped rule but never pin it.
+        why = "named from queries of a forwarding resolver (the asking host is not known)"
+        return Naming(names=forwarded, forwarded=forwarded, why=why)
+    return Naming(names=names, forwarded=forwarded)
+
+
+def _address_key(address: str) -> tuple[int, int]:
+    ip = ipaddress.ip_address(address)
+    return ip.version, int(ip)
