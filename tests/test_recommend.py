@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from sgadvisor.analysis.internet import InternetOptions, InternetPolicy
 from sgadvisor.analysis.recommend import AnalysisOptions, Scope, build_recommendation
 from sgadvisor.cli import main
 from sgadvisor.errors import InputError
@@ -187,15 +189,15 @@ def test_cidr_tolerance_and_rule_budget_widen_only_never_wider() -> None:
         web = next(g for g in rec.security_groups if g.group_name == "web")
         return [r.cidr_ipv4 for r in web.proposed_egress if r.from_port == 443 and r.cidr_ipv4]
 
-    assert web_443(build_recommendation(flows, inventory, AnalysisOptions())) == [
-        "203.0.113.10/32",
-        "203.0.113.11/32",
-    ]
+    # By default an internet destination is port-scoped: it survives the partner's next DNS change.
+    assert web_443(build_recommendation(flows, inventory, AnalysisOptions())) == ["0.0.0.0/0"]
+    pinned = AnalysisOptions(internet=InternetOptions(policy=InternetPolicy.address))
+    assert web_443(build_recommendation(flows, inventory, pinned)) == ["203.0.113.10/32", "203.0.113.11/32"]
     # Two neighbours merge into a /31 that admits no unobserved address: tolerance 0 suffices.
-    aggregated = build_recommendation(flows, inventory, AnalysisOptions(cidr_tolerance=0))
+    aggregated = build_recommendation(flows, inventory, replace(pinned, cidr_tolerance=0))
     assert web_443(aggregated) == ["203.0.113.10/31"]
     # A budget of one rule per family cannot be met without widening beyond today's rules: it yields.
-    tight = build_recommendation(flows, inventory, AnalysisOptions(rule_budget=1))
+    tight = build_recommendation(flows, inventory, replace(pinned, rule_budget=1))
     assert any("exceeds the rule budget of 1" in w for w in tight.warnings)
     assert web_443(tight) == ["203.0.113.10/31"]
 
