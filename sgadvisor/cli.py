@@ -168,9 +168,11 @@ HistoryOpt = Annotated[
     HistoryMode,
     typer.Option(
         "--history",
-        help="ENI history (AWS Config, else CloudTrail) written into the snapshot: for the ENIs and "
-        "addresses the collected flows name that the inventory lacks (missing; nothing without --flows-out), "
-        "also for every ENI in scope (all), or none.",
+        help="ENI history (AWS Config, else CloudTrail): for the ENIs and in-VPC addresses the flows name "
+        "that the inventory lacks (missing), also for every ENI in scope (all), or none. collect writes it "
+        "into the snapshot (missing: nothing without --flows-out); recommend and check fetch it when they "
+        "read the inventory from EC2 and flows (with --inventory the snapshot's own history files are used "
+        "as they are).",
     ),
 ]
 TagOpt = Annotated[
@@ -283,6 +285,7 @@ def _aws_inputs(
     enis: list[str] = [],  # noqa: B006
     tags: list[str] = [],  # noqa: B006
     timeout: str = DEFAULT_TIMEOUT,
+    history: HistoryMode = HistoryMode.missing,
 ) -> AwsInputs:
     """How to read from AWS when --flows/--inventory are not given (unused otherwise)."""
     if max_concurrent < 1:
@@ -301,6 +304,7 @@ def _aws_inputs(
         enis=tuple(enis),
         tags=tuple(parsed_tags),
         bucket=ingest.bucket,
+        history=history,
     )
 
 
@@ -330,6 +334,11 @@ def _progress(*, quiet: bool, verbose: bool) -> Callable[[str], None]:
     if quiet or not (verbose or terminal.stderr_is_terminal()):
         return lambda message: None
     return lambda message: terminal.err(f"sgadvisor: {message}")
+
+
+def _notice(*, quiet: bool) -> Callable[[str], None]:
+    """Summary lines of an AWS run (what the ENI history fetch read) on stderr, unless --quiet."""
+    return (lambda message: None) if quiet else terminal.err
 
 
 def _ingest_options(
@@ -457,6 +466,7 @@ def recommend_command(
     lag: LagOpt = DEFAULT_LAG,
     max_bytes: MaxBytesOpt = None,
     max_concurrent_queries: MaxQueriesOpt = DEFAULT_MAX_CONCURRENT,
+    history: HistoryOpt = HistoryMode.missing,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -490,8 +500,10 @@ def recommend_command(
             eni,
             tag,
             timeout,
+            history,
         ),
         progress=_progress(quiet=quiet, verbose=verbose),
+        notice=_notice(quiet=quiet),
         analysis=AnalysisOptions(
             min_window=parse_duration(min_window, option="--min-window"),
             max_gap=_max_gap(max_gap),
@@ -782,6 +794,7 @@ def collect_command(
         eni,
         tag,
         timeout,
+        history,
     )
     progress = _progress(quiet=quiet, verbose=verbose)
     with aws_run(inputs.settings.deadline):
@@ -916,6 +929,7 @@ def check_command(
     lag: LagOpt = DEFAULT_LAG,
     max_bytes: MaxBytesOpt = None,
     max_concurrent_queries: MaxQueriesOpt = DEFAULT_MAX_CONCURRENT,
+    history: HistoryOpt = HistoryMode.missing,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -956,6 +970,7 @@ def check_command(
         eni,
         tag,
         timeout,
+        history,
     )
     request = CheckRequest(
         inputs=RecommendInputs(
@@ -964,6 +979,7 @@ def check_command(
             ingest=ingest,
             aws=aws,
             progress=_progress(quiet=quiet, verbose=verbose),
+            notice=_notice(quiet=quiet),
             analysis=AnalysisOptions(
                 min_window=parse_duration(min_window, option="--min-window"),
                 max_gap=_max_gap(max_gap),

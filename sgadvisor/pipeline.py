@@ -9,7 +9,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
-from sgadvisor.aws.source import AwsClients, AwsInputs
+from sgadvisor.aws.history import HistoryMode
+from sgadvisor.aws.source import AwsClients, AwsInputs, Documents
 from sgadvisor.errors import InputError
 from sgadvisor.flowlogs.edges import FlowEdges
 from sgadvisor.flowlogs.ingest import IngestOptions, check_malformed, read_flows
@@ -33,7 +34,10 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RecommendInputs:
-    """Files when given (``flows``/``inventory``), else AWS (``aws``: EC2 and Logs Insights)."""
+    """Files when given (``flows``/``inventory``), else AWS (``aws``: EC2 and Logs Insights; with the
+    inventory from EC2, the ENI history ``aws.history`` asks for from Config and CloudTrail).
+    ``progress``: lines while AWS is read (a terminal, --verbose); ``notice``: what was fetched (unless
+    --quiet)."""
 
     flows: tuple[Path, ...]
     inventory: tuple[Path, ...]
@@ -41,6 +45,7 @@ class RecommendInputs:
     analysis: AnalysisOptions
     aws: AwsInputs | None = None
     progress: Callable[[str], None] = field(default=lambda message: None, compare=False)
+    notice: Callable[[str], None] = field(default=lambda message: None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -55,11 +60,11 @@ def load_inputs(inputs: RecommendInputs) -> LoadedInputs:
     clients = None
     if not inputs.flows or not inputs.inventory:
         clients = AwsClients.create((inputs.aws or AwsInputs()).settings)
-    inventory = load_inventory(inputs, clients)
+    inventory, documents = _load_inventory(inputs, clients)
     if inputs.flows:
         flows = read_flows(list(inputs.flows), inputs.ingest, addresses=inventory.addresses)
         _require_records(flows, " ".join(str(p) for p in inputs.flows))
-        return LoadedInputs(flows, inventory)
+        return LoadedInputs(flows, _with_history(inputs, inventory, documents, flows))
     from sgadvisor.aws.source import load_aws_flows
 
     assert clients is not None
@@ -69,6 +74,7 @@ def load_inputs(inputs: RecommendInputs) -> LoadedInputs:
     read = replace(read, flows=replace(read.flows, warnings=(*discovery.warnings, *read.flows.warnings)))
     check_malformed(read.flows.accounting, inputs.ingest.max_malformed)
     _require_records(read.flows, "the Logs Insights query")
+    inventory = _with_history(inputs, inventory, documents, read.flows)
     collection = CollectionOut(
         source="insights",
         queries=read.stats.queries,
@@ -83,15 +89,23 @@ def load_inventory(inputs: RecommendInputs, clients: AwsClients | None = None) -
     """The snapshot (``--inventory``) or the EC2 API's inventory, refused when it holds no security group
     or no network interface, or when the scope selects no group of it (exit 2: the wrong describe call,
     region or scope, never "0 groups" or "no drift")."""
+    return _load_inventory(inputs, clients)[0]
+
+
+def _load_inventory(
+    inputs: RecommendInputs, clients: AwsClients | None = None
+) -> tuple[Inventory, Documents | None]:
+    """:func:`load_inventory`, and the EC2 documents when it came from EC2 (None for a snapshot)."""
+    documents = None
     if inputs.inventory:
         inventory = load_snapshot(list(inputs.inventory))
         source = InventorySource()
     else:
-        from sgadvisor.aws.source import load_aws_inventory
+        from sgadvisor.aws.source import read_aws_inventory
 
         if clients is None:
             clients = AwsClients.create((inputs.aws or AwsInputs()).settings)
-        inventory = load_aws_inventory(clients, inputs.aws or AwsInputs())
+        inventory, documents = read_aws_inventory(clients, inputs.aws or AwsInputs())
         source = InventorySource(aws=True, region=getattr(clients.ec2.meta, "region_name", None))
     scope = inputs.analysis.scope
     require_usable(
@@ -102,6 +116,23 @@ def load_inventory(inputs: RecommendInputs, clients: AwsClients | None = None) -
         enis=sorted(scope.enis),
         tags=sorted(scope.tags),
     )
+    return inventory, documents
+
+
+def _with_history(
+    inputs: RecommendInputs, inventory: Inventory, documents: Documents | None, flows: FlowEdges
+) -> Inventory:
+    """With the inventory from EC2, the ENI history ``--history`` asks for, fetched as ``collect --history``
+    fetches it and read with the EC2 documents as the snapshot loader reads the folder collect writes
+    (its warnings become the inventory's). A snapshot (``--inventory``) keeps its own history files."""
+    if documents is None:
+        return inventory
+    from sgadvisor.aws.source import with_aws_history
+
+    aws = inputs.aws or AwsInputs()
+    inventory, fetched = with_aws_history(aws, inventory, documents, flows, inputs.progress)
+    if fetched.calls or aws.history is not HistoryMode.none:  # as collect reports it
+        inputs.notice(fetched.describe())
     return inventory
 
 

@@ -15,17 +15,28 @@ from typing import Any
 from sgadvisor.aws.clients import AwsSettings, aws_errors, make_client, make_session
 from sgadvisor.aws.discovery import Discovery, discover_formats, select_flow_logs
 from sgadvisor.aws.flows import InsightsRead, insights_window, read_insights, stream_lister
-from sgadvisor.aws.history import HistoryFetch, HistoryFetcher, HistoryMode, HistoryRequest, unknown_addresses
+from sgadvisor.aws.history import (
+    HistoryFetch,
+    HistoryFetcher,
+    HistoryMode,
+    HistoryRequest,
+    history_text,
+    unknown_addresses,
+)
 from sgadvisor.aws.insights import InsightsRunner, RunnerSettings
 from sgadvisor.errors import AwsError
 from sgadvisor.flowlogs.edges import DEFAULT_BUCKET, FlowEdges, PortRange, Window
 from sgadvisor.inventory.checks import InventorySource, require_usable
-from sgadvisor.inventory.ec2 import collect_inventory, scope_vpcs, write_snapshot
+from sgadvisor.inventory.ec2 import collect_inventory, scope_vpcs, snapshot_text, write_snapshot
 from sgadvisor.inventory.model import Inventory
-from sgadvisor.inventory.snapshot import load_snapshot
+from sgadvisor.inventory.snapshot import load_snapshot, load_snapshot_documents
+from sgadvisor.jsonload import load_json_text
 
 DEFAULT_SINCE = 14 * 86_400
 DEFAULT_LAG = 15 * 60
+
+# File name → document, as ``collect`` writes them (EC2: sgadvisor.inventory.ec2; history: HistoryFetch).
+Documents = dict[str, dict[str, list[dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,9 @@ class AwsInputs:
     enis: tuple[str, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()
     bucket: PortRange = DEFAULT_BUCKET
+    # --history: the ENI history recommend/check fetch when the inventory comes from EC2 (collect: into
+    # the snapshot).
+    history: HistoryMode = HistoryMode.missing
 
 
 @dataclass
@@ -92,9 +106,26 @@ def load_aws_inventory(clients: AwsClients, inputs: AwsInputs, keep_dir: Path | 
     if keep_dir is not None:
         write_snapshot(documents, keep_dir)
         return load_snapshot([keep_dir])
-    with tempfile.TemporaryDirectory(prefix="sgadvisor-inventory-") as tmp:
-        write_snapshot(documents, Path(tmp))
-        return load_snapshot([Path(tmp)])
+    return snapshot_inventory(documents)
+
+
+def read_aws_inventory(clients: AwsClients, inputs: AwsInputs) -> tuple[Inventory, Documents]:
+    """The inventory from EC2 and the documents it was read from (:func:`with_aws_history` reads them
+    again with the ENI history fetched once the flows are known)."""
+    documents = _collect(clients, inputs)
+    return snapshot_inventory(documents), documents
+
+
+def snapshot_inventory(documents: Documents, history: Documents | None = None) -> Inventory:
+    """EC2 documents (and fetched ENI history) read as the snapshot loader reads the folder ``collect``
+    writes: the same texts (``snapshot_text``, ``history_text``), parsed, each named ``aws:<file name>``
+    in messages. An online run and a later offline run over what ``collect`` wrote see the same
+    inventory, history included."""
+    texts = [(name, snapshot_text(document)) for name, document in documents.items()]
+    texts += [(name, history_text(document)) for name, document in (history or {}).items()]
+    return load_snapshot_documents(
+        (Path(f"aws:{name}"), load_json_text(text, source=f"aws:{name}")) for name, text in texts
+    )
 
 
 def discover(clients: AwsClients, inputs: AwsInputs, inventory: Inventory) -> Discovery:
@@ -188,6 +219,25 @@ def history_request(
             members |= set(inventory.interfaces)  # no scope: every ENI, grouped or not
         enis += sorted((members | set(inputs.enis)) - set(enis))
     return HistoryRequest(tuple(enis), window, addresses, frozenset(inventory.interfaces))
+
+
+def with_aws_history(
+    inputs: AwsInputs,
+    inventory: Inventory,
+    documents: Documents,
+    edges: FlowEdges | None,
+    progress: Callable[[str], None],
+) -> tuple[Inventory, HistoryFetch]:
+    """``recommend``/``check`` in AWS mode: the ENI history ``inputs.history`` asks for (as ``collect
+    --history`` fetches it, :func:`history_request`), and the inventory of ``documents`` read again with
+    it (unchanged when nothing was fetched)."""
+    fetched = load_aws_history(
+        inputs.settings, history_request(inputs.history, inputs, inventory, edges), progress
+    )
+    history = fetched.documents()
+    if not history:
+        return inventory, fetched
+    return snapshot_inventory(documents, history), fetched
 
 
 def load_aws_history(

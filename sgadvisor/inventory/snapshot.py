@@ -71,7 +71,7 @@ from sgadvisor.inventory.validators import address_order, aws_id, canonical_addr
 from sgadvisor.jsonload import load_json_text
 from sgadvisor.rules import DestKind, RuleKey, canonical_protocol
 
-__all__ = ["HISTORY_KEYS", "SNAPSHOT_KEYS", "load_snapshot"]
+__all__ = ["HISTORY_KEYS", "SNAPSHOT_KEYS", "load_snapshot", "load_snapshot_documents"]
 
 SNAPSHOT_KEYS: Final = (
     "SecurityGroups",
@@ -693,8 +693,11 @@ class _Builder:
     # ---- reading --------------------------------------------------------------------------------------
 
     def read(self, file: _File) -> None:
+        self.read_data(_read_json(file.path), file)
+
+    def read_data(self, data: object, file: _File) -> None:
+        """One file's parsed JSON (``file.path`` names it in messages)."""
         path = file.path
-        data = _read_json(path)
         if not isinstance(data, dict):
             self._unusable(file, f"expected a JSON object at the top level, got {_show(data)}")
             return
@@ -998,4 +1001,14 @@ def load_snapshot(paths: Sequence[Path]) -> Inventory:
     builder = _Builder()
     for file in _discover(paths):
         builder.read(file)
+    return builder.build()
+
+
+def load_snapshot_documents(documents: Iterable[tuple[Path, object]]) -> Inventory:
+    """The inventory of snapshot documents already parsed from JSON, each with the path its messages name
+    it by: exactly what :func:`load_snapshot` gives for files of that content, in that order (by path).
+    AWS mode reads what ``collect`` would write (EC2 documents, fetched ENI history) through here."""
+    builder = _Builder()
+    for path, data in sorted(documents, key=lambda pair: str(pair[0])):
+        builder.read_data(data, _File(path, named=True))
     return builder.build()
