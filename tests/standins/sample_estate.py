@@ -30,7 +30,13 @@ Realism that the analysis relies on (each of these really occurs in the output):
   pings, HTTPS to internet hosts over IPv4 and IPv6, S3 through a gateway endpoint (addresses inside the
   S3 prefix list, ``pkt-dst-aws-service`` S3), an interface endpoint that only replies;
 * REJECTs (the seed ENI to 10.0.2.15:22, inbound scans), NODATA and SKIPDATA rows, and one ENI without
-  any flow log.
+  any flow log;
+* churn, with the ENI history that tells it (``inventory/AWSLogs/``: AWS Config ConfigHistory files and
+  CloudTrail log files, in their S3 layouts): an Auto Scaling instance replaced mid-window, a replaced
+  destination (the old address stops, the new one starts), ECS (Fargate) task ENIs that live hours to
+  days, a Lambda ENI, and a destination whose ENI and group are gone by the end (its address is reused
+  by a later task). Each ENI's records lie inside its life (:class:`Lifecycle`); the inventory snapshot
+  is the end of the window, so former ENIs are only in :attr:`Estate.former_interfaces` and the history.
 
 Deliberate departure from a naive picture: traffic to the Amazon DNS server (10.0.0.2) and to the Amazon
 Time Sync Service (169.254.169.123) is *not* in the data, because VPC Flow Logs do not record it (and
@@ -41,6 +47,7 @@ real account shows; sample_data/README.md explains this.
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import gzip
 import hashlib
@@ -60,6 +67,7 @@ from typing import Any, Final, TypeVar, cast
 
 __all__ = [
     "ACCOUNT_ID",
+    "CLOUDTRAIL_START",
     "CUSTOM_V5_FIELDS",
     "DEFAULT_FIELDS",
     "REGION",
@@ -69,6 +77,7 @@ __all__ = [
     "WINDOW_START",
     "Estate",
     "FlowLog",
+    "Lifecycle",
     "NetworkInterface",
     "PrefixList",
     "PrefixListEntry",
@@ -80,6 +89,7 @@ __all__ = [
     "build_estate",
     "check_consistency",
     "generate",
+    "history_files",
     "main",
     "render_files",
     "resolve_address",
@@ -117,6 +127,16 @@ CUSTOM_V5_FIELDS: Final = (
 LINUX_EPHEMERAL: Final = (32768, 60999)  # net.ipv4.ip_local_port_range default
 WINDOWS_EPHEMERAL: Final = (49152, 65535)  # Windows dynamic port range since Vista/2008
 NAT_GATEWAY_PORTS: Final = (1024, 65535)
+
+
+def _at(text: str) -> int:
+    """Epoch seconds of a UTC time written ``2026-11-04T10:02:41``."""
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
+
+
+# The ENI history given with the snapshot: CloudTrail's log files from this day on (only those holding the
+# churning ENIs' events), and AWS Config's ConfigHistory files since its recorder started (2026-10-01).
+CLOUDTRAIL_START: Final = _at("2026-10-01T00:00:00")
 
 _T = TypeVar("_T")
 
@@ -181,13 +201,15 @@ class Rule:
 
 @dataclass(frozen=True)
 class SecurityGroup:
-    """A security group and its rules, ingress and egress, in creation order."""
+    """A security group and its rules, ingress and egress, in creation order (a former group has none:
+    its rules are not in the snapshot)."""
 
     group_id: str
     group_name: str
     description: str
     name_tag: str | None
     rules: tuple[Rule, ...]
+    deleted: int | None = None  # epoch s of DeleteSecurityGroup: a former group (Estate.former_groups)
 
     @property
     def egress(self) -> tuple[Rule, ...]:
@@ -222,8 +244,30 @@ class PrefixList:
 
 
 @dataclass(frozen=True)
+class Lifecycle:
+    """When an ENI existed, and what recorded it (the ENI history under ``inventory/AWSLogs/``).
+
+    ``created``/``deleted`` are epoch seconds (``deleted`` None: current at the window's end). ``creator``
+    created and deleted it: ``autoscaling`` (an Auto Scaling group's RunInstances and TerminateInstances),
+    ``admin`` (a person with the AWS CLI: RunInstances, TerminateInstances), ``ecs`` (CreateNetworkInterface
+    and DeleteNetworkInterface for a Fargate task), ``lambda`` (the same for a Hyperplane ENI). CloudTrail
+    has these events from :data:`CLOUDTRAIL_START` on. ``config`` lists AWS Config's items of the ENI
+    (capture time, ``configurationItemStatus``) where Config's history of it is given.
+    """
+
+    created: int
+    deleted: int | None = None
+    creator: str = "admin"
+    config: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class NetworkInterface:
-    """An ENI; ``name`` is the estate's handle (and Name tag), ``role`` what it does, ``os`` its stack."""
+    """An ENI; ``name`` is the estate's handle (and Name tag), ``role`` what it does, ``os`` its stack.
+
+    ``life`` is None for an ENI that existed long before the window and still does (no history of it);
+    otherwise its records lie inside ``life`` (traffic only in the 600 s intervals it lives through).
+    """
 
     eni_id: str
     name: str
@@ -247,12 +291,25 @@ class NetworkInterface:
     attachment_id: str = ""
     attach_time: str = ""
     source_dest_check: bool = True
-    tagged: bool = True  # requester-managed ENIs carry no tags
+    tagged: bool = True  # requester-managed ENIs carry no Name tag
+    tags: tuple[tuple[str, str], ...] = ()  # the tags of an untagged ENI that AWS puts on (ECS's)
+    attachment_owner: str = "amazon-aws"  # InstanceOwnerId of a requester-managed ENI's attachment
+    life: Lifecycle | None = None
 
     @property
     def addresses(self) -> tuple[str, ...]:
         """Every address of the ENI (what an SG reference to one of its groups admits)."""
         return (self.private_ip, *self.secondary_ips, *self.ipv6_addresses)
+
+    def life_in(self, start: int, end: int) -> tuple[int, int] | None:
+        """``[start, end)`` cut to the ENI's life; None when it did not exist in it."""
+        low = start if self.life is None else max(start, self.life.created)
+        high = end if self.life is None or self.life.deleted is None else min(end, self.life.deleted)
+        return (low, high) if low < high else None
+
+    def lives_through(self, start: int, end: int) -> bool:
+        """Whether the ENI exists over all of ``[start, end)``."""
+        return self.life_in(start, end) == (start, end)
 
 
 @dataclass(frozen=True)
@@ -332,12 +389,22 @@ class Estate:
     vpc_endpoint_id: str
     window_start: int = WINDOW_START
     window_end: int = WINDOW_END
+    # Deleted in the window: not in the snapshot, known from the history (and, for ENIs, their records).
+    former_interfaces: tuple[NetworkInterface, ...] = ()
+    former_groups: tuple[SecurityGroup, ...] = ()
+
+    @property
+    def all_interfaces(self) -> tuple[NetworkInterface, ...]:
+        """The current ENIs, then the former ones."""
+        return self.network_interfaces + self.former_interfaces
 
     def eni(self, key: str) -> NetworkInterface:
-        return _find(self.network_interfaces, key, lambda e: (e.eni_id, e.name))
+        """An ENI by id or name, current or former."""
+        return _find(self.all_interfaces, key, lambda e: (e.eni_id, e.name))
 
     def group(self, key: str) -> SecurityGroup:
-        return _find(self.security_groups, key, lambda g: (g.group_id, g.group_name))
+        """A group by id or name, current or former."""
+        return _find(self.security_groups + self.former_groups, key, lambda g: (g.group_id, g.group_name))
 
     def subnet(self, key: str) -> Subnet:
         return _find(self.subnets, key, lambda s: (s.subnet_id, s.name))
@@ -362,7 +429,12 @@ class Estate:
         raise KeyError(rule_id)
 
     def members(self, group_id: str) -> tuple[NetworkInterface, ...]:
+        """The group's members at the end of the window (the snapshot's)."""
         return tuple(eni for eni in self.network_interfaces if group_id in eni.group_ids)
+
+    def members_ever(self, group_id: str) -> tuple[NetworkInterface, ...]:
+        """Every ENI that was a member at some moment of the window (an ENI's groups do not change here)."""
+        return tuple(eni for eni in self.all_interfaces if group_id in eni.group_ids)
 
     def flow_log_of(self, eni: NetworkInterface) -> FlowLog | None:
         """The flow log covering an ENI (ENI-level, else its subnet's, else the VPC's), if any."""
@@ -390,7 +462,9 @@ class Estate:
         """The rules of these groups that permit traffic with this peer address, protocol and port.
 
         A small, exact evaluator used to prove the sample consistent (every ACCEPT permitted, every
-        REJECT not); SG references admit every address of the member ENIs, prefix lists their entries.
+        REJECT not); SG references admit every address of the member ENIs (former members too: the rules
+        do not change in the window, so a reference admitted a former member while it was one), prefix
+        lists their entries.
         """
         address = ipaddress.ip_address(peer)
         result: list[Rule] = []
@@ -435,7 +509,7 @@ def _peer_matches(estate: Estate, rule: Rule, address: ipaddress.IPv4Address | i
     if rule.referenced_group_id is not None:
         return any(
             str(address) == member_address
-            for member in estate.members(rule.referenced_group_id)
+            for member in estate.members_ever(rule.referenced_group_id)
             for member_address in member.addresses
         )
     for cidr in cidrs:
@@ -470,6 +544,19 @@ def _ela_attachment(label: str) -> str:
 def _mac(label: str) -> str:
     digest = hashlib.sha256(f"sgadvisor-sample/mac/{label}".encode()).digest()
     return "0a:" + ":".join(f"{byte:02x}" for byte in digest[:5])
+
+
+def _uuid(label: str) -> str:
+    """A version-4-looking UUID derived from a label (never from an id, so renaming cannot change it)."""
+    digest = hashlib.sha256(f"sgadvisor-sample/uuid/{label}".encode()).hexdigest()
+    variant = "89ab"[int(digest[16], 16) % 4]
+    return f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-{variant}{digest[17:20]}-{digest[20:32]}"
+
+
+def _iso(epoch: int, *, millis: int | None = None) -> str:
+    """``2026-11-04T10:02:41Z``, or with milliseconds ``2026-11-04T10:02:41.318Z``."""
+    text = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{millis:03d}Z" if millis is not None else f"{text}Z"
 
 
 class _IdMapper:
@@ -541,6 +628,16 @@ def _map_strings(value: _T, mapper: Callable[[str], str]) -> _T:
 
 NAT_REQUESTER_ID: Final = "036872051663"  # what eu-west-1 NAT gateway ENIs show as RequesterId
 ENDPOINT_REQUESTER_ID: Final = "727180483921"  # illustrative: an AWS-owned account
+# Fargate task ENIs: RequesterId and the attachment's InstanceOwnerId are AWS-owned accounts (illustrative).
+ECS_REQUESTER_ID: Final = "578734482556"
+FARGATE_INSTANCE_OWNER: Final = "701532882619"
+ECS_CLUSTER: Final = "acme-prod"
+ECS_SERVICE: Final = "invoicer"
+LAMBDA_FUNCTION: Final = "reconciler"
+LAMBDA_ROLE: Final = "reconciler-execution"
+LAMBDA_REQUESTER_ID: Final = f"AROAWJ4XK7EXAMPLE3LQN:{LAMBDA_FUNCTION}"  # the role's id and session
+ASG_NAME: Final = "orders-asg"
+ADMIN_ADDRESS: Final = "203.0.113.70"  # the Dublin office (corp-office's 203.0.113.64/27)
 
 # Third parties on the internet use documentation ranges (RFC 5737 / RFC 3849): nothing real is named.
 PAYMENT_API: Final = ("198.51.100.20", "198.51.100.21")
@@ -575,7 +672,8 @@ def _build_estate() -> Estate:
         name: _aws_id("sg", name)
         for name in (
             "default", "web", "app", "db", "batch", "monitoring", "bastion", "dns",
-            "vpce-secretsmanager", "launch-wizard-1",
+            "vpce-secretsmanager", "launch-wizard-1", "orders", "ledger", "invoicer-tasks",
+            "lambda-reconciler", "reports-legacy",
         )
     }  # fmt: skip
     pl_s3, pl_ddb, pl_cf, pl_corp = "pl-6da54004", "pl-6fa54006", "pl-4fa04526", _aws_id("pl", "corp-office")
@@ -657,6 +755,8 @@ def _build_estate() -> Estate:
             ("out", "tcp", 5432, 5432, "sg:db", "Replication", "used"),
             ("out", "tcp", 443, 443, pl_s3, "WAL archive to S3", "used"),
             ("out", "-1", -1, -1, "10.0.0.0/16", "Anything inside the VPC", "partly-used"),
+            # Added for the services of the app subnet (orders, ledger, invoicer tasks, the Lambda ENI).
+            ("in", "tcp", 5432, 5432, "10.0.2.0/24", "PostgreSQL from the app subnet's services", ""),
         )),
         SecurityGroup(sg["batch"], "batch", "Nightly batch jobs", "batch", rules(
             "batch",
@@ -710,7 +810,49 @@ def _build_estate() -> Estate:
             ("in", "tcp", 22, 22, "0.0.0.0/0", None, ""),
             ("out", "-1", -1, -1, "0.0.0.0/0", None, "unattached"),
         )),
+        # ---- churn: their members come and go in the window (see _build_estate's ENIs and the README)
+        # The Auto Scaling group's instances keep the egress a new group starts with (allow-all, both
+        # families): everything they need is inside the VPC, so it narrows to SG references.
+        SecurityGroup(sg["orders"], "orders", f"Orders service (Auto Scaling group {ASG_NAME})", "orders",
+                      rules(
+            "orders",
+            ("in", "tcp", 22, 22, "sg:bastion", "SSH from bastion", ""),
+            ("out", "-1", -1, -1, "0.0.0.0/0", None, "partly-used"),
+            ("out", "-1", -1, -1, "::/0", None, "partly-used"),
+        )),
+        SecurityGroup(sg["ledger"], "ledger", "Ledger internal API (8443, dual-stack)", "ledger", rules(
+            "ledger",
+            ("in", "tcp", 8443, 8443, "sg:orders", "Ledger API from orders", ""),
+            ("in", "tcp", 8443, 8443, "sg:invoicer-tasks", "Ledger API from invoicer tasks", ""),
+            ("in", "tcp", 22, 22, "sg:bastion", "SSH from bastion", ""),
+            ("out", "tcp", 5432, 5432, "sg:db", "PostgreSQL", "used"),
+            ("out", "udp", 53, 53, "10.0.2.53/32", "Internal DNS resolver", "used"),
+            ("out", "tcp", 443, 443, "0.0.0.0/0", "HTTPS out via NAT (never used)", "unused"),
+        )),
+        SecurityGroup(sg["invoicer-tasks"], "invoicer-tasks",
+                      f"ECS service {ECS_SERVICE} (Fargate tasks, awsvpc)", "invoicer-tasks", rules(
+            "invoicer-tasks",
+            ("out", "-1", -1, -1, "0.0.0.0/0", None, "partly-used"),
+        )),
+        SecurityGroup(sg["lambda-reconciler"], "lambda-reconciler",
+                      f"Lambda function {LAMBDA_FUNCTION} (VPC access)", "lambda-reconciler", rules(
+            "lambda-reconciler",
+            ("out", "tcp", 5432, 5432, "10.0.3.0/24", "PostgreSQL subnet", "partly-used"),
+            ("out", "tcp", 443, 443, "0.0.0.0/0", "AWS APIs", "partly-used"),
+            ("out", "udp", 53, 53, "10.0.2.53/32", "Internal DNS resolver", "used"),
+        )),
     )  # fmt: skip
+    # Deleted on 2026-11-01 with its last member: absent from describe-security-groups (rules unknown).
+    former_groups = (
+        SecurityGroup(
+            sg["reports-legacy"],
+            "reports-legacy",
+            "Legacy reporting service",
+            "reports-legacy",
+            (),
+            deleted=_at("2026-11-01T09:52:05"),
+        ),
+    )
 
     prefix_lists = (
         PrefixList(pl_cf, "com.amazonaws.global.cloudfront.origin-facing", "AWS", None),
@@ -737,9 +879,12 @@ def _build_estate() -> Estate:
         groups: tuple[str, ...],
         *,
         os: str = "linux",
+        life: Lifecycle | None = None,
         **extra: Any,
     ) -> NetworkInterface:
         eni_id = SEED_ENI_ID if name == "web-1" else _aws_id("eni", name)
+        launched = "2026-09-14T08:12:03+00:00" if life is None else \
+            datetime.fromtimestamp(life.created, UTC).isoformat()  # fmt: skip
         return NetworkInterface(
             eni_id=eni_id,
             name=name,
@@ -751,9 +896,26 @@ def _build_estate() -> Estate:
             instance_id=_aws_id("i", name),
             os=os,
             attachment_id=_aws_id("eni-attach", name),
-            attach_time="2026-09-14T08:12:03+00:00",
+            attach_time=launched,
+            life=life,
             **extra,
         )
+
+    def task(index: int, ip: str, created: str, deleted: str | None = None) -> NetworkInterface:
+        """A Fargate task ENI of the ECS service (one task, one ENI; ECS creates and deletes it)."""
+        name = f"invoicer-task-{index}"
+        born = _at(created)
+        return NetworkInterface(
+            eni_id=_aws_id("eni", name), name=name, role="ecs-task", subnet_id=sub["app"], private_ip=ip,
+            mac_address=_mac(name), group_ids=(sg["invoicer-tasks"],), requester_managed=True,
+            requester_id=ECS_REQUESTER_ID,
+            description=f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:attachment/{_uuid(f'ecs-attachment/{name}')}",
+            # A former task's attachment is in no file (CreateNetworkInterface precedes it): no id for it.
+            attachment_id=_aws_id("eni-attach", name) if deleted is None else "",
+            attach_time=datetime.fromtimestamp(born + 11, UTC).isoformat(), tagged=False,
+            tags=(("aws:ecs:clusterName", ECS_CLUSTER),), attachment_owner=FARGATE_INSTANCE_OWNER,
+            life=Lifecycle(born, None if deleted is None else _at(deleted), "ecs"),
+        )  # fmt: skip
 
     enis = (
         NetworkInterface(
@@ -789,6 +951,47 @@ def _build_estate() -> Estate:
         host("batch-1", "batch", "batch", "10.0.4.10", ("batch",)),
         host("batch-2", "batch", "batch", "10.0.4.20", ("batch", "default"), os="windows"),
         host("mon-1", "monitoring", "batch", "10.0.4.50", ("monitoring",)),
+        # ---- churn: current at the end, created before or in the window (Lifecycle; README "Churn")
+        host("orders-2", "orders", "app", "10.0.2.129", ("orders",),
+             ipv6_addresses=("2a05:d018:abcd:1202:1f7a:c3d5:92e4:b68",),
+             life=Lifecycle(_at("2026-11-04T09:56:33"), None, "autoscaling",
+                            ((_at("2026-11-04T09:59:58"), "ResourceDiscovered"),))),
+        host("ledger-2", "ledger", "app", "10.0.2.212", ("ledger",),
+             ipv6_addresses=("2a05:d018:abcd:1202:e5c4:7a19:3b02:d6f1",),
+             life=Lifecycle(_at("2026-11-05T13:51:10"), None, "admin",
+                            ((_at("2026-11-05T13:54:47"), "ResourceDiscovered"),))),
+        task(7, "10.0.2.70", "2026-11-06T12:29:40"),  # the address reports-1 had until 2026-11-01
+        task(8, "10.0.2.96", "2026-11-08T16:21:03"),
+        NetworkInterface(
+            eni_id=_aws_id("eni", "reconciler-eni"), name="reconciler-eni", role="lambda",
+            subnet_id=sub["app"], private_ip="10.0.2.141", mac_address=_mac("reconciler-eni"),
+            group_ids=(sg["lambda-reconciler"],), interface_type="lambda", requester_managed=True,
+            requester_id=LAMBDA_REQUESTER_ID,
+            description=f"AWS Lambda VPC ENI-{LAMBDA_FUNCTION}-{_uuid('lambda-eni/reconciler')}",
+            attachment_id=_ela_attachment("reconciler"), tagged=False,
+            life=Lifecycle(_at("2026-10-02T13:05:27"), None, "lambda"),
+        ),
+    )  # fmt: skip
+    # Deleted in the window: their records end at their deletion; only the history names them afterwards.
+    former_enis = (
+        host("orders-1", "orders", "app", "10.0.2.44", ("orders",),
+             ipv6_addresses=("2a05:d018:abcd:1202:6c1e:8b2f:40a9:d3e1",),
+             life=Lifecycle(_at("2026-10-12T10:14:07"), _at("2026-11-04T10:02:41"), "autoscaling",
+                            ((_at("2026-10-12T10:17:42"), "ResourceDiscovered"),
+                             (_at("2026-11-04T10:08:19"), "ResourceDeleted")))),
+        host("ledger-1", "ledger", "app", "10.0.2.58", ("ledger",),
+             ipv6_addresses=("2a05:d018:abcd:1202:9d3:5e7a:c21f:4b80",),
+             life=Lifecycle(_at("2026-09-14T08:12:03"), _at("2026-11-05T14:03:52"), "admin",
+                            ((_at("2026-10-01T11:42:17"), "ResourceDiscovered"),
+                             (_at("2026-11-05T14:09:26"), "ResourceDeleted")))),
+        host("reports-1", "reports", "app", "10.0.2.70", ("reports-legacy",),
+             life=Lifecycle(_at("2026-10-20T15:31:44"), _at("2026-11-01T09:37:12"), "admin")),
+        task(1, "10.0.2.112", "2026-10-31T18:22:41", "2026-11-01T16:07:55"),  # a deployment replaces it
+        task(2, "10.0.2.201", "2026-11-01T16:02:18", "2026-11-03T07:48:31"),  # failed its health check
+        task(3, "10.0.2.87", "2026-11-03T07:45:06", "2026-11-04T21:11:37"),  # a deployment
+        task(4, "10.0.2.164", "2026-11-03T09:31:52", "2026-11-03T19:03:14"),  # scale-out for the peak
+        task(5, "10.0.2.233", "2026-11-04T21:08:23", "2026-11-06T12:33:09"),  # a deployment
+        task(6, "10.0.2.45", "2026-11-05T10:16:45", "2026-11-05T17:42:58"),  # scale-out
     )  # fmt: skip
 
     s3_destination = f"arn:aws:s3:::{S3_BUCKET}"
@@ -819,12 +1022,16 @@ def _build_estate() -> Estate:
         traffic=_traffic(),
         nat_gateway_id=nat_id,
         vpc_endpoint_id=vpce_id,
+        former_interfaces=former_enis,
+        former_groups=former_groups,
     )
 
 
 def _traffic() -> tuple[TrafficSpec, ...]:
-    """The estate's traffic. Hours are UTC; the business day is 07-19/20."""
+    """The estate's traffic. Hours are UTC; the business day is 07-19/20. An ENI with a ``life`` takes part
+    only in the intervals it lives through (a connection to a server ends when the server goes)."""
     web = ("web-1", "web-2", "web-3")
+    tasks = tuple(f"invoicer-task-{index}" for index in range(1, 9))
     return (
         # ---- internet -> web tier (ingress; the web ENIs' egress records are replies from 443/80)
         TrafficSpec("users-https", ("@users",), web, 6, (443,), "short", "internet users browse the site",
@@ -925,6 +1132,40 @@ def _traffic() -> tuple[TrafficSpec, ...]:
                     volume="ssh"),
         TrafficSpec("bastion-rdp", ("bastion",), ("batch-2",), 6, (3389,), "count", "an RDP session",
                     hours=(9, 17), weekdays_only=True, count=1, length=(3, 5), volume="rdp"),
+        # ---- churn in the app subnet: orders-1 -> orders-2 (11-04 10:00), ledger-1 -> ledger-2
+        # (11-05 14:00), eight invoicer tasks one after another, the Lambda ENI, reports-1 (gone 11-01)
+        TrafficSpec("orders-db-pool", ("orders-1", "orders-2"), ("db-1",), 6, (5432,), "session",
+                    "orders' connection pool to PostgreSQL", hours=(6, 23), length=(12, 48), volume="pool"),
+        TrafficSpec("orders-ledger", ("orders-1/ipv6", "orders-2/ipv6"), ("ledger-1/ipv6", "ledger-2/ipv6"),
+                    6, (8443,), "short", "ledger API calls over IPv6 (the client prefers IPv6)",
+                    hours=(7, 22), rate=0.4, night_rate=0.05, volume="api"),
+        TrafficSpec("orders-ledger-v4", ("orders-1", "orders-2"), ("ledger-1", "ledger-2"), 6, (8443,),
+                    "periodic", "the nightly statement export, an IPv4-only client", hours=(0, 5), every=3,
+                    volume="api"),
+        TrafficSpec("orders-dns", ("orders-1", "orders-2"), ("dns-1",), 17, (53,), "short", "name lookups",
+                    rate=0.1, night_rate=0.1, volume="dns"),
+        TrafficSpec("orders-legacy-reports", ("orders-1",), ("reports-1",), 6, (9000,), "count",
+                    "the last pulls from the legacy reporting service (decommissioned 11-01 09:37)",
+                    hours=(1, 9), count=4, length=(1, 2), volume="api"),
+        TrafficSpec("ledger-db-pool", ("ledger-1", "ledger-2"), ("db-1",), 6, (5432,), "session",
+                    "ledger's connection pool (ledger-1's is open before the window starts)",
+                    length=(36, 144), volume="pool"),
+        TrafficSpec("ledger-dns", ("ledger-1", "ledger-2"), ("dns-1",), 17, (53,), "short", "name lookups",
+                    rate=0.05, night_rate=0.05, volume="dns"),
+        TrafficSpec("invoicer-db", tasks, ("db-1",), 6, (5432,), "session", "each task's PostgreSQL pool",
+                    length=(6, 36), volume="pool"),
+        TrafficSpec("invoicer-ledger", tasks, ("ledger-1", "ledger-2"), 6, (8443,), "short",
+                    "invoice postings to the ledger API", hours=(7, 20), rate=0.3, night_rate=0.03,
+                    volume="api"),
+        TrafficSpec("invoicer-dns", tasks, ("dns-1",), 17, (53,), "short", "name lookups", rate=0.08,
+                    night_rate=0.08, volume="dns"),
+        TrafficSpec("reconciler-db", ("reconciler-eni",), ("db-1",), 6, (5432,), "periodic",
+                    "the Lambda function runs every 20 minutes", every=2, volume="api"),
+        TrafficSpec("reconciler-secrets", ("reconciler-eni",), ("vpce-secretsmanager",), 6, (443,),
+                    "periodic", "its database secret, at cold starts, through the interface endpoint",
+                    every=18, route="endpoint", volume="small"),
+        TrafficSpec("reconciler-dns", ("reconciler-eni",), ("dns-1",), 17, (53,), "periodic",
+                    "name lookups at each run", every=2, volume="dns"),
     )  # fmt: skip
 
 
@@ -1046,6 +1287,20 @@ class _Simulator:
         return parties
 
     @staticmethod
+    def _alive(party: _Party, interval: int) -> bool:
+        """Whether the party exists over the whole interval (internet hosts always do)."""
+        base = WINDOW_START + interval * INTERVAL_SECONDS
+        return party.eni is None or party.eni.lives_through(base, base + INTERVAL_SECONDS)
+
+    @staticmethod
+    def _last_alive(party: _Party) -> int:
+        """The last interval the party lives through (the window's last for a current ENI)."""
+        life = party.eni.life if party.eni is not None else None
+        if life is None or life.deleted is None:
+            return INTERVALS - 1
+        return min(INTERVALS - 1, (life.deleted - WINDOW_START) // INTERVAL_SECONDS - 1)
+
+    @staticmethod
     def _active(spec: TrafficSpec, interval: int) -> bool:
         hour = (interval % INTERVALS_PER_DAY) // 6
         weekday = (6 + interval // INTERVALS_PER_DAY) % 7  # day 0 is a Sunday; Monday = 0
@@ -1064,10 +1319,13 @@ class _Simulator:
         elif spec.style == "short":
             for interval in range(INTERVALS):
                 rate = spec.rate if self._active(spec, interval) else spec.night_rate
+                alive = [server for server in servers if self._alive(server, interval)]
                 for unit in servers if pool_clients else clients:
-                    for _ in range(_poisson(rng, rate)):
+                    if not self._alive(unit, interval):
+                        continue
+                    for _ in range(_poisson(rng, rate) if alive else 0):
                         client = rng.choice(clients) if pool_clients else unit
-                        server = unit if pool_clients else rng.choice(servers)
+                        server = unit if pool_clients else rng.choice(alive)
                         self._connection(
                             rng, spec, client, server, rng.choice(spec.ports), interval, interval
                         )
@@ -1076,28 +1334,36 @@ class _Simulator:
             for interval in range(phase, INTERVALS, spec.every):
                 if not self._active(spec, interval):
                     continue
+                alive = [server for server in servers if self._alive(server, interval)]
                 for client in clients:
-                    for server in servers if spec.fanout else [rng.choice(servers)]:
+                    if not alive or not self._alive(client, interval):
+                        continue
+                    for server in alive if spec.fanout else [rng.choice(alive)]:
                         self._connection(
                             rng, spec, client, server, rng.choice(spec.ports), interval, interval
                         )
         elif spec.style == "count":
-            candidates = [interval for interval in range(INTERVALS) if self._active(spec, interval)]
             for client in clients:
+                candidates = [
+                    interval for interval in range(INTERVALS)
+                    if self._active(spec, interval) and self._alive(client, interval)
+                    and any(self._alive(server, interval) for server in servers)
+                ]  # fmt: skip
                 for first in sorted(rng.sample(candidates, spec.count)):
                     last = min(INTERVALS - 1, first + rng.randint(*spec.length) - 1)
-                    self._connection(
-                        rng, spec, client, rng.choice(servers), rng.choice(spec.ports), first, last
-                    )
+                    server = rng.choice([server for server in servers if self._alive(server, first)])
+                    last = min(last, self._last_alive(client), self._last_alive(server))
+                    self._connection(rng, spec, client, server, rng.choice(spec.ports), first, last)
         else:
             raise ValueError(f"unknown traffic style {spec.style!r}")
 
     def _sessions(self, rng: random.Random, spec: TrafficSpec, client: _Party, servers: list[_Party]) -> None:
-        """Back-to-back long-lived connections over each run of active intervals."""
+        """Back-to-back long-lived connections over each run of active intervals (of the client's life; a
+        connection ends when its server goes)."""
         always = spec.hours == (0, 24) and not spec.weekdays_only
         blocks: list[tuple[int, int]] = []
         for interval in range(INTERVALS):
-            if self._active(spec, interval):
+            if self._active(spec, interval) and self._alive(client, interval):
                 if blocks and blocks[-1][1] == interval - 1:
                     blocks[-1] = (blocks[-1][0], interval)
                 else:
@@ -1106,8 +1372,10 @@ class _Simulator:
             first = block_start
             while first <= block_end:
                 last = min(block_end, first + rng.randint(*spec.length) - 1)
+                server = rng.choice([server for server in servers if self._alive(server, first)])
+                last = min(last, self._last_alive(server))
                 self._connection(
-                    rng, spec, client, rng.choice(servers), rng.choice(spec.ports), first, last,
+                    rng, spec, client, server, rng.choice(spec.ports), first, last,
                     syn=not (always and first == 0), fin=not (always and last == INTERVALS - 1),
                 )  # fmt: skip
                 # The pool reopens at once (same interval as the FIN) or after an idle interval or two.
@@ -1246,23 +1514,29 @@ class _Simulator:
         )  # fmt: skip
 
     def _fill_status_rows(self) -> None:
-        """NODATA for every logged interval without traffic; SKIPDATA where capture failed."""
+        """NODATA for every logged interval of an ENI's life without traffic (start and end inside its life,
+        in the intervals it was created or deleted in too); SKIPDATA where capture failed."""
         busy = {(record.eni.eni_id, record.interval) for record in self.records.values()}
-        for eni in self.estate.network_interfaces:
+        for eni in self.estate.all_interfaces:
             if self.estate.flow_log_of(eni) is None:
                 continue
             rng = random.Random(f"{self.seed}/status/{eni.name}")
             for interval in range(INTERVALS):
-                skipped = (eni.name, interval) in _SKIPDATA
-                if not skipped and (not self._logged(eni, interval) or (eni.eni_id, interval) in busy):
-                    continue
                 base = WINDOW_START + interval * INTERVAL_SECONDS
+                life = eni.life_in(base, base + INTERVAL_SECONDS)
+                skipped = (eni.name, interval) in _SKIPDATA
+                if life is None or (
+                    not skipped and (not self._logged(eni, interval) or (eni.eni_id, interval) in busy)
+                ):
+                    continue
                 status = "SKIPDATA" if skipped else "NODATA"
+                start = max(life[0], base + rng.randint(0, 20))
+                end = min(life[1] - 1, base + INTERVAL_SECONDS - rng.randint(1, 20))
+                assert start < end, (eni.name, interval)
                 key: _Key = (eni.eni_id, interval, status, "-", "-", 0, 0, 0, "-")
                 self.records[key] = _Record(
-                    eni, interval, "-", "-", "-", 0, 0, 0, "-", 0, 0, 0, base + rng.randint(0, 20),
-                    base + INTERVAL_SECONDS - rng.randint(1, 20), "-", "-", None, None, None,
-                    rng.randint(60_000, 540_000), status,
+                    eni, interval, "-", "-", "-", 0, 0, 0, "-", 0, 0, 0, start, end, "-", "-", None, None,
+                    None, rng.randint(60_000, 540_000), status,
                 )  # fmt: skip
 
 
@@ -1321,16 +1595,21 @@ def check_consistency(estate: Estate) -> list[str]:
     """Problems that would make the sample unrealistic (empty when it is consistent).
 
     Every ACCEPTed connection must be permitted by the client ENI's egress rules and, inside the VPC, by
-    the server ENI's ingress rules; every REJECTed one must not be; the seed ENI must be what the design
-    says it is. Generation refuses to write an inconsistent sample.
+    the server ENI's ingress rules (unless the server's group is a former one, whose rules the snapshot
+    does not have); every REJECTed one must not be; the seed ENI must be what the design says it is.
+    Lives must be coherent: no two ENIs hold one address at once, a former ENI ends in the window, the
+    creator matches the kind of ENI. Generation refuses to write an inconsistent sample.
     """
     problems: list[str] = []
     simulator = _Simulator(estate, SEED)
+    current_groups = {group.group_id for group in estate.security_groups}
     for spec in estate.traffic:
         clients = simulator._parties(spec.clients)
         servers = simulator._parties(spec.servers)
         for client in clients:
             for server in servers:
+                if not _coexist(client.eni, server.eni):
+                    continue
                 for port in spec.ports:
                     allowed = True
                     if client.eni is not None and client.eni.group_ids:
@@ -1338,7 +1617,7 @@ def check_consistency(estate: Estate) -> list[str]:
                             client.eni.group_ids, egress=True, peer=server.address, protocol=spec.protocol,
                             port=port,
                         ))  # fmt: skip
-                    if allowed and server.eni is not None and server.eni.group_ids:
+                    if allowed and server.eni is not None and set(server.eni.group_ids) & current_groups:
                         allowed = bool(estate.permitting_rules(
                             server.eni.group_ids, egress=False, peer=client.address, protocol=spec.protocol,
                             port=port,
@@ -1351,6 +1630,7 @@ def check_consistency(estate: Estate) -> list[str]:
     seed = estate.eni(SEED_ENI_ID) if SEED_ENI_ID in estate.ids() else None
     if seed is None or seed.private_ip != "10.0.1.10":
         problems.append("the seed ENI eni-0e7ae111222111000 must have the private IP 10.0.1.10")
+    problems += _lifecycle_problems(estate)
     usage = rule_usage(estate)
     for group in estate.security_groups:
         logged = [eni for eni in estate.members(group.group_id) if estate.flow_log_of(eni) is not None]
@@ -1360,6 +1640,64 @@ def check_consistency(estate: Estate) -> list[str]:
                              "unattached": False, "no-evidence": used}.get(rule.expect)  # fmt: skip
             if expected_used is None or expected_used != used or (rule.expect == "no-evidence" and logged):
                 problems.append(f"{group.group_name} {rule.rule_id}: expect={rule.expect!r} but used={used}")
+    return problems
+
+
+def _coexist(first: NetworkInterface | None, second: NetworkInterface | None) -> bool:
+    """Whether both (None: an internet host) exist over some whole interval of the window."""
+    low, high = WINDOW_START, WINDOW_END
+    for eni in (first, second):
+        life = eni.life_in(low, high) if eni is not None else (low, high)
+        if life is None:
+            return False
+        low, high = life
+    start = WINDOW_START + -(-(low - WINDOW_START) // INTERVAL_SECONDS) * INTERVAL_SECONDS
+    return start + INTERVAL_SECONDS <= high
+
+
+def _lifecycle_problems(estate: Estate) -> list[str]:
+    """What would make the churn incoherent (see :func:`check_consistency`)."""
+    problems: list[str] = []
+    known_groups = {group.group_id for group in (*estate.security_groups, *estate.former_groups)}
+    for eni in estate.all_interfaces:
+        life, former = eni.life, eni in estate.former_interfaces
+        if not set(eni.group_ids) <= known_groups:
+            problems.append(f"{eni.name}: holds a group that is neither current nor former")
+        if life is None:
+            if former:
+                problems.append(f"{eni.name}: a former ENI needs a life")
+            continue
+        if (life.deleted is not None) != former:
+            problems.append(f"{eni.name}: the former ENIs, and only they, are deleted")
+        elif life.deleted is not None and not (
+            max(life.created, WINDOW_START) + INTERVAL_SECONDS < life.deleted < WINDOW_END
+        ):
+            problems.append(f"{eni.name}: must be deleted in the window, after an interval of it")
+        if life.creator not in ("autoscaling", "admin", "ecs", "lambda"):
+            problems.append(f"{eni.name}: unknown creator {life.creator!r}")
+        elif (life.creator in ("autoscaling", "admin")) != (eni.instance_id is not None):
+            problems.append(f"{eni.name}: instances are run and terminated, other ENIs created and deleted")
+        deleted = WINDOW_END if life.deleted is None else life.deleted
+        for time, status in life.config:
+            if time < life.created or (status == "ResourceDeleted") != (time >= deleted):
+                problems.append(f"{eni.name}: Config item {status} at {_iso(time)} is outside its life")
+    holders: dict[str, list[NetworkInterface]] = {}
+    for eni in estate.all_interfaces:
+        for address in eni.addresses:
+            holders.setdefault(address, []).append(eni)
+    for address, enis in sorted(holders.items()):
+        for index, first in enumerate(enis):
+            for second in enis[index + 1 :]:
+                whole = first.life_in(-(2**62), 2**62)
+                if whole is not None and second.life_in(*whole) is not None:
+                    problems.append(f"{address} is held by {first.name} and {second.name} at once")
+    for group in estate.former_groups:
+        ends = [eni.life.deleted if eni.life is not None and eni.life.deleted is not None else WINDOW_END
+                for eni in estate.members_ever(group.group_id)]  # fmt: skip
+        if group.deleted is None or not max(ends, default=WINDOW_START) <= group.deleted < WINDOW_END:
+            problems.append(f"{group.group_name}: a former group is deleted in the window, after its members")
+        if group.rules:
+            problems.append(f"{group.group_name}: a former group's rules are not in the snapshot: give none")
     return problems
 
 
@@ -1392,6 +1730,12 @@ def rule_usage(estate: Estate) -> dict[str, tuple[str, ...]]:
         for client_name in spec.clients:
             client = estate.eni(client_name.partition("/")[0])
             for server_name in spec.servers:
+                try:
+                    server: NetworkInterface | None = estate.eni(server_name.partition("/")[0])
+                except KeyError:  # an address on the internet
+                    server = None
+                if not _coexist(client, server):
+                    continue
                 for port in spec.ports:
                     for rule in estate.permitting_rules(
                         client.group_ids, egress=True, peer=resolve_address(estate, server_name),
@@ -1540,12 +1884,22 @@ def describe_network_interfaces(estate: Estate) -> dict[str, Any]:
                 "InstanceOwnerId": estate.account_id,
                 "Status": "attached",
             }
+        elif eni.role == "ecs-task":  # attached to a Fargate host in an AWS account
+            entry["Attachment"] = {
+                "AttachTime": eni.attach_time,
+                "AttachmentId": eni.attachment_id,
+                "DeleteOnTermination": False,
+                "DeviceIndex": 1,
+                "NetworkCardIndex": 0,
+                "InstanceOwnerId": eni.attachment_owner,
+                "Status": "attached",
+            }
         else:
             entry["Attachment"] = {
                 "AttachmentId": eni.attachment_id,
                 "DeleteOnTermination": False,
                 "DeviceIndex": 1,
-                "InstanceOwnerId": "amazon-aws",
+                "InstanceOwnerId": eni.attachment_owner,
                 "Status": "attached",
             }
         entry.update(
@@ -1586,7 +1940,7 @@ def describe_network_interfaces(estate: Estate) -> dict[str, Any]:
                 "SourceDestCheck": eni.source_dest_check,
                 "Status": "in-use",
                 "SubnetId": eni.subnet_id,
-                "TagSet": _tags(Name=eni.name, Role=eni.role) if eni.tagged else [],
+                "TagSet": _tags(Name=eni.name, Role=eni.role) if eni.tagged else _tags(**dict(eni.tags)),
                 "VpcId": estate.vpc.vpc_id,
             }
         )
@@ -1683,6 +2037,462 @@ def describe_flow_logs(estate: Estate) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------------
+# Output: ENI history (AWS Config ConfigHistory files and CloudTrail log files, in their S3 layouts)
+# --------------------------------------------------------------------------------------------------------
+
+_ENI_TYPE: Final = "AWS::EC2::NetworkInterface"
+_CONFIG_DELIVERY: Final = 6 * 3600  # Config delivers configuration history every 6 hours
+_TRAIL_DELIVERY: Final = 300  # CloudTrail writes a log file about every 5 minutes
+_IMAGE_ID: Final = "ami-0b9d07a5c1e3f2d48"  # illustrative
+_LAUNCH_TEMPLATE: Final = {"launchTemplateId": "lt-0d3f5a7c9e1b2d4f6", "version": "4"}  # illustrative
+_ROLES: Final = {  # creator -> (role, session, role path, the service that calls for it)
+    "autoscaling": ("AWSServiceRoleForAutoScaling", "AutoScaling", "aws-service-role/autoscaling.amazonaws.com/",
+                    "autoscaling.amazonaws.com"),
+    "ecs": ("AWSServiceRoleForECS", "ecs-service-scheduler", "aws-service-role/ecs.amazonaws.com/",
+            "ecs.amazonaws.com"),
+    "lambda": (LAMBDA_ROLE, LAMBDA_FUNCTION, "service-role/", "lambda.amazonaws.com"),
+    "admin": ("AWSReservedSSO_PlatformAdmin_5f3c0a1b2d4e6f70", "jane.doe@acme.example",
+              f"aws-reserved/sso.amazonaws.com/{REGION}/", ""),
+}  # fmt: skip
+_CLI_AGENT: Final = (
+    "aws-cli/2.18.4 md/awscrt#0.22.0 ua/2.0 os/linux#6.8.0-45-generic md/arch#x86_64 lang/python#3.12.6 "
+    "md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/distrib#ubuntu.24 md/prompt#off "
+    "md/command#ec2.{command}"
+)
+
+
+def history_files(estate: Estate) -> dict[str, str]:
+    """The ENI history given with the snapshot: path under ``inventory/`` -> JSON text (gzipped on write).
+
+    AWS Config's ConfigHistory files hold the items of the ENIs whose :class:`Lifecycle` lists them
+    (``AWSLogs/<acct>/Config/<region>/<y>/<m>/<d>/ConfigHistory/…json.gz``, unpadded month and day, one
+    file per 6-hour delivery); CloudTrail's log files hold the events that created and deleted the ENIs
+    from :data:`CLOUDTRAIL_START` on, and DeleteSecurityGroup of the former groups
+    (``AWSLogs/<acct>/CloudTrail/<region>/<yyyy>/<mm>/<dd>/<acct>_CloudTrail_<region>_<time>_<unique>.json.gz``,
+    one file per 5-minute delivery). Both are compact JSON, as delivered.
+    """
+    names = {group.group_id: group.group_name for group in (*estate.security_groups, *estate.former_groups)}
+    files = _config_history(estate, names)
+    files.update(_cloudtrail_logs(estate, names))
+    return files
+
+
+def _compact(document: object) -> str:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def _token(label: str, length: int) -> str:
+    """Upper-case letters and digits derived from a label (role and key ids, file-name uniqueness)."""
+    digest = hashlib.sha256(f"sgadvisor-sample/token/{label}".encode()).digest()
+    return base64.b32encode(digest).decode()[:length]
+
+
+def _utc(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _config_history(estate: Estate, names: Mapping[str, str]) -> dict[str, str]:
+    slots: dict[int, list[tuple[int, str, NetworkInterface]]] = {}
+    for eni in estate.all_interfaces:
+        for captured, status in eni.life.config if eni.life is not None else ():
+            slots.setdefault(captured // _CONFIG_DELIVERY, []).append((captured, status, eni))
+    files: dict[str, str] = {}
+    for slot, items in sorted(slots.items()):
+        items.sort(key=lambda item: (item[0], item[2].name))
+        first, last = _utc(items[0][0]), _utc(items[-1][0])
+        folder = (
+            f"AWSLogs/{estate.account_id}/Config/{estate.region}/{first.year}/{first.month}/{first.day}/"
+            "ConfigHistory"
+        )
+        name = (
+            f"{estate.account_id}_Config_{estate.region}_ConfigHistory_{_ENI_TYPE}_{first:%Y%m%dT%H%M%SZ}_"
+            f"{last:%Y%m%dT%H%M%SZ}_1.json.gz"
+        )
+        document = {
+            "fileVersion": "1.0",
+            "requestId": _uuid(f"config-delivery/{slot}"),
+            "configurationItems": [
+                _config_item(estate, eni, captured, status, names) for captured, status, eni in items
+            ],
+        }
+        files[f"{folder}/{name}"] = _compact(document)
+    return files
+
+
+def _config_item(
+    estate: Estate, eni: NetworkInterface, captured: int, status: str, names: Mapping[str, str]
+) -> dict[str, Any]:
+    """One configuration item as Config writes it to S3 (``configuration`` an object, relationships with
+    ``name``, ISO times, a numeric ``configurationStateId``); a deleted resource's has no configuration."""
+    assert eni.life is not None
+    millis = int(hashlib.sha256(f"config/{eni.name}/{captured}".encode()).hexdigest(), 16) % 1000
+    gone = status == "ResourceDeleted"
+    tags = (("Name", eni.name), ("Role", eni.role)) if eni.tagged else eni.tags
+    related = [(eni.instance_id, "AWS::EC2::Instance", "Is attached to Instance")] if eni.instance_id else []
+    related += [(gid, "AWS::EC2::SecurityGroup", "Is associated with SecurityGroup") for gid in eni.group_ids]
+    related += [(eni.subnet_id, "AWS::EC2::Subnet", "Is contained in Subnet"),
+                (estate.vpc.vpc_id, "AWS::EC2::VPC", "Is contained in Vpc")]  # fmt: skip
+    return {
+        "relatedEvents": [],
+        "relationships": [] if gone else [
+            {"resourceId": rid, "resourceName": None, "resourceType": rtype, "name": rname}
+            for rid, rtype, rname in related
+        ],
+        "configuration": None if gone else _eni_configuration(estate, eni, names),
+        "supplementaryConfiguration": {},
+        "tags": {} if gone else dict(tags),
+        "configurationItemVersion": "1.3",
+        "configurationItemCaptureTime": _iso(captured, millis=millis),
+        "configurationStateId": captured * 1000 + millis,
+        "awsAccountId": estate.account_id,
+        "configurationItemStatus": status,
+        "resourceType": _ENI_TYPE,
+        "resourceId": eni.eni_id,
+        "resourceName": None,
+        "ARN": _arn(estate, f"network-interface/{eni.eni_id}"),
+        "awsRegion": estate.region,
+        "availabilityZone": AVAILABILITY_ZONE,
+        "configurationStateMd5Hash": "",
+        "resourceCreationTime": None if gone else _iso(eni.life.created, millis=0),
+    }  # fmt: skip
+
+
+def _eni_configuration(estate: Estate, eni: NetworkInterface, names: Mapping[str, str]) -> dict[str, Any]:
+    """The ENI as Config records it: EC2's NetworkInterface with camelCase keys."""
+    assert eni.life is not None
+    attachment = None
+    if eni.instance_id is not None:
+        attachment = {
+            "attachTime": _iso(eni.life.created, millis=0),
+            "attachmentId": eni.attachment_id,
+            "deleteOnTermination": True,
+            "deviceIndex": 0,
+            "networkCardIndex": 0,
+            "instanceId": eni.instance_id,
+            "instanceOwnerId": estate.account_id,
+            "status": "attached",
+        }
+    tags = (("Name", eni.name), ("Role", eni.role)) if eni.tagged else eni.tags
+    return {
+        "association": None,
+        "attachment": attachment,
+        "availabilityZone": AVAILABILITY_ZONE,
+        "description": eni.description,
+        "groups": [{"groupName": names[gid], "groupId": gid} for gid in eni.group_ids],
+        "interfaceType": eni.interface_type,
+        "ipv6Addresses": [{"ipv6Address": address, "isPrimaryIpv6": False} for address in eni.ipv6_addresses],
+        "macAddress": eni.mac_address,
+        "networkInterfaceId": eni.eni_id,
+        "outpostArn": None,
+        "ownerId": estate.account_id,
+        "privateDnsName": _dns_name(eni.private_ip, public=False),
+        "privateIpAddress": eni.private_ip,
+        "privateIpAddresses": [
+            {
+                "association": None,
+                "primary": index == 0,
+                "privateDnsName": _dns_name(address, public=False),
+                "privateIpAddress": address,
+            }
+            for index, address in enumerate((eni.private_ip, *eni.secondary_ips))
+        ],
+        "requesterId": eni.requester_id,
+        "requesterManaged": eni.requester_managed,
+        "sourceDestCheck": eni.source_dest_check,
+        "status": "in-use",
+        "subnetId": eni.subnet_id,
+        "tagSet": [{"key": key, "value": value} for key, value in tags],
+        "vpcId": estate.vpc.vpc_id,
+    }
+
+
+def _cloudtrail_logs(estate: Estate, names: Mapping[str, str]) -> dict[str, str]:
+    events: list[tuple[int, dict[str, Any]]] = []
+    for eni in estate.all_interfaces:
+        life = eni.life
+        if life is None:
+            continue
+        if life.created >= CLOUDTRAIL_START:
+            maker = _run_instances if eni.instance_id is not None else _create_network_interface
+            events.append((life.created, maker(estate, eni, names)))
+        if life.deleted is not None:
+            ender = _terminate_instances if eni.instance_id is not None else _delete_network_interface
+            events.append((life.deleted, ender(estate, eni)))
+    for group in estate.former_groups:
+        assert group.deleted is not None
+        events.append((group.deleted, _trail_record(
+            estate, group.deleted, "DeleteSecurityGroup", "admin", f"delete-group/{group.group_name}",
+            {"groupId": group.group_id}, {"_return": True, "groupId": group.group_id},
+        )))  # fmt: skip
+    by_delivery: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+    for time, record in events:
+        slot = time // _TRAIL_DELIVERY
+        delay = 60 * (1 + int(hashlib.sha256(f"delivery/{slot}".encode()).hexdigest(), 16) % 4)
+        by_delivery.setdefault((slot + 1) * _TRAIL_DELIVERY + delay, []).append((time, record))
+    files: dict[str, str] = {}
+    for delivered, records in sorted(by_delivery.items()):
+        when = _utc(delivered)
+        name = (
+            f"{estate.account_id}_CloudTrail_{estate.region}_{when:%Y%m%dT%H%MZ}_"
+            f"{_token(f'cloudtrail/{delivered}', 16)}.json.gz"
+        )
+        records.sort(key=lambda item: (item[0], item[1]["eventID"]))
+        document = {"Records": [record for _, record in records]}
+        files[f"AWSLogs/{estate.account_id}/CloudTrail/{estate.region}/{when:%Y/%m/%d}/{name}"] = _compact(
+            document
+        )
+    return files
+
+
+def _trail_record(
+    estate: Estate,
+    time: int,
+    event: str,
+    creator: str,
+    label: str,
+    request: dict[str, Any],
+    response: dict[str, Any],
+) -> dict[str, Any]:
+    """One CloudTrail record as in the S3 log files. A service's call is made with its (service-linked or
+    execution) role and ``invokedBy`` it; a person's with the AWS CLI from the office."""
+    role, session, path, service = _ROLES[creator]
+    role_id = (
+        LAMBDA_REQUESTER_ID.split(":")[0] if creator == "lambda" else f"AROA{_token(f'role/{role}', 17)}"
+    )
+    identity: dict[str, Any] = {
+        "type": "AssumedRole",
+        "principalId": f"{role_id}:{session}",
+        "arn": f"arn:aws:sts::{estate.account_id}:assumed-role/{role}/{session}",
+        "accountId": estate.account_id,
+        "accessKeyId": f"ASIA{_token(f'key/{role}/{time // 3600}', 16)}",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": role_id,
+                "arn": f"arn:aws:iam::{estate.account_id}:role/{path}{role}",
+                "accountId": estate.account_id,
+                "userName": role,
+            },
+            "attributes": {"creationDate": _iso(time - time % 3600), "mfaAuthenticated": "false"},
+        },
+    }
+    if service:
+        identity["invokedBy"] = service
+    command = re.sub(r"(?<!^)(?=[A-Z])", "-", event).lower()
+    record: dict[str, Any] = {
+        "eventVersion": "1.10",
+        "userIdentity": identity,
+        "eventTime": _iso(time),
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": event,
+        "awsRegion": estate.region,
+        "sourceIPAddress": service or ADMIN_ADDRESS,
+        "userAgent": service or _CLI_AGENT.format(command=command),
+        "requestParameters": request,
+        "responseElements": {"requestId": _uuid(f"request/{label}"), **response},
+        "requestID": _uuid(f"request/{label}"),
+        "eventID": _uuid(f"event/{label}"),
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": estate.account_id,
+        "eventCategory": "Management",
+    }
+    if not service:
+        record["tlsDetails"] = {
+            "tlsVersion": "TLSv1.3",
+            "cipherSuite": "TLS_AES_128_GCM_SHA256",
+            "clientProvidedHostHeader": f"ec2.{estate.region}.amazonaws.com",
+        }
+    return record
+
+
+def _group_set(eni: NetworkInterface, names: Mapping[str, str]) -> dict[str, Any]:
+    return {"items": [{"groupId": gid, "groupName": names[gid]} for gid in eni.group_ids]}
+
+
+def _private_addresses(eni: NetworkInterface) -> dict[str, Any]:
+    return {"item": [
+        {"privateIpAddress": address, "privateDnsName": _dns_name(address, public=False), "primary": index == 0}
+        for index, address in enumerate((eni.private_ip, *eni.secondary_ips))
+    ]}  # fmt: skip
+
+
+def _ipv6_addresses(eni: NetworkInterface) -> dict[str, Any]:
+    if not eni.ipv6_addresses:
+        return {}
+    return {"item": [{"ipv6Address": address, "isPrimaryIpv6": False} for address in eni.ipv6_addresses]}
+
+
+def _run_instances(estate: Estate, eni: NetworkInterface, names: Mapping[str, str]) -> dict[str, Any]:
+    """RunInstances of one instance whose primary ENI is ``eni`` (an Auto Scaling group's launch from its
+    launch template, or a person's from the CLI)."""
+    assert eni.life is not None and eni.instance_id is not None
+    time, creator = eni.life.created, eni.life.creator
+    scaled = creator == "autoscaling"
+    label = f"run/{eni.name}"
+    tags = [{"key": "aws:autoscaling:groupName", "value": ASG_NAME}] if scaled else \
+        [{"key": "Name", "value": eni.name}]  # fmt: skip
+    interface = {
+        "networkInterfaceId": eni.eni_id,
+        "subnetId": eni.subnet_id,
+        "vpcId": estate.vpc.vpc_id,
+        "ownerId": estate.account_id,
+        "status": "in-use",
+        "macAddress": eni.mac_address,
+        "privateIpAddress": eni.private_ip,
+        "privateDnsName": _dns_name(eni.private_ip, public=False),
+        "sourceDestCheck": True,
+        "interfaceType": eni.interface_type,
+        "groupSet": _group_set(eni, names),
+        "attachment": {
+            "attachmentId": eni.attachment_id,
+            "deviceIndex": 0,
+            "networkCardIndex": 0,
+            "status": "attaching",
+            "attachTime": time * 1000,
+            "deleteOnTermination": True,
+        },
+        "privateIpAddressesSet": _private_addresses(eni),
+        "ipv6AddressesSet": _ipv6_addresses(eni),
+        "tagSet": {},
+    }
+    if scaled:
+        request: dict[str, Any] = {
+            "instancesSet": {"items": [{"minCount": 1, "maxCount": 1}]},
+            "availabilityZone": AVAILABILITY_ZONE,
+            "subnetId": eni.subnet_id,
+            "clientToken": _uuid(f"token/{label}"),
+            "tagSpecificationSet": {"items": [{"resourceType": "instance", "tags": tags}]},
+            "launchTemplate": dict(_LAUNCH_TEMPLATE),
+        }
+    else:
+        request = {
+            "instancesSet": {"items": [{"imageId": _IMAGE_ID, "minCount": 1, "maxCount": 1}]},
+            "instanceType": "t2.medium",
+            "blockDeviceMapping": {},
+            "monitoring": {"enabled": False},
+            "disableApiTermination": False,
+            "disableApiStop": False,
+            "clientToken": _uuid(f"token/{label}"),
+            "networkInterfaceSet": {"items": [{
+                "deviceIndex": 0, "subnetId": eni.subnet_id, "associatePublicIpAddress": False,
+                "groupSet": {"items": [{"groupId": gid} for gid in eni.group_ids]},
+                "ipv6AddressCount": len(eni.ipv6_addresses),
+            }]},
+            "tagSpecificationSet": {"items": [{"resourceType": "instance", "tags": tags}]},
+        }  # fmt: skip
+    instance = {
+        "instanceId": eni.instance_id,
+        "imageId": _IMAGE_ID,
+        "currentInstanceBootMode": "legacy-bios",
+        "instanceState": {"code": 0, "name": "pending"},
+        "privateDnsName": _dns_name(eni.private_ip, public=False),
+        "amiLaunchIndex": 0,
+        "productCodes": {},
+        "instanceType": "m4.large" if scaled else "t2.medium",
+        "launchTime": time * 1000,
+        "placement": {"availabilityZone": AVAILABILITY_ZONE, "tenancy": "default"},
+        "monitoring": {"state": "disabled"},
+        "subnetId": eni.subnet_id,
+        "vpcId": estate.vpc.vpc_id,
+        "privateIpAddress": eni.private_ip,
+        "stateReason": {"code": "pending", "message": "pending"},
+        "architecture": "x86_64",
+        "rootDeviceType": "ebs",
+        "rootDeviceName": "/dev/xvda",
+        "blockDeviceMapping": {},
+        "virtualizationType": "hvm",
+        "hypervisor": "xen",
+        "tagSet": {"items": tags},
+        "clientToken": _uuid(f"token/{label}"),
+        "groupSet": _group_set(eni, names),
+        "sourceDestCheck": True,
+        "networkInterfaceSet": {"items": [interface]},
+        "ebsOptimized": False,
+        "enaSupport": False,
+        "metadataOptions": {"state": "pending", "httpTokens": "required", "httpPutResponseHopLimit": 2,
+                            "httpEndpoint": "enabled"},
+    }  # fmt: skip
+    response: dict[str, Any] = {
+        "reservationId": f"r-0{hashlib.sha256(label.encode()).hexdigest()[:16]}",
+        "ownerId": estate.account_id,
+    }
+    if scaled:
+        response["requesterId"] = "940372691376"  # illustrative: the Auto Scaling service's account
+    response.update({"groupSet": {}, "instancesSet": {"items": [instance]}})
+    return _trail_record(estate, time, "RunInstances", creator, label, request, response)
+
+
+def _terminate_instances(estate: Estate, eni: NetworkInterface) -> dict[str, Any]:
+    """TerminateInstances names the instance only: its primary ENI goes with it."""
+    assert eni.life is not None and eni.life.deleted is not None
+    return _trail_record(
+        estate, eni.life.deleted, "TerminateInstances", eni.life.creator, f"terminate/{eni.name}",
+        {"instancesSet": {"items": [{"instanceId": eni.instance_id}]}},
+        {"instancesSet": {"items": [{"instanceId": eni.instance_id,
+                                     "currentState": {"code": 32, "name": "shutting-down"},
+                                     "previousState": {"code": 16, "name": "running"}}]}},
+    )  # fmt: skip
+
+
+def _create_network_interface(
+    estate: Estate, eni: NetworkInterface, names: Mapping[str, str]
+) -> dict[str, Any]:
+    """CreateNetworkInterface by ECS (a Fargate task's ENI) or Lambda (a Hyperplane ENI)."""
+    assert eni.life is not None
+    request = {
+        "subnetId": eni.subnet_id,
+        "description": eni.description,
+        "groupSet": {"items": [{"groupId": gid} for gid in eni.group_ids]},
+        "privateIpAddressesSet": {},
+        "clientToken": _uuid(f"token/create/{eni.name}"),
+    }
+    interface = {
+        "networkInterfaceId": eni.eni_id,
+        "subnetId": eni.subnet_id,
+        "vpcId": estate.vpc.vpc_id,
+        "availabilityZone": AVAILABILITY_ZONE,
+        "description": eni.description,
+        "ownerId": estate.account_id,
+        "requesterId": eni.requester_id,
+        "requesterManaged": eni.requester_managed,
+        "status": "pending",
+        "macAddress": eni.mac_address,
+        "privateIpAddress": eni.private_ip,
+        "privateDnsName": _dns_name(eni.private_ip, public=False),
+        "sourceDestCheck": eni.source_dest_check,
+        "interfaceType": eni.interface_type,
+        "groupSet": _group_set(eni, names),
+        "privateIpAddressesSet": _private_addresses(eni),
+        "ipv6AddressesSet": _ipv6_addresses(eni),
+        "tagSet": {},
+    }
+    return _trail_record(
+        estate,
+        eni.life.created,
+        "CreateNetworkInterface",
+        eni.life.creator,
+        f"create/{eni.name}",
+        request,
+        {"networkInterface": interface},
+    )
+
+
+def _delete_network_interface(estate: Estate, eni: NetworkInterface) -> dict[str, Any]:
+    assert eni.life is not None and eni.life.deleted is not None
+    return _trail_record(
+        estate,
+        eni.life.deleted,
+        "DeleteNetworkInterface",
+        eni.life.creator,
+        f"delete/{eni.name}",
+        {"networkInterfaceId": eni.eni_id},
+        {"_return": True},
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
 # Output: flow records
 # --------------------------------------------------------------------------------------------------------
 
@@ -1773,6 +2583,10 @@ def render_files(
         ("describe-vpcs.json", describe_vpcs(mapped)),
     ):
         files[f"inventory/{name}"] = _json(document).encode()
+    # The history is written from the original ids, then renamed like the flow records (its event ids and
+    # file names derive from names and times only, so renaming changes nothing else).
+    for relative, text in history_files(estate).items():
+        files[f"inventory/{relative}"] = _gzip(mapper(text))
 
     records = _Simulator(estate, seed).run()
     by_log: dict[tuple[str, int], list[tuple[int, int, str]]] = {}
