@@ -278,7 +278,7 @@ def test_window_and_intervals(records: list[Record], estate: Estate) -> None:
     for record in records:
         interval = (int(record["start"]) - WINDOW_START) // 600
         assert WINDOW_START + interval * 600 <= int(record["end"]) <= WINDOW_START + (interval + 1) * 600
-    known = {eni.eni_id for eni in estate.network_interfaces}
+    known = {eni.eni_id for eni in estate.all_interfaces}  # current and former (replaced, tasks)
     assert {record["interface-id"] for record in records} <= known
     assert estate.eni("bastion").eni_id not in {record["interface-id"] for record in records}
     assert 10_000 <= len(records) <= 90_000
