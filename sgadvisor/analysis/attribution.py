@@ -142,6 +142,13 @@ class Attribution:
             self._owners[memo] = self._find_owners(address, lo, hi)
         return self._owners[memo]
 
+    def vanished(self, flow: Flow) -> bool:
+        """Was the flow's destination an ENI that is gone, with every group it had? Such a flow is never
+        turned into a rule (DESIGN §6 "Destinations"), and no check asks a rule for it."""
+        owners = self.owners(flow)
+        groups = self.inventory.groups
+        return bool(owners) and not any(o.current or any(g in groups for g in o.groups) for o in owners)
+
     @cached_property
     def _history_holders(self) -> Mapping[str, tuple[str, ...]]:
         """Address (canonical) → ENIs whose history shows it at some time."""

@@ -21,9 +21,10 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sgadvisor.config import FixedAddress
+from sgadvisor.models import DnsAccounting, DnsOut, DomainAllowlist, GroupReport
 
 
 class InternetPolicy(StrEnum):
@@ -32,21 +33,9 @@ class InternetPolicy(StrEnum):
     auto = "auto"
 
 
-class FixedAddress(BaseModel):
-    """A ``[[fixed]]`` table: a partner address (or block) the user states does not rotate."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    address: str = Field(description="an address or CIDR, IPv4 or IPv6")
-    reason: str = Field(min_length=1)
-
-    @field_validator("address")
-    @classmethod
-    def _canonical(cls, value: str) -> str:
-        try:
-            return str(ipaddress.ip_network(value.strip(), strict=False))
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IP address or CIDR") from None
+class FirewallAction(StrEnum):
+    alert = "alert"
+    block = "block"
 
 
 class NameMatch(Protocol):
@@ -68,9 +57,21 @@ class Stability(Protocol):
 
 
 class DnsEvidence(Protocol):
+    """The Route 53 Resolver query logs read (sgadvisor.dnslogs.DnsLog)."""
+
+    @property
+    def sources(self) -> Sequence[str]: ...
+
+    @property
+    def accounting(self) -> DnsAccounting: ...
+
     def names_for(self, clients: Iterable[str], address: str) -> NameMatch: ...
 
     def stability(self, name: str, family: int) -> Stability: ...
+
+    def chain_targets(self, name: str) -> tuple[str, ...]: ...
+
+    def names(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,43 @@ class InternetOptions:
     policy: InternetPolicy = InternetPolicy.port
     fixed: tuple[FixedAddress, ...] = ()
     dns: DnsEvidence | None = None
+    firewall_action: Literal["ALERT", "BLOCK"] = "ALERT"  # for every domain outside the allowlist
+    show_all_names: bool = False  # the query logs name everything the workloads asked for: sensitive
+
+
+def dns_section(
+    options: InternetOptions, reports: Sequence[GroupReport], forwarded: Iterable[str]
+) -> DnsOut | None:
+    """What the DNS evidence contributed: per VPC, the names that back a proposed internet rule of an
+    ``ok`` group (the domain allowlist of egress-domains.tf) with their CNAME chains' targets."""
+    dns = options.dns
+    if dns is None:
+        return None
+    by_vpc: dict[str, set[str]] = {}
+    for report in reports:
+        if report.coverage.status != "ok" or report.vpc_id is None:
+            continue
+        for rule in report.proposed_egress:
+            if rule.evidence is not None and rule.evidence.names:
+                by_vpc.setdefault(report.vpc_id, set()).update(rule.evidence.names)
+    allowlists = []
+    for vpc_id in sorted(by_vpc):
+        domains = sorted(by_vpc[vpc_id])
+        targets = sorted({t for name in domains for t in dns.chain_targets(name)} - set(domains))
+        allowlists.append(DomainAllowlist(vpc_id=vpc_id, domains=domains, cname_targets=targets))
+    said = sorted(set(forwarded))
+    return DnsOut(
+        sources=list(dns.sources),
+        accounting=dns.accounting,
+        action=options.firewall_action,
+        allowlists=allowlists,
+        forwarded=[
+            f"{len(said)} names resolved to flow destinations only in queries of a forwarding resolver "
+            f"(the asking host is unknown): they name port-scoped rules and are never pinned: "
+            + ", ".join(said[:20]) + (f" and {len(said) - 20} more" if len(said) > 20 else "")
+        ] if said else [],
+        all_names=dns.names() if options.show_all_names else None,
+    )  # fmt: skip
 
 
 @dataclass

@@ -26,7 +26,7 @@ from sgadvisor.analysis.budget import DEFAULT_BUDGET, aggregate, enforce_budget
 from sgadvisor.analysis.direction import Confidence, EphemeralRanges, classify_edges
 from sgadvisor.analysis.flows import Flow, edges_to_flows, iter_flows, protocol_name
 from sgadvisor.analysis.graph import Node, build_graph, busiest_flows
-from sgadvisor.analysis.internet import InternetOptions
+from sgadvisor.analysis.internet import InternetOptions, dns_section
 from sgadvisor.analysis.permits import parse_addr, permits
 from sgadvisor.analysis.synthesis import (
     Placed,
@@ -155,18 +155,20 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     warnings += pin_warnings
 
     # A destination whose ENIs and their groups are all gone is never a rule (DESIGN §6 "Destinations").
-    vanished = [f for f in chosen if _vanished(f, attribution)]
-    chosen = [f for f in chosen if not _vanished(f, attribution)]
+    vanished = [f for f in chosen if attribution.vanished(f)]
+    chosen = [f for f in chosen if not attribution.vanished(f)]
     graph = build_graph(analysed, inventory, flows_per_eni=EDGES_PER_GROUP)
     carried, stuck, not_permitted = place_flows(chosen, book, ok_groups)
     usage = _Usage.build(carried, analysed)
     reports: list[GroupReport] = []
     over_budget: list[str] = []
+    forwarded: set[str] = set()
     for gid in in_scope:
         plan = _plan_group(
             gid, carried.get(gid, []), stuck, book, coverage[gid], pins.get(gid, {}), options.internet
         )
         vanished += plan.vanished
+        forwarded.update(name for placed in plan.proposed for name in placed.forwarded)
         if coverage[gid].status == "ok":
             if options.cidr_tolerance is not None:
                 plan.proposed = aggregate(plan.proposed, gid, book, options.cidr_tolerance)
@@ -205,6 +207,7 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
         would_be_blocked=blocked,
         warnings=sorted(set(warnings)),
         input_accounting=accounting,
+        dns=dns_section(options.internet, reports, forwarded),
     )
 
 
@@ -887,13 +890,6 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(text)
     except ValueError:
         return None
-
-
-def _vanished(flow: Flow, attribution: Attribution) -> bool:
-    """Was the flow's destination an ENI that is gone, with every group it had?"""
-    owners = attribution.owners(flow)
-    groups = attribution.inventory.groups
-    return bool(owners) and not any(o.current or any(g in groups for g in o.groups) for o in owners)
 
 
 def _vanished_destinations(flows: Sequence[Flow], attribution: Attribution) -> list[VanishedDestination]:

@@ -41,6 +41,7 @@ class Placed:
     note: str | None = None  # what the rule admits beyond the observed, or why it is an address rule
     internet: str | None = None  # "port" | "pinned" for internet destinations (DESIGN §6)
     names: set[str] = field(default_factory=set)  # DNS names that resolved to its destinations
+    forwarded: set[str] = field(default_factory=set)  # of those, names only a forwarding resolver asked
 
 
 @dataclass
@@ -237,6 +238,7 @@ def synthesize_group(
             entry.flows.append(flow)
         entry.internet = "pinned" if "pinned" in (entry.internet, kind) else kind
         entry.names.update(naming.names)
+        entry.forwarded.update(naming.forwarded)
         if naming.why and entry.note is None:
             entry.note = naming.why
 

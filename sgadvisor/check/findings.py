@@ -150,6 +150,8 @@ class _State:
             span = flows.window or Window(0, 0)
             book = RuleBook(inventory, Attribution(inventory, span.start, span.end))
             chosen = select_flows(flows, inventory, analysis, book.attribution)
+            # A destination gone with its groups is never a rule, so no baseline has one for it.
+            chosen = [f for f in chosen if not book.attribution.vanished(f)]
         return cls(baseline, inventory, book, in_scope, chosen, coverage, window, frozenset(in_scope))
 
     def label(self, gid: str) -> str:
