@@ -439,7 +439,11 @@ def prefer_current(proposed: list[Placed], group_id: str, book: RuleBook) -> lis
                         flows=placed.flows,
                         kept_rule=rule,
                         label=placed.label,
-                        note=placed.note,
+                        # What a reference admits no longer describes the current rule kept instead.
+                        note=placed.note if rule.kind is placed.key.kind else None,
+                        internet=placed.internet,
+                        names=placed.names,
+                        forwarded=placed.forwarded,
                     )
                     break
         out.append(placed)
