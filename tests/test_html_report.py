@@ -31,7 +31,18 @@ from sgadvisor.accounting import Issue
 from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
 from sgadvisor.flowlogs.ingest import read_flows
 from sgadvisor.inventory.snapshot import load_snapshot
-from sgadvisor.models import EdgeOut, Evidence, GroupReport, ProposedRule, Recommendation, VanishedDestination
+from sgadvisor.models import (
+    DnsAccounting,
+    DnsIssue,
+    DnsOut,
+    DomainAllowlist,
+    EdgeOut,
+    Evidence,
+    GroupReport,
+    ProposedRule,
+    Recommendation,
+    VanishedDestination,
+)
 from sgadvisor.render import OutputFormat, RenderContext, renderer_for
 from sgadvisor.render.graph_svg import MAX_RULES, layout, port_text
 from sgadvisor.render.html import human_bytes, render_html, rule_what
@@ -97,7 +108,8 @@ def _edge(eni: str, remote: str, port: int, records: int, klass: str = "initiate
 def hostile(sample: Recommendation) -> Recommendation:
     """The sample with markup in every user-controlled string the report shows: group names, Name tags,
     descriptions, labels of groups/ENIs/prefix lists, coverage reasons, notes, warnings, issue files,
-    an edge's remote, and one group whose very id is hostile."""
+    an edge's remote, one group whose very id is hostile, and the DNS evidence (names beside the rules,
+    query-log sources and issues, forwarding sentences, allowlists, every name queried)."""
     web = _group(sample, "web")
     eni = web.edges[0].eni
     first = web.current_egress[0].model_copy(update={"description": HOSTILE})
@@ -105,11 +117,17 @@ def hostile(sample: Recommendation) -> Recommendation:
         c.model_copy(update={"reason": HOSTILE, "rule": first if c.rule.key() == first.key() else c.rule})
         for c in web.changes
     ]
+    named = {"internet": "pinned", "names": [HOSTILE, *PAYLOADS]}
+    proposed = [
+        r.model_copy(update={"evidence": r.evidence.model_copy(update=named)}) if r.evidence else r
+        for r in web.proposed_egress
+    ]
     evil_web = web.model_copy(
         update={
             "group_name": HOSTILE,
             "name_tag": HOSTILE,
             "current_egress": [first, *web.current_egress[1:]],
+            "proposed_egress": proposed,
             "changes": changes,
             "coverage": web.coverage.model_copy(update={"reasons": [HOSTILE, f"{eni}: {HOSTILE}"]}),
             "edges": [web.edges[0].model_copy(update={"remote": HOSTILE}), *web.edges[1:]],
@@ -137,6 +155,21 @@ def hostile(sample: Recommendation) -> Recommendation:
             note=HOSTILE,
         )
     ]
+    dns = DnsOut(
+        sources=[f"dns/{HOSTILE}.log"],
+        accounting=DnsAccounting(
+            records=3,
+            used=1,
+            malformed=1,
+            filtered={HOSTILE: 1},
+            issues=[DnsIssue(file=f"dns/{HOSTILE}.log", line=2, reason=HOSTILE)],
+        ),
+        allowlists=[
+            DomainAllowlist(vpc_id=HOSTILE, domains=[HOSTILE, "ok.example"], cname_targets=[HOSTILE])
+        ],
+        forwarded=[HOSTILE],
+        all_names=[HOSTILE],
+    )
     return sample.model_copy(
         update={
             "security_groups": groups,
@@ -146,6 +179,7 @@ def hostile(sample: Recommendation) -> Recommendation:
             "rejected_egress": rejected,
             "infrastructure_enis": infra,
             "vanished_destinations": vanished,
+            "dns": dns,
         }
     )
 
@@ -306,6 +340,15 @@ class _Tags(HTMLParser):
                 self.handlers.append(f"{tag} {name}")
             if name == "id" and value:
                 self.ids.add(value)
+
+
+def test_hostile_dns_names_are_escaped_beside_rules_and_in_the_dns_section(sample: Recommendation) -> None:
+    text = render_html(hostile(sample))
+    section = text[text.index('<section id="dns">') : text.index('<section id="accounting">')]
+    for payload in PAYLOADS:
+        assert str(escape(payload)) in section, payload
+    assert text.count('<span class="pin pinned">pinned</span>') >= 1
+    assert f"<li><code>{escape(PAYLOADS[0])}</code></li>" in text  # a name beside a rule
 
 
 def test_an_empty_estate_renders(sample: Recommendation) -> None:

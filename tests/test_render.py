@@ -347,6 +347,33 @@ def test_render_chooses_formats(sample_recommendation: Recommendation, tmp_path:
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["summary.md"]
 
 
+def test_render_writes_egress_domains_only_with_dns_evidence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sgadvisor render --format terraform` writes egress-domains.tf beside egress.tf when the
+    recommendation has DNS allowlists, and exactly today's two files without them."""
+    from sgadvisor.models import DomainAllowlist
+    from tests.test_egress_domains import HOSTILE_NAMES, VPC, base_recommendation, dns_recommendation
+
+    plain, with_dns = tmp_path / "plain.json", tmp_path / "dns.json"
+    plain.write_text(base_recommendation().to_json())
+    allowlists = [
+        DomainAllowlist(vpc_id=VPC, domains=["api.partner.example", *HOSTILE_NAMES], cname_targets=[])
+    ]
+    with_dns.write_text(dns_recommendation(allowlists=allowlists).to_json())
+    for source, out in ((plain, tmp_path / "a"), (with_dns, tmp_path / "b")):
+        assert run(["render", str(source), "--out", str(out), "--format", "terraform"]) == 0
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["egress.tf", "removals.sh"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [
+        "egress-domains.tf",
+        "egress.tf",
+        "removals.sh",
+    ]
+    assert (tmp_path / "a" / "egress.tf").read_bytes() == (tmp_path / "b" / "egress.tf").read_bytes()
+    err = capsys.readouterr().err
+    assert "warning: egress-domains.tf: 8 DNS name(s) left out" in err and "##[" not in err
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

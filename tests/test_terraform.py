@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -142,6 +142,85 @@ def test_hostile_descriptions_stay_literal_strings(
     terraform.run(tmp_path, "validate", "-no-color")
     text = (tmp_path / "egress.tf").read_text()
     assert "$${var.secret}" in text and "%%{ if true }" in text and '\\"s' in text
+
+
+# ----------------------------------------------------------------------------- egress-domains.tf
+
+_REQUIRED_PROVIDERS = """terraform {
+  required_providers {
+    aws = {
+      source = "hashicorp/aws"
+    }
+  }
+}
+"""
+
+
+def _validate(terraform: TerraformTool, directory: Path) -> None:
+    terraform.init(directory)
+    terraform.run(directory, "validate", "-no-color")
+
+
+@pytest.mark.parametrize("action", ["ALERT", "BLOCK"])
+def test_egress_domains_validates_alone_and_beside_egress_tf(
+    terraform: TerraformTool, tmp_path: Path, action: Literal["ALERT", "BLOCK"]
+) -> None:
+    """egress-domains.tf is self-contained (hashicorp/aws implied by its resource types, no provider
+    block), canonical, and declares nothing that clashes with egress.tf or with a user's own
+    required_providers (a module may declare them only once)."""
+    from tests.test_egress_domains import dns_recommendation
+
+    files = render_all(dns_recommendation(action=action), [OutputFormat.TERRAFORM], RenderContext()).files
+    domains = files["egress-domains.tf"]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "egress-domains.tf").write_text(domains)
+    terraform.run(alone, "fmt", "-check", "-diff", "-no-color")
+    _validate(terraform, alone)
+    together = tmp_path / "together"
+    _write_rendered(dns_recommendation(action=action), together)
+    assert {p.name for p in together.iterdir()} == {"egress.tf", "removals.sh", "egress-domains.tf"}
+    terraform.run(together, "fmt", "-check", "-diff", "-no-color")
+    _validate(terraform, together)
+    (together / "providers.tf").write_text(_REQUIRED_PROVIDERS + _providers_tf())
+    _validate(terraform, together)
+
+
+def test_egress_domains_with_hostile_and_many_names_validates(
+    terraform: TerraformTool, tmp_path: Path
+) -> None:
+    """Names with quotes, template syntax, newlines and CI commands are left out (comments only), and
+    2,345 names are split into domain lists of at most 1,000: the file still formats and validates."""
+    from sgadvisor.models import DomainAllowlist
+    from tests.test_egress_domains import HOSTILE_NAMES, VPC, dns_recommendation
+
+    names = [f"host{i:04d}.example" for i in range(2345)] + HOSTILE_NAMES
+    allowlists = [
+        DomainAllowlist(vpc_id=VPC, domains=names, cname_targets=["edge.cdn.example", *HOSTILE_NAMES]),
+        DomainAllowlist(vpc_id='vpc-"${var.x}', domains=["ok.example"], cname_targets=[]),
+    ]
+    _write_rendered(dns_recommendation(allowlists=allowlists), tmp_path)
+    terraform.run(tmp_path, "fmt", "-check", "-diff", "-no-color")
+    _validate(terraform, tmp_path)
+    text = (tmp_path / "egress-domains.tf").read_text()
+    assert 'vpc_id                 = "vpc-\\"$${var.x}"' in text
+
+
+def test_egress_domains_use_what_the_local_provider_supports(
+    terraform: TerraformTool, tmp_path: Path
+) -> None:
+    """The attributes written exist in the mirror's hashicorp/aws schema (firewall_domain_redirection_action
+    arrived in 5.x releases of mid-2024)."""
+    (tmp_path / "main.tf").write_text(
+        'resource "aws_route53_resolver_firewall_rule_group" "x" {\n  name = "x"\n}\n'
+    )
+    terraform.init(tmp_path)
+    schema = json.loads(terraform.run(tmp_path, "providers", "schema", "-json").stdout)
+    provider = schema["provider_schemas"]["registry.terraform.io/hashicorp/aws"]["resource_schemas"]
+    rule = provider["aws_route53_resolver_firewall_rule"]["block"]["attributes"]
+    assert {"firewall_domain_redirection_action", "block_response", "priority", "action"} <= set(rule)
+    association = provider["aws_route53_resolver_firewall_rule_group_association"]["block"]["attributes"]
+    assert {"vpc_id", "priority", "firewall_rule_group_id", "name"} <= set(association)
 
 
 # ------------------------------------------------------------------------------------ end to end

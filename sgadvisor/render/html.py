@@ -24,7 +24,15 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
-from sgadvisor.models import Change, EdgeOut, Evidence, GroupReport, ProposedRule, Recommendation
+from sgadvisor.models import (
+    Change,
+    DnsOut,
+    EdgeOut,
+    Evidence,
+    GroupReport,
+    ProposedRule,
+    Recommendation,
+)
 from sgadvisor.render import RenderContext, Rendered
 from sgadvisor.render.graph_svg import (
     GraphLayout,
@@ -38,6 +46,7 @@ from sgadvisor.render.graph_svg import (
 from sgadvisor.render.graph_svg import rule_what as rule_what  # drawn in the graph too; re-exported
 from sgadvisor.render.quoting import inline_text
 from sgadvisor.render.templating import Structured, html_environment
+from sgadvisor.render.terraform_domains import DOMAINS_FILE, plan_firewall
 from sgadvisor.resources import templates_dir
 from sgadvisor.rules import DestKind, Rule, RuleKey
 
@@ -45,6 +54,8 @@ FILE_NAME = "report.html"
 TEMPLATE = "report.html.j2"
 ACTIONS = ("keep", "narrow", "remove", "add")
 LIST_LIMIT = 12  # ENIs / destinations listed per proposed rule before "+N more"
+DOMAINS_LIMIT = 200  # names per VPC listed in the DNS section before "+N more"
+ALL_NAMES_LIMIT = 2000  # --show-all-names: names listed before "+N more in recommendation.json"
 
 # Ids whose Name tag (from ``labels``) is shown beside them, also inside free text such as reasons.
 _ID = re.compile(r"\b(?:sg|eni|pl|sgr|vpc|vpce|nat|subnet)-[0-9a-f]{8,17}\b")
@@ -70,6 +81,16 @@ class RuleView:
 
 
 @dataclass(frozen=True)
+class InternetView:
+    """How an internet rule names its destinations: ``pinned`` (today's addresses, /32s) or ``port``
+    (any address on these ports), and the DNS names that resolved to them (cut to LIST_LIMIT)."""
+
+    kind: str
+    names: tuple[str, ...]
+    names_more: int
+
+
+@dataclass(frozen=True)
 class Replacement:
     """A proposed rule shown on the right of the diff: its number, anchor to its evidence, and why."""
 
@@ -78,6 +99,7 @@ class Replacement:
     rule: RuleView
     reason: Segments
     also_replaces: tuple[str, ...]
+    internet: InternetView | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +126,7 @@ class EvidenceRow:
     destinations: tuple[str, ...]
     destinations_more: int
     note: Segments
+    internet: InternetView | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +145,31 @@ class GroupView:
     evidence_anchor: str
     edge_enis: str
     edge_rows: str
+
+
+@dataclass(frozen=True)
+class FirewallVpcView:
+    """One VPC of egress-domains.tf as the DNS section lists it (names cut to DOMAINS_LIMIT)."""
+
+    vpc_id: str
+    names: tuple[str, ...]
+    names_total: int
+    targets: tuple[str, ...]
+    targets_total: int
+    dropped: tuple[str, ...]
+    dropped_total: int
+    written: bool
+
+
+@dataclass(frozen=True)
+class DnsView:
+    """The DNS section: what the query logs contributed, and what egress-domains.tf enforces."""
+
+    dns: DnsOut
+    balanced: bool
+    vpcs: tuple[FirewallVpcView, ...]
+    all_names: tuple[str, ...]
+    all_names_more: int
 
 
 @dataclass(frozen=True)
@@ -149,6 +197,8 @@ def render_html(recommendation: Recommendation) -> str:
         rec=recommendation,
         groups=groups,
         totals=_totals(recommendation),
+        dns=dns_view(recommendation),
+        domains_file=DOMAINS_FILE,
         css=Markup(css),
         js=Markup(js),
         csp=content_security_policy(css, js),
@@ -326,8 +376,11 @@ def _row(
         add = adds.get(i)
         others = tuple(r for r in (add.replaces or []) if r != change.security_group_rule_id) if add else ()
         reason = segments(add.reason, labels) if add and current is not None else ()
+        rule = group.proposed_egress[i]
         proposed.append(
-            Replacement(i + 1, rule_anchor(anchor, i), rule_view(group.proposed_egress[i]), reason, others)
+            Replacement(
+                i + 1, rule_anchor(anchor, i), rule_view(rule), reason, others, internet_view(rule.evidence)
+            )
         )
     return DiffRow(
         change.action,
@@ -365,6 +418,57 @@ def _evidence_row(
         destinations=tuple(destinations[:LIST_LIMIT]),
         destinations_more=max(len(destinations) - LIST_LIMIT, 0),
         note=note,
+        internet=internet_view(evidence),
+    )
+
+
+def internet_view(evidence: Evidence | None) -> InternetView | None:
+    """The internet naming of a rule's evidence, or None for a rule that is not to the internet."""
+    if evidence is None or evidence.internet is None:
+        return None
+    names = evidence.names or []
+    return InternetView(evidence.internet, tuple(names[:LIST_LIMIT]), max(len(names) - LIST_LIMIT, 0))
+
+
+def dns_view(recommendation: Recommendation) -> DnsView | None:
+    """The DNS section, or None without DNS evidence (then the page is what it was without it)."""
+    dns = recommendation.dns
+    if dns is None:
+        return None
+    accounting = dns.accounting
+    accounted = accounting.used + accounting.malformed + sum(accounting.filtered.values())
+    balanced = accounting.records == accounted
+    plan = plan_firewall(recommendation)
+    vpcs: list[FirewallVpcView] = []
+    if plan is not None:
+        for vpc in plan.vpcs:
+            names = [d for domain_list in vpc.lists for d in domain_list.domains]
+            targets = [d for domain_list in vpc.lists for d in domain_list.cname_targets]
+            vpcs.append(_firewall_vpc(vpc.vpc_id, names, targets, [d.name for d in vpc.dropped], True))
+        for skipped in plan.skipped:
+            vpcs.append(_firewall_vpc(skipped.vpc_id, [], [], [d.name for d in skipped.dropped], False))
+    all_names = dns.all_names or []
+    return DnsView(
+        dns=dns,
+        balanced=balanced,
+        vpcs=tuple(vpcs),
+        all_names=tuple(all_names[:ALL_NAMES_LIMIT]),
+        all_names_more=max(len(all_names) - ALL_NAMES_LIMIT, 0),
+    )
+
+
+def _firewall_vpc(
+    vpc_id: str, names: Sequence[str], targets: Sequence[str], dropped: Sequence[str], written: bool
+) -> FirewallVpcView:
+    return FirewallVpcView(
+        vpc_id=vpc_id,
+        names=tuple(names[:DOMAINS_LIMIT]),
+        names_total=len(names),
+        targets=tuple(targets[:DOMAINS_LIMIT]),
+        targets_total=len(targets),
+        dropped=tuple(dropped[:LIST_LIMIT]),
+        dropped_total=len(dropped),
+        written=written,
     )
 
 

@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from sgadvisor import __version__
-from sgadvisor.models import Change, GroupReport, Recommendation, VanishedDestination
+from sgadvisor.models import Change, Evidence, GroupReport, Recommendation, VanishedDestination
 from sgadvisor.render import RenderContext, Rendered
 from sgadvisor.render.quoting import safe_lines
 from sgadvisor.render.templating import markdown_environment
-from sgadvisor.rules import describe_rule
+from sgadvisor.render.terraform_domains import DOMAINS_FILE, plan_firewall
+from sgadvisor.rules import RuleKey, describe_rule
 
 FILE_NAME = "summary.md"
 MAX_TABLE_GROUPS = 50
@@ -31,6 +32,7 @@ MAX_CHANGES_PER_GROUP = 15
 MAX_REASONS_PER_GROUP = 3
 MAX_VANISHED = 20
 MAX_VANISHED_ITEMS = 5  # former groups, traffic and sending ENIs listed per vanished destination
+MAX_NAMES_PER_RULE = 5  # DNS names listed beside an internet rule
 MAX_CHARS = 60_000
 _CUT_NOTE = "\n_(cut to fit the size limit: the rest is in recommendation.json)_\n"
 _ENI_ID = re.compile(r"\beni-[0-9a-f]{8,17}\b")
@@ -38,11 +40,22 @@ ACTIONS = ("keep", "narrow", "remove", "add")
 
 
 @dataclass(frozen=True)
+class ChangeRow:
+    """One change of the detailed list; for an added internet rule, how it names its destinations
+    (``pinned`` or ``port``) and the DNS names that resolved to them (cut to MAX_NAMES_PER_RULE)."""
+
+    change: Change
+    internet: str | None = None
+    names: tuple[str, ...] = ()
+    names_omitted: int = 0
+
+
+@dataclass(frozen=True)
 class GroupRow:
     group: GroupReport
     label: str
     counts: Counter[str]
-    changes: tuple[Change, ...]
+    changes: tuple[ChangeRow, ...]
     changes_omitted: int
 
     @property
@@ -145,6 +158,8 @@ def _render(recommendation: Recommendation, limits: Limits) -> str:
         (len(vanished), "destinations whose ENI and groups are gone (never turned into rules)"),
         (accounting.malformed, "malformed flow-log records skipped"),
     ]
+    if recommendation.dns is not None:
+        attention.append((recommendation.dns.accounting.malformed, "malformed DNS query-log lines skipped"))
     return (
         markdown_environment()
         .get_template("summary.md.j2")
@@ -170,6 +185,7 @@ def _render(recommendation: Recommendation, limits: Limits) -> str:
             attention=[(count, what) for count, what in attention if count],
             describe_rule=describe_rule,
             actions=ACTIONS,
+            domains_line=domains_line(recommendation),
         )
     )
 
@@ -217,10 +233,48 @@ def _row(group: GroupReport, labels: dict[str, str]) -> GroupRow:
     counts: Counter[str] = Counter(change.action for change in group.changes)
     moving = [c for c in group.changes if c.action != "keep"]
     label = _label(group, labels)
+    evidence = {rule.key(): rule.evidence for rule in group.proposed_egress}
     return GroupRow(
         group,
         label,
         counts,
-        tuple(moving[:MAX_CHANGES_PER_GROUP]),
+        tuple(_change_row(c, evidence) for c in moving[:MAX_CHANGES_PER_GROUP]),
         max(0, len(moving) - MAX_CHANGES_PER_GROUP),
     )
+
+
+def _change_row(change: Change, evidence: Mapping[RuleKey, Evidence | None]) -> ChangeRow:
+    """An added rule's internet naming from its evidence (other changes are not proposed rules)."""
+    found = evidence.get(change.rule.key()) if change.action == "add" else None
+    if found is None or found.internet is None:
+        return ChangeRow(change)
+    names = found.names or []
+    return ChangeRow(
+        change,
+        found.internet,
+        tuple(names[:MAX_NAMES_PER_RULE]),
+        max(0, len(names) - MAX_NAMES_PER_RULE),
+    )
+
+
+def domains_line(recommendation: Recommendation) -> str | None:
+    """The one line on egress-domains.tf, when the Terraform output writes it (plain text: escaped by
+    the template)."""
+    plan = plan_firewall(recommendation)
+    if plan is None:
+        return None
+    if not plan.vpcs:
+        return f"{DOMAINS_FILE} allows no name: none of the DNS names is one DNS Firewall accepts."
+    other = "BLOCK (NODATA)" if plan.action == "BLOCK" else "ALERT, not blocked"
+    text = (
+        f"{DOMAINS_FILE}: Route 53 Resolver DNS Firewall allows {_count(plan.names, 'DNS name')} in "
+        f"{_count(len(plan.vpcs), 'VPC')}, whatever addresses they rotate to; every other name: {other}. "
+        "It does not stop connections straight to an IP address."
+    )
+    if plan.dropped:
+        text += f" {_count(plan.dropped, 'name')} left out: DNS Firewall would refuse them."
+    return text
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"

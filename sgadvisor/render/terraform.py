@@ -6,6 +6,9 @@ without ports). Kept rules are adopted with ``import {}`` blocks keyed by their 
 current description, so the plan shows imports, not replacements. The provider has no "exclusive egress
 rules" resource, so the rules that go are revoked by ``removals.sh`` after the apply (or adopted and then
 deleted in two Terraform steps, as the README shows).
+
+With DNS evidence (``recommendation.dns`` with allowlists), egress-domains.tf is written beside them: a
+Route 53 Resolver DNS Firewall allowlist per VPC (sgadvisor.render.terraform_domains).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sgadvisor.models import Change, GroupReport, Recommendation
 from sgadvisor.render import RenderContext, Rendered
 from sgadvisor.render.quoting import hcl_string
 from sgadvisor.render.templating import text_environment
+from sgadvisor.render.terraform_domains import DOMAINS_FILE, render_domains
 from sgadvisor.rules import DestKind, Rule, describe_rule
 
 TERRAFORM_FILE = "egress.tf"
@@ -76,11 +80,12 @@ def render(recommendation: Recommendation, context: RenderContext) -> Rendered:
     }
     terraform = env.get_template("egress.tf.j2").render(groups=groups, **header)
     removals = env.get_template("removals.sh.j2").render(revocations=revocations, **header)
-    return Rendered(
-        {TERRAFORM_FILE: terraform, REMOVALS_FILE: removals},
-        executable=frozenset({REMOVALS_FILE}),
-        warnings=tuple(warnings),
-    )
+    files = {TERRAFORM_FILE: terraform, REMOVALS_FILE: removals}
+    domains = render_domains(recommendation)  # None without DNS evidence: then no egress-domains.tf
+    if domains is not None:
+        files[DOMAINS_FILE] = domains.text
+        warnings.extend(domains.warnings)
+    return Rendered(files, executable=frozenset({REMOVALS_FILE}), warnings=tuple(warnings))
 
 
 # ------------------------------------------------------------------------------------------ egress.tf
