@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from sgadvisor import __version__, terminal
 from sgadvisor.analysis.awsranges import load_ip_ranges
 from sgadvisor.analysis.direction import Confidence, EphemeralRanges
+from sgadvisor.analysis.internet import FirewallAction, InternetOptions, InternetPolicy
 from sgadvisor.analysis.recommend import AnalysisOptions, Scope
 from sgadvisor.aws.clients import AwsSettings
 from sgadvisor.aws.control import Deadline, aws_run
@@ -173,6 +174,42 @@ HistoryOpt = Annotated[
         "into the snapshot (missing: nothing without --flows-out); recommend and check fetch it when they "
         "read the inventory from EC2 and flows (with --inventory the snapshot's own history files are used "
         "as they are).",
+    ),
+]
+InternetOpt = Annotated[
+    InternetPolicy | None,
+    typer.Option(
+        "--internet",
+        help="Internet destinations: port (the observed protocol and ports to the internet, what survives "
+        "address rotation; the default without --dns-logs), address (today's /32s, labelled pinned), auto "
+        "(names from --dns-logs; only stable names are pinned; the default with --dns-logs). [[fixed]] "
+        "config tables pin a partner address under any policy.",
+        case_sensitive=False,
+    ),
+]
+DnsLogsOpt = Annotated[
+    list[Path],
+    typer.Option(
+        "--dns-logs",
+        metavar="PATH",
+        help="Route 53 Resolver query logs (repeatable; files or folders: the S3 delivery layout, CloudWatch "
+        "Logs exports, filter-log-events JSON): names internet destinations and writes egress-domains.tf.",
+    ),
+]
+FirewallActionOpt = Annotated[
+    FirewallAction,
+    typer.Option(
+        "--dns-firewall-action",
+        help="egress-domains.tf: what DNS Firewall does with every domain outside the allowlist.",
+        case_sensitive=False,
+    ),
+]
+ShowAllNamesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--show-all-names",
+        help="Put every DNS name the query logs hold into the outputs (by default only names that back a "
+        "rule: the logs name everything the workloads asked for).",
     ),
 ]
 TagOpt = Annotated[
@@ -467,6 +504,10 @@ def recommend_command(
     max_bytes: MaxBytesOpt = None,
     max_concurrent_queries: MaxQueriesOpt = DEFAULT_MAX_CONCURRENT,
     history: HistoryOpt = HistoryMode.missing,
+    internet: InternetOpt = None,
+    dns_logs: DnsLogsOpt = [],  # noqa: B006
+    dns_firewall_action: FirewallActionOpt = FirewallAction.alert,
+    show_all_names: ShowAllNamesOpt = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -516,7 +557,14 @@ def recommend_command(
             ephemeral=_ephemeral(ephemeral_ports),
             ip_ranges=load_ip_ranges(ip_ranges) if ip_ranges is not None else None,
             rule_budget=rule_budget,
+            internet=InternetOptions(
+                policy=internet or (InternetPolicy.auto if dns_logs else InternetPolicy.port),
+                fixed=tuple(loaded.fixed) if loaded is not None else (),
+                firewall_action="BLOCK" if dns_firewall_action is FirewallAction.block else "ALERT",
+                show_all_names=show_all_names,
+            ),
         ),
+        dns_logs=tuple(dns_logs),
     )
     with _aws_run(inputs.aws, active=not (flows and inventory)):
         result = recommend(inputs)

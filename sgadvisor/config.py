@@ -2,18 +2,20 @@
 
 Top-level keys are long option names and apply to every command that has that option; ``[recommend]``,
 ``[check]``, ``[query]`` (any command name) tables override per command; ``[[pin]]`` and ``[[allow]]``
-tables carry rule exceptions with a reason and an expiry. Command-line options win over the file.
+tables carry rule exceptions with a reason and an expiry; ``[[fixed]]`` tables name partner addresses
+that do not rotate (their internet rules are pinned /32s). Command-line options win over the file.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sgadvisor.errors import InputError
 from sgadvisor.rules import Rule
@@ -30,6 +32,23 @@ class RuleException(Rule):
     expires: date | None = None
 
 
+class FixedAddress(BaseModel):
+    """A ``[[fixed]]`` table: a partner address (or block) the user states does not rotate."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    address: str = Field(description="an address or CIDR, IPv4 or IPv6")
+    reason: str = Field(min_length=1)
+
+    @field_validator("address")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address or CIDR") from None
+
+
 class ConfigFile(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -38,6 +57,7 @@ class ConfigFile(BaseModel):
     commands: dict[str, dict[str, Any]] = {}
     pins: list[RuleException] = []
     allows: list[RuleException] = []
+    fixed: list[FixedAddress] = []
 
 
 def find_config_path(argv: Sequence[str]) -> Path | None:
@@ -68,14 +88,17 @@ def load_config(path: Path, command_names: Sequence[str]) -> ConfigFile:
     commands: dict[str, dict[str, Any]] = {}
     pins: list[RuleException] = []
     allows: list[RuleException] = []
+    fixed: list[FixedAddress] = []
     for key, value in data.items():
-        if key in ("pin", "allow"):
-            target = pins if key == "pin" else allows
+        if key in ("pin", "allow", "fixed"):
             if not isinstance(value, list):
                 raise InputError(f"{path}: '{key}' must be an array of tables ([[{key}]])")
             for index, table in enumerate(value):
                 try:
-                    target.append(RuleException.model_validate(table))
+                    if key == "fixed":
+                        fixed.append(FixedAddress.model_validate(table))
+                    else:
+                        (pins if key == "pin" else allows).append(RuleException.model_validate(table))
                 except ValidationError as exc:
                     first = exc.errors()[0]
                     where = ".".join(str(p) for p in first["loc"])
@@ -85,11 +108,12 @@ def load_config(path: Path, command_names: Sequence[str]) -> ConfigFile:
         elif isinstance(value, dict):
             raise InputError(
                 f"{path}: unknown table [{key}]",
-                hint=f"tables are the command names ({', '.join(command_names)}), [[pin]] and [[allow]]",
+                hint=f"tables are the command names ({', '.join(command_names)}), "
+                "[[pin]], [[allow]] and [[fixed]]",
             )
         else:
             defaults[key] = value
-    return ConfigFile(path=path, defaults=defaults, commands=commands, pins=pins, allows=allows)
+    return ConfigFile(path=path, defaults=defaults, commands=commands, pins=pins, allows=allows, fixed=fixed)
 
 
 def build_default_map(

@@ -44,6 +44,7 @@ class RecommendInputs:
     ingest: IngestOptions
     analysis: AnalysisOptions
     aws: AwsInputs | None = None
+    dns_logs: tuple[Path, ...] = ()  # Route 53 Resolver query logs (--dns-logs)
     progress: Callable[[str], None] = field(default=lambda message: None, compare=False)
     notice: Callable[[str], None] = field(default=lambda message: None, compare=False)
 
@@ -148,7 +149,15 @@ def _require_records(flows: FlowEdges, where: str) -> None:
 
 def recommend(inputs: RecommendInputs) -> Recommendation:
     loaded = load_inputs(inputs)
-    recommendation = build_recommendation(loaded.flows, loaded.inventory, inputs.analysis)
+    analysis = inputs.analysis
+    if inputs.dns_logs:
+        from sgadvisor.dnslogs.reader import read_dns_logs
+
+        window = loaded.flows.window
+        start, end = (window.start, window.end) if window is not None else (None, None)
+        dns = read_dns_logs(list(inputs.dns_logs), start, end)
+        analysis = replace(analysis, internet=replace(analysis.internet, dns=dns))
+    recommendation = build_recommendation(loaded.flows, loaded.inventory, analysis)
     if loaded.collection is not None:
         recommendation = recommendation.model_copy(update={"collection": loaded.collection})
     return recommendation
