@@ -213,3 +213,34 @@ def test_address_policy_pins_today_s_addresses_labelled(tmp_path: Path) -> None:
     assert {r.cidr_ipv4 for r in internet} == {"198.51.100.1/32", "198.51.100.3/32"}
     assert all(r.evidence and r.evidence.internet == "pinned" for r in internet)
     assert all(r.evidence and r.evidence.why[0] == "pinned: --internet address" for r in internet)
+
+
+def test_a_fixed_partner_address_is_pinned_under_any_policy(tmp_path: Path) -> None:
+    """A [[fixed]] table says the partner does not rotate: its address gets a /32 even with `port`."""
+    from sgadvisor.config import load_config
+
+    config = tmp_path / "sgadvisor.toml"
+    config.write_text('[[fixed]]\naddress = "198.51.100.0/30"\nreason = "partner SFTP, contract IP"\n')
+    fixed = tuple(load_config(config, ("recommend", "check")).fixed)
+    names = (
+        Name("svc0.example.com", ("198.51.100.1",), False),
+        Name("svc1.example.com", ("198.51.101.1",), False),
+    )
+    estate = Estate(names, "all", ("eni-0a1",))
+    flows_path, _ = _write(tmp_path, estate)
+    inventory = _inventory(estate)
+    flows = read_flows([flows_path], addresses=inventory.addresses)
+    options = AnalysisOptions(internet=InternetOptions(policy=InternetPolicy.port, fixed=fixed))
+    (group,) = build_recommendation(flows, inventory, options).security_groups
+    rules = {(r.cidr_ipv4, r.evidence.internet if r.evidence else None) for r in group.proposed_egress}
+    assert rules == {("198.51.100.1/32", "pinned"), ("0.0.0.0/0", "port")}
+
+
+def test_a_fixed_table_that_is_no_address_is_a_clear_error(tmp_path: Path) -> None:
+    from sgadvisor.config import load_config
+    from sgadvisor.errors import InputError
+
+    config = tmp_path / "sgadvisor.toml"
+    config.write_text('[[fixed]]\naddress = "partner.example.com"\nreason = "x"\n')
+    with pytest.raises(InputError, match=r"\[\[fixed\]\] #1: address: .*not an IP address or CIDR"):
+        load_config(config, ("recommend", "check"))
