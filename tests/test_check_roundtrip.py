@@ -3,7 +3,8 @@ against that recommendation with the same flows, has no drift; a rule added out 
 
 As a property over generated estates (tests/estates.py), and end to end through moto's EC2: create the
 sample there, recommend, apply the changes with boto3 exactly as egress.tf + removals.sh would, collect
-the inventory again, and run ``sgadvisor check``.
+the inventory again (with the sample's ENI history, fetched from the Config + CloudTrail stand-in), and run
+``sgadvisor check``.
 """
 
 from __future__ import annotations
@@ -142,8 +143,7 @@ def test_round_trip_through_moto(
     import boto3
 
     from sgadvisor.cli import main
-    from sgadvisor.inventory.ec2 import collect_inventory, write_snapshot
-    from tests.standins.moto_estate import create_estate, describe_like_aws
+    from tests.standins.moto_estate import create_estate, sample_history, write_sample_snapshot
     from tests.standins.sample_estate import build_estate, generate
 
     ec2 = boto3.client(
@@ -158,12 +158,12 @@ def test_round_trip_through_moto(
     generate(tmp_path / "sample", id_map)
     flows = str(tmp_path / "sample" / "flows")
     vpc = id_map[estate.vpc.vpc_id]
+    # The ENI history (replaced instances, finished tasks) as collect fetches it from Config and CloudTrail
+    # (the stand-in serves the sample's): without it every group with churn would stay partial.
+    history = sample_history(ec2, tmp_path / "sample", vpc)
 
     def snapshot(name: str) -> str:
-        documents = collect_inventory(ec2)
-        describe_like_aws(documents, estate, id_map)
-        write_snapshot(documents, tmp_path / name)
-        return str(tmp_path / name)
+        return str(write_sample_snapshot(ec2, estate, id_map, tmp_path / name, history))
 
     def run(argv: list[str]) -> int:
         with pytest.raises(SystemExit) as caught:
@@ -193,6 +193,8 @@ def test_round_trip_through_moto(
     )
     rec = Recommendation.model_validate_json((out / "recommendation.json").read_text())
     assert {"add", "remove", "narrow"} <= {c.action for g in rec.security_groups for c in g.changes}
+    tasks = next(g for g in rec.security_groups if g.group_name == "invoicer-tasks")
+    assert tasks.coverage.enis == 8  # 2 current task ENIs and the 6 finished ones the history tells
     baseline = str(out / "recommendation.json")
     capsys.readouterr()
 

@@ -1,5 +1,6 @@
-"""AWS mode against the stand-ins: moto's EC2 server for the inventory and the project's local CloudWatch
-Logs endpoint (real JSON 1.1 wire protocol, the offline executor behind it) for Logs Insights.
+"""AWS mode against the stand-ins: moto's EC2 server for the inventory, the project's local CloudWatch
+Logs endpoint (real JSON 1.1 wire protocol, the offline executor behind it) for Logs Insights, and its
+Config + CloudTrail endpoint serving the sample's ENI history (tests/standins/history_server.py).
 
 What a user relies on: the Insights path gives exactly the edges and the recommendation the file path
 gives for the same records; full pages are split (never silently truncated); the quota, throttling and
@@ -35,6 +36,7 @@ from sgadvisor.models import Recommendation
 from sgadvisor.pipeline import RecommendInputs, recommend
 from tests.conftest import DEFAULT_HEADER, default_line, write_lines
 from tests.standins.cwl_server import Behaviour, CwlServer, load_flow_log_files
+from tests.standins.history_server import HistoryServer
 
 GROUP = "vpc-flow-logs"
 REGION = "eu-west-1"
@@ -61,16 +63,20 @@ class Stand:
     default_files: Path  # the same records, as default-format text files
     window: Window
     flows: Path  # the sample's own files (default and custom formats) under moto's ids
+    history: HistoryServer  # Config + CloudTrail, serving the sample's ENI history
+    sample: Path  # the sample generated under moto's ids (inventory/ with its AWSLogs/ history, flows/)
 
 
 @pytest.fixture(scope="module")
 def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
-    """The sample estate in moto, its flows (under moto's ids) in the local CloudWatch Logs endpoint, and
-    the very same records as default-format files for the offline comparison."""
+    """The sample estate in moto, its flows (under moto's ids) in the local CloudWatch Logs endpoint, its
+    ENI history (replaced instances, finished tasks: only Config and CloudTrail still know them) in the
+    Config + CloudTrail endpoint, and the very same records as default-format files for the offline
+    comparison."""
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from tests.standins.moto_estate import create_estate
+    from tests.standins.moto_estate import create_estate, sample_history_server
     from tests.standins.sample_estate import build_estate, generate
 
     root = tmp_path_factory.mktemp("aws")
@@ -91,9 +97,14 @@ def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
     load_flow_log_files(server.client(), GROUP, [flows])
     offline = read_flows([default_files])
     assert offline.window is not None
+    history = sample_history_server(root / "sample")
     try:
-        yield Stand(ec2_url, server, id_map[estate.vpc.vpc_id], default_files, offline.window, flows)
+        yield Stand(
+            ec2_url, server, id_map[estate.vpc.vpc_id], default_files, offline.window, flows, history,
+            root / "sample",
+        )  # fmt: skip
     finally:
+        history.stop()
         server.stop()
         moto.stop()
 
@@ -116,15 +127,23 @@ def _default_format_copy(flows: Path, out: Path) -> Path:
 
 @pytest.fixture
 def aws_env(stand: Stand, monkeypatch: pytest.MonkeyPatch) -> Stand:
-    """Point boto3 at the stand-ins the standard way (AWS_ENDPOINT_URL_<SERVICE>), with dummy keys."""
+    """Point boto3 at the stand-ins the standard way (AWS_ENDPOINT_URL_<SERVICE>), with dummy keys.
+    LookupEvents is not spaced in-process (its pacing is tested in test_history_fetch.py)."""
+    from sgadvisor.aws import history
+    from tests.standins.moto_estate import history_endpoint_env
+
     monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", stand.ec2_url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", stand.logs.endpoint_url)
+    for name, value in history_endpoint_env(stand.history).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setattr(history, "LOOKUP_INTERVAL", 0.0)
     stand.logs.behaviour = Behaviour()
     stand.logs.reset_calls()
+    stand.history.reset_calls()
     return stand
 
 
@@ -180,6 +199,13 @@ def test_insights_edges_equal_the_file_edges(aws_env: Stand) -> None:
 
 
 def test_recommend_through_aws_equals_recommend_from_files(aws_env: Stand) -> None:
+    """EC2 (moto), Insights and the ENI history from Config and CloudTrail give what the same inventory,
+    records and the history files Config and CloudTrail delivered to S3 give offline. ``--history all``:
+    the default (``missing``) asks only for the ENIs EC2 no longer lists, so ENIs it lists that were
+    created in the window (orders-2, ledger-2, two tasks) are judged over the whole window there, while
+    their history files cut it to their life."""
+    from sgadvisor.aws.history import HistoryMode
+
     scope = AnalysisOptions(scope=Scope(vpcs=frozenset({aws_env.vpc_id})))
     online = recommend(
         RecommendInputs(
@@ -192,6 +218,7 @@ def test_recommend_through_aws_equals_recommend_from_files(aws_env: Stand) -> No
                 log_groups=(GROUP,),
                 window=aws_env.window,
                 vpcs=(aws_env.vpc_id,),
+                history=HistoryMode.all,
             ),
         )
     )
@@ -206,12 +233,22 @@ def test_recommend_through_aws_equals_recommend_from_files(aws_env: Stand) -> No
     )
     assert online.collection.source == "insights" and online.collection.queries == 2  # edges and spans
     assert online.collection.bytes_scanned > 0
+    # The history came from the endpoint: Config's items and CloudTrail's events.
+    assert aws_env.history.count("GetResourceConfigHistory", succeeded=True) > 0
+    assert aws_env.history.count("LookupEvents", succeeded=True) > 0
     assert online.security_groups == offline.security_groups  # DESIGN §5: identical
     assert online.rejected_egress == offline.rejected_egress
     assert any(c.action != "keep" for g in online.security_groups for c in g.changes)
+    # The churn is judged, not holed: former members counted, their groups' coverage whole.
+    churned = {g.group_name: g.coverage for g in online.security_groups}
+    assert churned["invoicer-tasks"].enis == 8 and churned["orders"].enis == 2
+    assert {churned[name].status for name in ("invoicer-tasks", "orders", "ledger")} == {"ok"}
 
 
 def _collect(stand: Stand) -> Path:
+    """The EC2 snapshot as collect writes it, with the history files Config and CloudTrail delivered to S3
+    (the generated sample's ``inventory/AWSLogs/``) beside it."""
+    import shutil
     import tempfile
 
     from sgadvisor.aws.source import AwsClients, collect_documents
@@ -220,6 +257,7 @@ def _collect(stand: Stand) -> Path:
     inputs = AwsInputs(settings=AwsSettings(region=REGION), vpcs=(stand.vpc_id,))
     out = Path(tempfile.mkdtemp(prefix="sgadvisor-test-inv-"))
     write_snapshot(collect_documents(AwsClients.create(inputs.settings), inputs), out)
+    shutil.copytree(stand.sample / "inventory" / "AWSLogs", out / "AWSLogs")
     return out
 
 
@@ -470,6 +508,10 @@ def test_collect_writes_a_snapshot_and_edges_that_recommend_reads_offline(
     assert done.returncode == 0, done.stderr
     kinds = {json.loads(line)["kind"] for line in (tmp_path / "edges.jsonl").read_text().splitlines()}
     assert kinds == {"window", "coverage", "edge"}
+    # --history missing (the default): the replaced and finished ENIs the flows name, from Config (the
+    # replaced instances) and CloudTrail (the tasks), written beside the EC2 documents.
+    assert len(list((tmp_path / "inv").glob("get-resource-config-history-eni-*.json"))) == 2
+    assert (tmp_path / "inv" / "lookup-events.json").exists()
     scope = AnalysisOptions(scope=Scope(vpcs=frozenset({aws_env.vpc_id})))
     from_edges = recommend(
         RecommendInputs((tmp_path / "edges.jsonl",), (tmp_path / "inv",), IngestOptions(), scope)
@@ -572,7 +614,6 @@ def test_every_aws_call_is_allowed_by_the_example_iam_policy(
         return client
 
     monkeypatch.setattr(source, "make_client", recording_client)
-    history = _history_stand(aws_env, monkeypatch)
     start, end = str(aws_env.window.start), str(aws_env.window.end)
     for argv in (
         ["recommend", "--vpc", aws_env.vpc_id, "--log-group", GROUP, "--start", start, "--end", end, "-q"],
@@ -584,7 +625,6 @@ def test_every_aws_call_is_allowed_by_the_example_iam_policy(
         with pytest.raises(SystemExit) as done:
             main(argv)
         assert done.value.code in (0, None), argv
-    history.stop()
     policy = json.loads((REPO / "examples" / "iam-policy.json").read_text())
     allowed = {action for statement in policy["Statement"] for action in statement["Action"]}
     assert {"ec2:DescribeSecurityGroups", "logs:StartQuery", "logs:GetQueryResults"} <= called
@@ -597,28 +637,6 @@ def test_every_aws_call_is_allowed_by_the_example_iam_policy(
     assert called <= allowed, f"not in examples/iam-policy.json: {sorted(called - allowed)}"
     read_only = ("Describe", "Get", "List", "LookupEvents", "StartQuery", "StopQuery")
     assert all(a.split(":")[1].startswith(read_only) for a in allowed)
-
-
-def _history_stand(stand: Stand, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The local Config + CloudTrail endpoint (moto serves neither for ENIs): Config knows every ENI of
-    the VPC but one, which only CloudTrail knows. LookupEvents is not spaced here (its pacing is tested
-    in test_history_fetch.py)."""
-    import boto3
-
-    from sgadvisor.aws import history
-    from tests.standins.history_server import HistoryServer, eni_configuration
-
-    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=stand.ec2_url)
-    enis = [e["NetworkInterfaceId"] for e in ec2.describe_network_interfaces()["NetworkInterfaces"]]
-    server = HistoryServer(lookup_rate=None).start()
-    for eni in enis[1:]:
-        server.add_config_item(eni, stand.window.start, configuration=eni_configuration(eni, "10.0.0.9"))
-    server.add_event("CreateNetworkInterface", stand.window.start, resources=[(
-        "AWS::EC2::NetworkInterface", enis[0])])  # fmt: skip
-    monkeypatch.setenv("AWS_ENDPOINT_URL_CONFIG_SERVICE", server.endpoint_url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", server.endpoint_url)
-    monkeypatch.setattr(history, "LOOKUP_INTERVAL", 0.0)
-    return server
 
 
 def test_an_old_flow_log_does_not_cover_an_eni_whose_records_never_arrived(

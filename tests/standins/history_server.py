@@ -34,6 +34,10 @@ Operations and the service rules they keep:
   the last 90 days), and the service's rate limit: 2 requests per second per account and region, beyond
   which ThrottlingException (the switch :attr:`lookup_rate`; None: no limit).
 
+Fixtures from files: :func:`load_sample_history` serves what Config delivered to S3 (ConfigHistory files)
+and CloudTrail's S3 log files, as the two APIs return them (:meth:`HistoryServer.add_wire_item`,
+:meth:`HistoryServer.add_wire_event`), e.g. the sample's ``inventory/AWSLogs/``.
+
 Switches: :attr:`recorder` (False: NoAvailableConfigurationRecorderException from Config),
 :attr:`records_enis`, :attr:`lookup_rate`, :meth:`throttle` (the next N calls of an operation) and
 :meth:`throttle_forever`. Every request is recorded in :attr:`calls`.
@@ -42,8 +46,10 @@ Switches: :attr:`recorder` (False: NoAvailableConfigurationRecorderException fro
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
+import re
 import threading
 import time
 import traceback
@@ -51,13 +57,23 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
 from tests.standins.cwl_store import ApiError
 
-__all__ = ["ENI_TYPE", "HistoryCall", "HistoryServer", "eni_configuration"]
+__all__ = [
+    "ENI_TYPE",
+    "HistoryCall",
+    "HistoryServer",
+    "config_item_from_file",
+    "eni_configuration",
+    "event_from_record",
+    "load_sample_history",
+]
 
 CONFIG_TARGET = "StarlingDoveService."  # config/2014-11-12 metadata.targetPrefix
 CLOUDTRAIL_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."  # cloudtrail/2013-11-01
@@ -292,6 +308,18 @@ class HistoryServer:
             self.events.append(event)
             return event
 
+    def add_wire_item(self, item: Mapping[str, Any]) -> None:
+        """Record one configuration item already in the API's shape (:func:`config_item_from_file`)."""
+        with self._lock:
+            items = self.items.setdefault(str(item["resourceId"]), [])
+            items.append(dict(item))
+            items.sort(key=lambda i: (i["configurationItemCaptureTime"], i["configurationStateId"]))
+
+    def add_wire_event(self, event: Mapping[str, Any]) -> None:
+        """Record one event already in LookupEvents' shape (:func:`event_from_record`)."""
+        with self._lock:
+            self.events.append(dict(event))
+
     # ------------------------------------------------------------------------------------ switches
 
     def throttle(self, operation: str, times: int) -> None:
@@ -480,6 +508,154 @@ class HistoryServer:
         chosen.sort(key=lambda e: (e["EventTime"], e["EventId"]), reverse=True)  # newest first
         page, token = _page(chosen, params, limit, "NextToken", "InvalidNextTokenException")
         return {"Events": page, **({"NextToken": token} if token else {})}
+
+
+# ------------------------------------------------------------------------------- from delivered files
+
+
+def load_sample_history(server: HistoryServer, folder: Path) -> tuple[int, int]:
+    """Serve the ENI history delivered to S3 under ``folder`` (any ``AWSLogs/`` below it, gzipped or not:
+    Config's ConfigHistory files and CloudTrail's log files, e.g. a generated sample's ``inventory/``) as
+    the APIs would: each Config item from ``GetResourceConfigHistory`` of its resource (and
+    ``ListDiscoveredResources``), each CloudTrail record from ``LookupEvents``. Returns (items, events).
+
+    An item or record delivered twice (Config and CloudTrail may deliver a record again) is served once.
+    """
+    items = events = 0
+    seen_items: set[tuple[str, str]] = set()
+    seen_events: set[str] = set()
+    for path in sorted(Path(folder).rglob("AWSLogs/**/*.json*")):
+        if not path.is_file() or not path.name.endswith((".json", ".json.gz")):
+            continue
+        raw = path.read_bytes()
+        document = json.loads(gzip.decompress(raw) if path.name.endswith(".gz") else raw)
+        for delivered in document.get("configurationItems", []):
+            item = config_item_from_file(delivered)
+            key = (item["resourceId"], item["configurationStateId"])
+            if key not in seen_items:
+                seen_items.add(key)
+                server.add_wire_item(item)
+                items += 1
+        for record in document.get("Records", []):
+            if record.get("eventID") not in seen_events:
+                seen_events.add(record["eventID"])
+                server.add_wire_event(event_from_record(record))
+                events += 1
+    return items, events
+
+
+def config_item_from_file(delivered: Mapping[str, Any]) -> dict[str, Any]:
+    """A configuration item as Config writes it to S3 → as ``GetResourceConfigHistory`` returns it.
+
+    The API renames some keys (``configurationItemVersion`` → ``version``, ``awsAccountId`` →
+    ``accountId``, ``ARN`` → ``arn``, ``configurationStateMd5Hash`` → ``configurationItemMD5Hash``, a
+    relationship's ``name`` → ``relationshipName``), returns ``configuration`` as a JSON *string*, the
+    state id as text and times as epoch seconds (JSON 1.1); null members are left out, as AWS does.
+    """
+    item: dict[str, Any] = {
+        "version": delivered.get("configurationItemVersion"),
+        "accountId": delivered.get("awsAccountId"),
+        "configurationItemCaptureTime": _epoch(delivered["configurationItemCaptureTime"]),
+        "configurationItemStatus": delivered.get("configurationItemStatus"),
+        "configurationStateId": str(delivered.get("configurationStateId")),
+        "configurationItemMD5Hash": delivered.get("configurationStateMd5Hash"),
+        "arn": delivered.get("ARN"),
+        "resourceType": delivered["resourceType"],
+        "resourceId": delivered["resourceId"],
+        "resourceName": delivered.get("resourceName"),
+        "awsRegion": delivered.get("awsRegion"),
+        "availabilityZone": delivered.get("availabilityZone"),
+        "resourceCreationTime": _epoch(delivered.get("resourceCreationTime")),
+        "tags": delivered.get("tags") or {},
+        "relatedEvents": delivered.get("relatedEvents") or [],
+        "relationships": [
+            {
+                key: value
+                for key, value in (
+                    ("resourceType", r.get("resourceType")),
+                    ("resourceId", r.get("resourceId")),
+                    ("resourceName", r.get("resourceName")),
+                    ("relationshipName", r.get("name", r.get("relationshipName"))),
+                )
+                if value is not None
+            }
+            for r in delivered.get("relationships") or []
+        ],
+        "configuration": None
+        if delivered.get("configuration") is None
+        else json.dumps(delivered["configuration"], separators=(",", ":")),
+        "supplementaryConfiguration": {
+            key: value if isinstance(value, str) else json.dumps(value)
+            for key, value in (delivered.get("supplementaryConfiguration") or {}).items()
+        },
+        "recordingFrequency": delivered.get("recordingFrequency", "CONTINUOUS"),
+    }
+    return {key: value for key, value in item.items() if value is not None}
+
+
+# The resources LookupEvents lists for an event: the EC2 ids its request and response name, by prefix.
+# CloudTrail documents no per-event list; real CreateNetworkInterface events list the interface, its
+# groups, subnet and VPC (the VPC named only in the response), which this rule gives. For RunInstances it
+# lists the instance's ENIs too (named in the response's networkInterfaceSet): an assumption the fetcher's
+# ResourceName lookup relies on for an instance created before the window that Config never recorded.
+_RESOURCE_TYPES: Final = (
+    (re.compile(r"i-[0-9a-f]{8,17}"), "AWS::EC2::Instance"),
+    (re.compile(r"eni-[0-9a-f]{8,17}"), ENI_TYPE),
+    (re.compile(r"sg-[0-9a-f]{8,17}"), "AWS::EC2::SecurityGroup"),
+    (re.compile(r"subnet-[0-9a-f]{8,17}"), "AWS::EC2::Subnet"),
+    (re.compile(r"vpc-[0-9a-f]{8,17}"), "AWS::EC2::VPC"),
+    (re.compile(r"ami-[0-9a-f]{8,17}"), "AWS::EC2::Ami"),
+)
+
+
+def event_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A CloudTrail record as in its S3 log files → as ``LookupEvents`` returns it: the record itself
+    in ``CloudTrailEvent`` (a JSON string), with the event's id, name, source, time (epoch seconds),
+    ``ReadOnly`` as text, the caller's access key and user name (an assumed role's session name), and
+    the resources it names."""
+    identity = record.get("userIdentity") or {}
+    username = identity.get("userName") or str(identity.get("arn", "")).rsplit("/", 1)[-1] or None
+    resources: list[dict[str, str]] = []
+    for value in _leaves({"request": record.get("requestParameters"), "response": record.get(
+            "responseElements")}):  # fmt: skip
+        for pattern, resource_type in _RESOURCE_TYPES:
+            if pattern.fullmatch(value):
+                entry = {"ResourceType": resource_type, "ResourceName": value}
+                if entry not in resources:
+                    resources.append(entry)
+    event = {
+        "EventId": record["eventID"],
+        "EventName": record["eventName"],
+        "ReadOnly": "true" if record.get("readOnly") else "false",
+        "AccessKeyId": identity.get("accessKeyId"),
+        "EventTime": _epoch(record["eventTime"]),
+        "EventSource": record.get("eventSource"),
+        "Username": username,
+        "Resources": resources,
+        "CloudTrailEvent": json.dumps(record, separators=(",", ":")),
+    }
+    return {key: value for key, value in event.items() if value is not None}
+
+
+def _leaves(value: object) -> Iterable[str]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+def _epoch(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    moment = datetime.fromisoformat(str(value))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 # ---------------------------------------------------------------------------------------- helpers
