@@ -21,7 +21,7 @@ from datetime import date
 
 from sgadvisor.analysis.attribution import Attribution
 from sgadvisor.analysis.flows import Flow
-from sgadvisor.analysis.permits import Resolved, covered, permits
+from sgadvisor.analysis.permits import Resolved, covered
 from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
 from sgadvisor.analysis.synthesis import RuleBook, host_key, key_order
 from sgadvisor.check.baseline import Baseline, BaselineRule
@@ -171,8 +171,9 @@ class _State:
         return out
 
     def member_flows(self, gid: str) -> list[Flow]:
-        members = set(self.inventory.members.get(gid, ()))
-        return [f for f in self.flows if f.eni in members]
+        """The flows of the group's members at the time they happened (former members included), as
+        recommend attributes them."""
+        return [f for f in self.flows if gid in self.book.attribution.source_groups(f)]
 
     def has_opinion(self, gid: str) -> bool:
         """Does the baseline speak for this group? (in scope and known to it)"""
@@ -209,7 +210,7 @@ def _rule_findings(gid: str, state: _State, exceptions: Exceptions) -> list[_Raw
         wider = [b for b in replaced if not _covers(state.book, b, key)]
         replaced_all.update(replaced)
         details = [f"current rule {rule.rule_id}" if rule.rule_id else "current rule (no sgr- id known)"]
-        details += _usage(state.book.resolved(key), members_flows)
+        details += _usage(state.book, state.book.resolved(key), members_flows)
         if wider:
             message = (
                 f"{state.label(gid)}: current rule {describe_rule(Rule.from_key(key))} is broader than the "
@@ -262,7 +263,7 @@ def _unused(
         if key not in current or (gid, key) in exceptions.pins:
             continue
         resolved = state.book.resolved(key)
-        if any(_touches(resolved, f) for f in flows):
+        if any(_touches(state.book, resolved, f) for f in flows):
             continue
         entry = approved[key]
         details = [f"approved in {entry.source}", f"coverage ok over {days:.1f}d, {len(flows)} flows seen"]
@@ -296,18 +297,19 @@ def _covers(book: RuleBook, wide: RuleKey, narrow: RuleKey) -> bool:
     return covered(candidate, [book.resolved(wide)])
 
 
-def _touches(rule: Resolved, flow: Flow) -> bool:
-    """Does the rule permit any part of the flow (a bucketed port range may span several rules)?"""
+def _touches(book: RuleBook, rule: Resolved, flow: Flow) -> bool:
+    """Does the rule permit any part of the flow (a bucketed port range may span several rules)? A
+    reference permits a flow to an ENI that was a member of its group then (``RuleBook.permits_flow``)."""
     key = rule.key
     if flow.proto in _PORTED and rule.proto == flow.proto:
         low = max(flow.port_low, key.from_port if key.from_port is not None else 0)
         high = min(flow.port_high, key.to_port if key.to_port is not None else 65535)
-        return low <= high and permits(rule, flow.proto, flow.addr, low, low)
-    return permits(rule, flow.proto, flow.addr, flow.port_low, flow.port_high)
+        return low <= high and book.permits_flow(rule, flow, low, low)
+    return book.permits_flow(rule, flow)
 
 
-def _usage(rule: Resolved, flows: Sequence[Flow]) -> list[str]:
-    used = [f for f in flows if _touches(rule, f)]
+def _usage(book: RuleBook, rule: Resolved, flows: Sequence[Flow]) -> list[str]:
+    used = [f for f in flows if _touches(book, rule, f)]
     if not used:
         return []
     records = sum(f.records for f in used)
@@ -380,7 +382,7 @@ def _uncovered_flows(state: _State) -> list[_Raw]:
         ] or [
             gid
             for gid in groups
-            if state.has_opinion(gid) and any(_touches(r, flow) for _, r in book.group(gid))
+            if state.has_opinion(gid) and any(_touches(book, r, flow) for _, r in book.group(gid))
         ]
         merged[(tuple(sorted(culprits)), host_key(flow))].append(flow)
     out = []
@@ -393,7 +395,7 @@ def _uncovered_flows(state: _State) -> list[_Raw]:
                 describe_rule(Rule.from_key(rule.key()))
                 for gid in groups
                 for rule, res in book.group(gid)
-                if any(_touches(res, f) for f in flows)
+                if any(_touches(book, res, f) for f in flows)
             }
         )
         details = [f"{f.eni} → {_flow_text(f)}: {f.records} records, {f.confidence}" for f in flows]
