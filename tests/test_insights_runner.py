@@ -200,12 +200,10 @@ def test_insights_edges_equal_the_file_edges(aws_env: Stand) -> None:
 
 def test_recommend_through_aws_equals_recommend_from_files(aws_env: Stand) -> None:
     """EC2 (moto), Insights and the ENI history from Config and CloudTrail give what the same inventory,
-    records and the history files Config and CloudTrail delivered to S3 give offline. ``--history all``:
-    the default (``missing``) asks only for the ENIs EC2 no longer lists, so ENIs it lists that were
-    created in the window (orders-2, ledger-2, two tasks) are judged over the whole window there, while
-    their history files cut it to their life."""
-    from sgadvisor.aws.history import HistoryMode
-
+    records and the history files Config and CloudTrail delivered to S3 give offline — with the default
+    ``--history missing``, which asks for the ENIs EC2 no longer lists and for those whose records begin
+    or end inside the window (orders-2, ledger-2, two tasks: created in it), so each is judged over its
+    life as offline."""
     scope = AnalysisOptions(scope=Scope(vpcs=frozenset({aws_env.vpc_id})))
     online = recommend(
         RecommendInputs(
@@ -218,7 +216,6 @@ def test_recommend_through_aws_equals_recommend_from_files(aws_env: Stand) -> No
                 log_groups=(GROUP,),
                 window=aws_env.window,
                 vpcs=(aws_env.vpc_id,),
-                history=HistoryMode.all,
             ),
         )
     )

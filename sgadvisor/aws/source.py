@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from sgadvisor.aws.clients import AwsSettings, aws_errors, make_client, make_session
 from sgadvisor.aws.discovery import Discovery, discover_formats, select_flow_logs
 from sgadvisor.aws.flows import InsightsRead, insights_window, read_insights, stream_lister
@@ -26,6 +28,7 @@ from sgadvisor.aws.history import (
 from sgadvisor.aws.insights import InsightsRunner, RunnerSettings
 from sgadvisor.errors import AwsError
 from sgadvisor.flowlogs.edges import DEFAULT_BUCKET, FlowEdges, PortRange, Window
+from sgadvisor.flowlogs.spans import MAX_RECORD_SECONDS
 from sgadvisor.inventory.checks import InventorySource, require_usable
 from sgadvisor.inventory.ec2 import collect_inventory, scope_vpcs, snapshot_text, write_snapshot
 from sgadvisor.inventory.model import Inventory
@@ -208,6 +211,7 @@ def history_request(
         cidrs = [cidr for vpc in inventory.vpcs.values() for cidr in vpc.cidrs]
         remote = edges.edges.get_column("remote_addr").drop_nulls().unique().to_list()
         addresses = unknown_addresses(remote, inventory.owner_of_address, cidrs)
+        enis += sorted(set(_late_or_early(edges, window)) & set(inventory.interfaces) - set(enis))
     if mode is HistoryMode.all:
         from sgadvisor.analysis.recommend import Scope
 
@@ -219,6 +223,21 @@ def history_request(
             members |= set(inventory.interfaces)  # no scope: every ENI, grouped or not
         enis += sorted((members | set(inputs.enis)) - set(enis))
     return HistoryRequest(tuple(enis), window, addresses, frozenset(inventory.interfaces))
+
+
+_LATE = 30 * 60 + MAX_RECORD_SECONDS  # --max-gap's default, and a record's longest reach
+
+
+def _late_or_early(edges: FlowEdges, window: Window | None) -> list[str]:
+    """ENIs whose records begin more than --max-gap's default (and a record) after the window's start,
+    or end that long before its end: created or deleted inside the window, most likely (an Auto Scaling
+    replacement, a task). Their history gives the life they are judged over; without it they look
+    holed."""
+    if window is None or edges.spans.height == 0:
+        return []
+    reach = edges.spans.group_by("interface_id").agg(pl.col("start").min(), pl.col("end").max())
+    late = reach.filter((pl.col("start") > window.start + _LATE) | (pl.col("end") < window.end - _LATE))
+    return sorted(late.get_column("interface_id").to_list())
 
 
 def with_aws_history(
