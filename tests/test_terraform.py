@@ -254,8 +254,7 @@ def _ec2(endpoint: str) -> Any:
 def test_apply_then_removals_reach_the_fixed_point(
     terraform: TerraformTool, moto_endpoint: str, tmp_path: Path
 ) -> None:
-    from sgadvisor.inventory.ec2 import collect_inventory, write_snapshot
-    from tests.standins.moto_estate import create_estate, describe_like_aws
+    from tests.standins.moto_estate import create_estate, sample_history, write_sample_snapshot
     from tests.standins.sample_estate import build_estate, generate
 
     ec2 = _ec2(moto_endpoint)
@@ -264,12 +263,12 @@ def test_apply_then_removals_reach_the_fixed_point(
     generate(tmp_path / "sample", id_map)
     flows = tmp_path / "sample" / "flows"
     vpc_id = id_map[estate.vpc.vpc_id]
+    # The churning groups are judged over their former members' lives: the ENI history, fetched from
+    # the Config/CloudTrail stand-in as AWS mode would.
+    history = sample_history(ec2, tmp_path / "sample", vpc_id)
 
     def snapshot(name: str) -> Path:
-        documents = collect_inventory(ec2)
-        describe_like_aws(documents, estate, id_map)
-        write_snapshot(documents, tmp_path / name)
-        return tmp_path / name
+        return write_sample_snapshot(ec2, estate, id_map, tmp_path / name, history)
 
     def analyse(inventory: Path) -> Recommendation:
         return recommend(
