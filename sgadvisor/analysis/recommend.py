@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -142,8 +142,9 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     # then, and it is judged in their coverage. The others stay unattributed.
     unattributed, strangers = _unattributed(edges, known | set(attribution.formers))
     vpcs = _vpcs_of_unknown(edges, known, inventory)
+    subnets = _subnets_of_unknown(flows.coverage, known | set(attribution.formers), inventory)
     bearing = _groups_bearing_unattributed(
-        strangers, book, in_scope, options.max_unattributed, vpcs, inventory
+        strangers, book, in_scope, options.max_unattributed, vpcs, inventory, subnets
     )
     if bearing:
         warnings.append(_history_hint(strangers, len(bearing), bool(inventory.history)))
@@ -833,9 +834,11 @@ def _groups_bearing_unattributed(
     threshold: int,
     vpcs: dict[str, frozenset[str] | None],
     inventory: Inventory,
+    subnets: Mapping[str, str],
 ) -> dict[str, int]:
     """Groups the unattributed initiated traffic could need: the groups its ENI could have been in (one
-    of the VPCs ``vpcs`` places it in, any VPC when unknown) whose current rules permit some of it."""
+    of the VPCs ``vpcs`` places it in, any VPC when unknown; with a member in its subnet where ``subnets``
+    knows it) whose current rules permit some of it."""
     if sum(f.records for f in flows) <= threshold:
         return {}
     bearing: dict[str, int] = defaultdict(int)
@@ -845,9 +848,52 @@ def _groups_bearing_unattributed(
             could = vpcs.get(flow.eni)
             if could is not None and vpc_id is not None and vpc_id not in could:
                 continue
+            subnet = subnets.get(flow.eni)
+            if subnet is not None and subnet not in _member_subnets(gid, book):
+                continue  # it was in a subnet none of the group's members (current or former) was in
             if book.permitting(gid, flow):
                 bearing[gid] += flow.records
     return dict(bearing)
+
+
+def _member_subnets(gid: str, book: RuleBook) -> set[str | None]:
+    """The subnets of a group's members, current ones and former ones by their history."""
+    inventory = book.inventory
+    members = book.attribution.members_in_window([gid])
+    out: set[str | None] = set()
+    for eni in members:
+        itf = inventory.interfaces.get(eni)
+        if itf is not None:
+            out.add(itf.subnet_id)
+        history = inventory.history.get(eni)
+        if history is not None:
+            out.update(state.subnet_id for state in history.states)
+    return out
+
+
+def _subnets_of_unknown(coverage: pl.DataFrame, known: set[str], inventory: Inventory) -> dict[str, str]:
+    """Unknown ENI → the subnet its records say it was in: the flow-log ``subnet-id`` field, else the one
+    subnet of the subnet-level flow logs that delivered them (DESIGN §6 "Identity over time")."""
+    if "subnet_id" not in coverage.columns:
+        return {}
+    subnet_logs = {
+        f.flow_log_id: f.resource_id for f in inventory.flow_logs if f.resource_id.startswith("subnet-")
+    }
+    out: dict[str, str] = {}
+    rows = coverage.filter(~pl.col("interface_id").is_in(sorted(known))).select(
+        "interface_id", "subnet_id", "flow_logs"
+    )
+    for eni, subnet, logs in rows.iter_rows():
+        if subnet:
+            out[eni] = subnet
+            continue
+        delivered = [log for log in (logs or "").split(",") if log]
+        places = {subnet_logs.get(log) for log in delivered}
+        if delivered and len(places) == 1:
+            place = next(iter(places))
+            if place is not None:
+                out[eni] = place
+    return out
 
 
 def _vpcs_of_unknown(
@@ -855,8 +901,7 @@ def _vpcs_of_unknown(
 ) -> dict[str, frozenset[str] | None]:
     """Unknown ENI → the VPCs it could be in: those whose CIDRs (describe-vpcs) hold one of its own
     addresses, plus every VPC whose CIDRs are not known; None (any VPC) without describe-vpcs or without
-    an address of its own. The subnet is not narrowed: the edges keep neither ``subnet-id`` nor the flow
-    log that delivered a record."""
+    an address of its own. The subnet narrows further where the records say it (``_subnets_of_unknown``)."""
     if not inventory.vpcs:
         return {}
     group_vpcs = {sg.vpc_id for sg in inventory.groups.values() if sg.vpc_id is not None}
