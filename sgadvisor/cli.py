@@ -181,8 +181,9 @@ InternetOpt = Annotated[
     typer.Option(
         "--internet",
         help="Internet destinations: port (the observed protocol and ports to the internet, what survives "
-        "address rotation; the default without --dns-logs), address (today's /32s, labelled pinned), auto "
-        "(names from --dns-logs; only stable names are pinned; the default with --dns-logs). [[fixed]] "
+        "address rotation; the default without DNS evidence), address (today's /32s, labelled pinned), auto "
+        "(names from the query logs; only stable names are pinned; the default with --dns-logs, "
+        "--dns-log-group or query logs found in AWS mode). [[fixed]] "
         "config tables pin a partner address under any policy.",
         case_sensitive=False,
     ),
@@ -194,6 +195,18 @@ DnsLogsOpt = Annotated[
         metavar="PATH",
         help="Route 53 Resolver query logs (repeatable; files or folders: the S3 delivery layout, CloudWatch "
         "Logs exports, filter-log-events JSON): names internet destinations and writes egress-domains.tf.",
+    ),
+]
+DnsLogGroupOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--dns-log-group",
+        metavar="NAME",
+        help="CloudWatch log group holding Route 53 Resolver query logs (repeatable; with --dns-logs, both "
+        "are read), read with Logs Insights over the flow window for the VPCs in scope. Default in AWS mode "
+        "(flows from Insights, neither --dns-logs nor --dns-log-group, --internet auto or unset): the log "
+        "groups the Resolver query-logging configurations of the VPCs in scope deliver to; when any is "
+        "found --internet defaults to auto, otherwise to port.",
     ),
 ]
 FirewallActionOpt = Annotated[
@@ -506,6 +519,7 @@ def recommend_command(
     history: HistoryOpt = HistoryMode.missing,
     internet: InternetOpt = None,
     dns_logs: DnsLogsOpt = [],  # noqa: B006
+    dns_log_group: DnsLogGroupOpt = [],  # noqa: B006
     dns_firewall_action: FirewallActionOpt = FirewallAction.alert,
     show_all_names: ShowAllNamesOpt = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
@@ -558,15 +572,19 @@ def recommend_command(
             ip_ranges=load_ip_ranges(ip_ranges) if ip_ranges is not None else None,
             rule_budget=rule_budget,
             internet=InternetOptions(
-                policy=internet or (InternetPolicy.auto if dns_logs else InternetPolicy.port),
+                policy=internet
+                or (InternetPolicy.auto if dns_logs or dns_log_group else InternetPolicy.port),
                 fixed=tuple(loaded.fixed) if loaded is not None else (),
                 firewall_action="BLOCK" if dns_firewall_action is FirewallAction.block else "ALERT",
                 show_all_names=show_all_names,
             ),
         ),
         dns_logs=tuple(dns_logs),
+        dns_log_groups=tuple(dns_log_group),
+        # Found from the Resolver query-logging configurations only when nothing says otherwise.
+        dns_discover=not dns_logs and not dns_log_group and internet in (None, InternetPolicy.auto),
     )
-    with _aws_run(inputs.aws, active=not (flows and inventory)):
+    with _aws_run(inputs.aws, active=not (flows and inventory) or bool(dns_log_group)):
         result = recommend(inputs)
     progress.enter("rendering")
     summary = format_summary(result)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from sgadvisor.analysis.internet import InternetPolicy
 from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
 from sgadvisor.aws.history import HistoryMode
 from sgadvisor.aws.source import AwsClients, AwsInputs, Documents
@@ -45,6 +46,11 @@ class RecommendInputs:
     analysis: AnalysisOptions
     aws: AwsInputs | None = None
     dns_logs: tuple[Path, ...] = ()  # Route 53 Resolver query logs (--dns-logs)
+    # AWS mode: query-log groups read with Logs Insights (--dns-log-group); with ``dns_discover`` (neither
+    # --dns-logs nor --dns-log-group, --internet auto or unset) those the VPCs in scope log to, when the
+    # flows come from Insights too: then the policy becomes auto if any is found (sgadvisor.aws.dns).
+    dns_log_groups: tuple[str, ...] = ()
+    dns_discover: bool = False
     progress: Callable[[str], None] = field(default=lambda message: None, compare=False)
     notice: Callable[[str], None] = field(default=lambda message: None, compare=False)
 
@@ -150,16 +156,43 @@ def _require_records(flows: FlowEdges, where: str) -> None:
 def recommend(inputs: RecommendInputs) -> Recommendation:
     loaded = load_inputs(inputs)
     analysis = inputs.analysis
-    if inputs.dns_logs:
+    window = loaded.flows.window
+    start, end = (window.start, window.end) if window is not None else (None, None)
+    dns_warnings: tuple[str, ...] = ()
+    if inputs.dns_logs and not inputs.dns_log_groups:
         from sgadvisor.dnslogs.reader import read_dns_logs
 
-        window = loaded.flows.window
-        start, end = (window.start, window.end) if window is not None else (None, None)
         dns = read_dns_logs(list(inputs.dns_logs), start, end)
         analysis = replace(analysis, internet=replace(analysis.internet, dns=dns))
+    elif inputs.dns_log_groups or (inputs.dns_discover and loaded.collection is not None):
+        # AWS mode: query logs in CloudWatch Logs, read with Insights over the flow window (and any
+        # --dns-logs files beside them, into the same tables).
+        from sgadvisor.aws.dns import load_aws_dns_logs
+        from sgadvisor.aws.flows import insights_window
+        from sgadvisor.dnslogs.reader import DnsLogBuilder
+
+        aws = inputs.aws or AwsInputs()
+        dns_window = window or aws.window or insights_window(aws.since, aws.lag)
+        builder = DnsLogBuilder(dns_window.start, dns_window.end)
+        builder.add_files(list(inputs.dns_logs))
+        read = load_aws_dns_logs(aws.settings, aws.runner, loaded.inventory, dns_window, builder,
+                                 log_groups=inputs.dns_log_groups, discover=not inputs.dns_log_groups,
+                                 max_bytes=aws.max_bytes, progress=inputs.progress)  # fmt: skip
+        if read is not None:
+            dns_warnings = read.warnings
+            if read.log_groups:
+                inputs.notice(read.describe())
+        if inputs.dns_log_groups or (read is not None and read.log_groups):
+            internet = replace(analysis.internet, dns=builder.finish())
+            if not inputs.dns_log_groups:
+                internet = replace(internet, policy=InternetPolicy.auto)  # found: auto is the default
+            analysis = replace(analysis, internet=internet)
     recommendation = build_recommendation(loaded.flows, loaded.inventory, analysis)
     if loaded.collection is not None:
         recommendation = recommendation.model_copy(update={"collection": loaded.collection})
+    if dns_warnings:
+        warnings = sorted({*recommendation.warnings, *dns_warnings})
+        recommendation = recommendation.model_copy(update={"warnings": warnings})
     return recommendation
 
 

@@ -6,7 +6,7 @@ The logs hold every name the workloads asked for, so they are sensitive: nothing
 ``DnsLog.names()`` lists them for --show-all-names only.
 """
 
-from sgadvisor.dnslogs.reader import read_dns_logs
+from sgadvisor.dnslogs.reader import DnsLogBuilder, read_dns_logs
 from sgadvisor.dnslogs.records import DnsQuery, RecordError, parse_record
 from sgadvisor.dnslogs.resolution import MIN_DAYS, MIN_QUERIES, DnsLog, NameMatch, Stability
 
@@ -14,6 +14,7 @@ __all__ = [
     "MIN_DAYS",
     "MIN_QUERIES",
     "DnsLog",
+    "DnsLogBuilder",
     "DnsQuery",
     "NameMatch",
     "RecordError",

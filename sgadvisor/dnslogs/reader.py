@@ -39,16 +39,54 @@ _HINT = (
 
 def read_dns_logs(paths: Sequence[Path], start: int | None, end: int | None) -> DnsLog:
     """Every query of the window in ``paths``, with the accounting of every record read."""
-    tally = DnsTally()
-    store = QueryStore()
-    sources: list[str] = []
-    shapes: dict[str, str] = {}
-    for path, named in _discover(paths, tally):
-        shape = _read_file(path, named, start, end, tally, store)
-        if shape is not None:
-            sources.append(str(path))
-            shapes[str(path)] = shape
-    return DnsLog(store.finish(), sources=sources, shapes=shapes, accounting=tally.freeze())
+    builder = DnsLogBuilder(start, end)
+    builder.add_files(paths)
+    return builder.finish()
+
+
+class DnsLogBuilder:
+    """One DnsLog of the window ``[start, end)`` from several sources, with one accounting: files
+    (:meth:`add_files`, as :func:`read_dns_logs` reads them) and records already read elsewhere
+    (:meth:`add_record`: e.g. the ``@message`` of Logs Insights rows, ``sgadvisor.aws.dns``), which go
+    through the same ``parse_record``, window and tables as a file's."""
+
+    def __init__(self, start: int | None, end: int | None) -> None:
+        self.start, self.end = start, end
+        self.tally = DnsTally()
+        self.store = QueryStore()
+        self.sources: list[str] = []
+        self.shapes: dict[str, str] = {}
+
+    def add_files(self, paths: Sequence[Path]) -> None:
+        for path, named in _discover(paths, self.tally):
+            shape = _read_file(path, named, self.start, self.end, self.tally, self.store)
+            if shape is not None:
+                self.add_source(str(path), shape)
+
+    def add_source(self, name: str, shape: str) -> None:
+        """Name a source that was read (a file, a log group) and the shape it was read as."""
+        if name not in self.shapes:
+            self.sources.append(name)
+        self.shapes[name] = shape
+
+    def add_record(self, source: str, value: object, *, line: int = 0, where: str = "") -> None:
+        """One parsed JSON value met in ``source``: used, malformed (located by ``line`` and ``where``,
+        e.g. ``event of 2026-11-01 03:00:00.000 in stream s: ``) or outside the window, as a file's record."""
+        _account(source, Raw(line, None, value), self.start, self.end, self.tally, self.store, where)
+
+    def add_malformed(self, source: str, reason: str, *, line: int = 0) -> None:
+        """A record that is not even JSON (``reason`` says so and where it was)."""
+        self.tally.add_malformed(source, line, reason)
+
+    def add_filtered(self, reason: str, count: int) -> None:
+        """``count`` records left out for ``reason`` before they were read (e.g. by a query's filter)."""
+        if count > 0:
+            self.tally.add_filtered(reason, count)
+
+    def finish(self) -> DnsLog:
+        return DnsLog(
+            self.store.finish(), sources=self.sources, shapes=self.shapes, accounting=self.tally.freeze()
+        )
 
 
 # ---------------------------------------------------------------------------------------------- paths
@@ -160,9 +198,15 @@ def _read_file(
 
 
 def _account(
-    name: str, raw: Raw, start: int | None, end: int | None, tally: DnsTally, store: QueryStore
+    name: str,
+    raw: Raw,
+    start: int | None,
+    end: int | None,
+    tally: DnsTally,
+    store: QueryStore,
+    where: str = "",
 ) -> None:
-    where = f"event {raw.event}: " if raw.event is not None else ""
+    where = f"event {raw.event}: " if raw.event is not None else where
     if raw.error is not None:
         tally.add_malformed(name, raw.line, where + raw.error)
         return

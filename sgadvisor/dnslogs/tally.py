@@ -30,9 +30,9 @@ class DnsTally:
         self.records += 1
         self.used += 1
 
-    def add_filtered(self, reason: str) -> None:
-        self.records += 1
-        self.filtered[reason] += 1
+    def add_filtered(self, reason: str, count: int = 1) -> None:
+        self.records += count
+        self.filtered[reason] += count
 
     def add_malformed(self, file: str, line: int, reason: str) -> None:
         self.records += 1

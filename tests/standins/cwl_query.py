@@ -8,13 +8,17 @@ statuses, whatever the machine's speed, and a query counts towards the concurren
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
+
+import polars as pl
 
 QUERY_STATUSES = ("Scheduled", "Running", "Complete", "Failed", "Cancelled", "Timeout", "Unknown")
 ACTIVE_STATUSES = frozenset({"Scheduled", "Running"})
@@ -353,3 +357,85 @@ def _stream_condition(tokens: list[_Tok]) -> frozenset[str] | None:
 
 def _unquote(literal: str) -> str:
     return re.sub(r"\\(.)", r"\1", literal[1:-1])
+
+
+# ------------------------------------------------------------------------------------ JSON fields
+
+# "CloudWatch Logs Insights can extract a maximum of 200 log event fields from a JSON log" (the parse
+# command's page: "You can only parse JSON log events that include no more than 200 log event fields";
+# older versions of the discovered-fields page said 100).
+MAX_JSON_FIELDS = 200
+
+
+def json_fields(message: str) -> dict[str, Any] | None:
+    """The fields Insights discovers in one JSON log event (CWL_AnalyzeLogData-discoverable-fields,
+    "Fields in JSON logs"): nested objects in dot notation (``srcids.instance``), arrays flattened by
+    index (``answers.0.Rdata``), the first ``MAX_JSON_FIELDS`` in document order, a name starting with
+    ``@`` shown with another ``@`` in front. None for an event that is not a JSON object."""
+    if not message.lstrip().startswith("{"):
+        return None
+    try:
+        value = json.loads(message)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    flat: dict[str, Any] = {}
+    _flatten(value, "", flat)
+    return {
+        (f"@{name}" if name.startswith("@") else name): v for name, v in islice(flat.items(), MAX_JSON_FIELDS)
+    }
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _flatten(item, f"{prefix}.{index}" if prefix else str(index), out)
+    elif value is not None:
+        out[prefix] = value
+
+
+def with_json_fields(events: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    """``events`` with a column per field discovered in its JSON events (:func:`json_fields`); events that
+    are not JSON objects read null there. A column is typed from its values: booleans, integers, numbers,
+    else text (numbers and booleans then written as JSON writes them). A name the frame already has (a
+    discovered flow-log field, e.g. ``version``) keeps its column and type, filled from the JSON events
+    where it is null (a value that is not of its type reads as null)."""
+    lazy = events.lazy()
+    if "@message" not in lazy.collect_schema().names():
+        return lazy
+    is_json = pl.col("@message").str.strip_chars_start().str.starts_with("{").fill_null(False)
+    # Flow-log lines are never JSON: only @message is read to find out (the rest of the plan stays lazy).
+    if not lazy.select(is_json.any()).collect().item():
+        return lazy
+    frame = lazy.collect()
+    candidates = frame.select(is_json).to_series()
+    found = [
+        json_fields(message) if candidate and message is not None else None
+        for message, candidate in zip(frame.get_column("@message"), candidates, strict=True)
+    ]
+    names = list(dict.fromkeys(name for fields in found if fields for name in fields))
+    columns = []
+    for name in names:
+        values = [fields.get(name) if fields else None for fields in found]
+        series = _typed(name, values)
+        if name in frame.columns:
+            series = frame.get_column(name).fill_null(series.cast(frame.schema[name], strict=False))
+        columns.append(series)
+    return frame.with_columns(columns).lazy()
+
+
+def _typed(name: str, values: list[Any]) -> pl.Series:
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return pl.Series(name, values, dtype=pl.Boolean)
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return pl.Series(name, values, dtype=pl.Int64)
+    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return pl.Series(name, [None if v is None else float(v) for v in values], dtype=pl.Float64)
+    return pl.Series(
+        name, [v if v is None or isinstance(v, str) else json.dumps(v) for v in values], dtype=pl.String
+    )

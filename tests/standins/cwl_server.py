@@ -16,7 +16,8 @@ botocore's service model (``botocore/data/logs/2014-03-28/service-2.json``). Sig
 
 Operations: CreateLogGroup, CreateLogStream, PutLogEvents, DescribeLogGroups, DescribeLogStreams,
 StartQuery, GetQueryResults, StopQuery, DescribeQueries. Queries run with the project's offline Insights
-executor (``sgadvisor.insights.executor``) or any callable given as ``executor``. Statistics follow the
+executor (``sgadvisor.insights.executor``) or any callable given as ``executor``; the default one adds the
+fields Insights discovers in flow-log lines and in JSON events (query logs; ``cwl_query.with_json_fields``). Statistics follow the
 cost model of DESIGN §7 (see :meth:`LogStore.scan`). The switches are in :class:`Behaviour`; every call
 is recorded in :attr:`CwlServer.calls`.
 """
@@ -47,6 +48,7 @@ from tests.standins.cwl_query import (
     QueryOutput,
     has_stats,
     indexed_streams,
+    with_json_fields,
 )
 from tests.standins.cwl_store import (
     EVENT_SCHEMA,
@@ -108,8 +110,10 @@ class Executor(Protocol):
 
 
 def insights_executor(query: str, events: pl.DataFrame, *, default_limit: int) -> ExecutorResult:
-    """The project's offline executor, with the fields Insights discovers in default-format flow logs."""
-    return run_query(query, with_discovered_fields(events), default_limit=default_limit)
+    """The project's offline executor, with the fields Insights discovers in default-format flow logs and
+    in JSON events (Route 53 Resolver query logs: ``rcode``, ``vpc_id``, ``srcids.instance``,
+    ``answers.0.Rdata``, …; :func:`tests.standins.cwl_query.with_json_fields`)."""
+    return run_query(query, with_json_fields(with_discovered_fields(events)), default_limit=default_limit)
 
 
 @dataclass(frozen=True)
