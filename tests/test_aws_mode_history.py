@@ -110,6 +110,7 @@ def history(estate: Estate, monkeypatch: pytest.MonkeyPatch) -> Iterator[History
             "interfaceType": "interface", "requesterManaged": False}}})  # fmt: skip
     with server:
         monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", estate.ec2_url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_ROUTE53RESOLVER", estate.ec2_url)  # moto: no query logs
         monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", estate.logs.endpoint_url)
         monkeypatch.setenv("AWS_ENDPOINT_URL_CONFIG_SERVICE", server.endpoint_url)
         monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", server.endpoint_url)

@@ -90,6 +90,7 @@ def _env(stand: Stand) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     return env | {
         "AWS_ENDPOINT_URL_EC2": stand.ec2_url,
+        "AWS_ENDPOINT_URL_ROUTE53RESOLVER": stand.ec2_url,  # moto: no query logs
         "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": stand.logs.endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -133,6 +133,7 @@ def aws_env(stand: Stand, monkeypatch: pytest.MonkeyPatch) -> Stand:
     from tests.standins.moto_estate import history_endpoint_env
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", stand.ec2_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ROUTE53RESOLVER", stand.ec2_url)  # moto: no query logs
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", stand.logs.endpoint_url)
     for name, value in history_endpoint_env(stand.history).items():
         monkeypatch.setenv(name, value)
