@@ -7,9 +7,10 @@ written fixtures drift apart. This module is that ground truth:
 * :func:`build_estate` returns the estate as frozen dataclasses (VPC, subnets, security groups with their
   rules, prefix lists, ENIs, flow logs, and the traffic the hosts generate), so tests can reason about
   it without parsing JSON;
-* :func:`generate` writes the inventory snapshot (AWS CLI response shapes) and eight days of flow logs
+* :func:`generate` writes the inventory snapshot (AWS CLI response shapes), eight days of flow logs
   (S3 ``*.log.gz`` in the default v2 format and in a custom v5 format, plus one CloudWatch
-  ``filter-log-events`` export) into a directory — ``sample_data/`` in the repository is its output;
+  ``filter-log-events`` export) and the Route 53 Resolver query logs of the same days (``dns/``, in
+  their S3 layout) into a directory — ``sample_data/`` in the repository is its output;
 * ``id_map`` renames every AWS id everywhere, because moto (and real accounts) assign their own ids and a
   topology created there needs the same flows under its ids.
 
@@ -31,6 +32,14 @@ Realism that the analysis relies on (each of these really occurs in the output):
   S3 prefix list, ``pkt-dst-aws-service`` S3), an interface endpoint that only replies;
 * REJECTs (the seed ENI to 10.0.2.15:22, inbound scans), NODATA and SKIPDATA rows, and one ENI without
   any flow log;
+* Route 53 Resolver query logs that agree with the flows: a host looks a name up just before it
+  connects, and only what its resolver cannot answer from its cache (TTL, negative TTL) is logged, so a
+  name is seen about once per TTL while used, not once per connection. A stable name (the partner API,
+  an AAAA-only API), a CDN name behind a CNAME whose answers rotate (each connection goes to an address
+  of the answer the client holds), a name looked up twice, S3 bucket names (one address per answer),
+  NXDOMAINs, names no flow uses, a private zone, hosts whose lookups reach the Resolver through the
+  dns-1 forwarder (the log shows dns-1, not them), and queries of the head office through an inbound
+  endpoint in another account's hub VPC;
 * churn, with the ENI history that tells it (``inventory/AWSLogs/``: AWS Config ConfigHistory files and
   CloudTrail log files, in their S3 layouts): an Auto Scaling instance replaced mid-window, a replaced
   destination (the old address stops, the new one starts), ECS (Fargate) task ENIs that live hours to
@@ -176,6 +185,13 @@ class Rule:
     ``unused`` (no initiated egress needs it), ``invisible`` (serves traffic that flow logs never record,
     such as the Amazon DNS server or Time Sync: looks unused), ``no-evidence`` (its group has no flow-log
     coverage), ``unattached`` (its group has no members). Empty for ingress rules.
+
+    Internet destinations are port-scoped by default (DESIGN §6 "Internet destinations"): a rule to
+    ``0.0.0.0/0`` or ``::/0`` that internet traffic uses on the rule's own protocol and ports is ``used``,
+    however few addresses it reached, because an address rule would break at the peer's next DNS change.
+    ``expect_dns`` is the verdict where DNS evidence changes it (the main job with ``--dns-logs
+    sample_data/dns``): ``partly-used`` when every address behind the rule resolved from a stable name,
+    so pinned /32s (/128s) replace it. Empty where the verdict is ``expect`` either way.
     """
 
     rule_id: str
@@ -189,6 +205,7 @@ class Rule:
     referenced_group_id: str | None = None
     description: str | None = None
     expect: str = ""
+    expect_dns: str = ""
 
     @property
     def destination(self) -> str:
@@ -267,6 +284,8 @@ class NetworkInterface:
 
     ``life`` is None for an ENI that existed long before the window and still does (no history of it);
     otherwise its records lie inside ``life`` (traffic only in the 600 s intervals it lives through).
+    ``resolver`` names the DNS forwarder (dns-1) the host sends every lookup to; None: its internet
+    lookups go to the Amazon DNS server itself (split DNS), so the query logs show its own address.
     """
 
     eni_id: str
@@ -295,6 +314,7 @@ class NetworkInterface:
     tags: tuple[tuple[str, str], ...] = ()  # the tags of an untagged ENI that AWS puts on (ECS's)
     attachment_owner: str = "amazon-aws"  # InstanceOwnerId of a requester-managed ENI's attachment
     life: Lifecycle | None = None
+    resolver: str | None = None  # the DNS forwarder (an ENI name) its internet lookups go through
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -347,7 +367,9 @@ class TrafficSpec:
     per client ENI, or per server when the clients are a pool), ``periodic`` (one connection every
     ``every`` intervals; to every server when ``fanout``), ``count`` (``count`` connections at random
     active times). ``route``: ``local``, ``nat`` (via the NAT gateway), ``igw``, ``s3`` (gateway
-    endpoint), ``endpoint`` (interface endpoint).
+    endpoint), ``endpoint`` (interface endpoint). ``resolves``: the DNS name (:class:`DnsName`) the
+    clients look up before they connect; the servers are its addresses, and each lookup the resolver
+    cannot answer from its cache is a record of the Route 53 Resolver query logs.
     """
 
     name: str
@@ -370,6 +392,52 @@ class TrafficSpec:
     client_port: int | None = None
     volume: str = "api"
     action: str = "ACCEPT"
+    resolves: str | None = None
+
+
+@dataclass(frozen=True)
+class DnsName:
+    """A DNS name the estate's hosts resolve, and what the Route 53 Resolver answers for it.
+
+    ``answers`` says how the answer behaves over time: ``all`` (every answer holds all of
+    ``addresses``: a stable name), ``rotate`` (each answer holds ``per_answer`` addresses of the pool
+    ``addresses``, another subset every ``rotate_seconds``: a CDN), ``flow`` (each answer holds the one
+    address the connection then used, as S3 answers one address per query). ``chain`` lists the CNAME
+    targets in order (the addresses belong to the last). An NXDOMAIN name (``rcode``) has no addresses.
+    A resolver caches an answer for ``ttl`` seconds (an empty answer or NXDOMAIN for ``negative_ttl``,
+    the zone's SOA minimum), and the Resolver logs only what it did not answer from its cache.
+    """
+
+    name: str
+    addresses: tuple[str, ...] = ()
+    ttl: int = 300
+    chain: tuple[str, ...] = ()
+    answers: str = "all"  # "all", "rotate", "flow"
+    per_answer: int = 0
+    rotate_seconds: int = 0
+    rcode: str = "NOERROR"
+    negative_ttl: int = 900
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """Lookups that no traffic spec makes: names no flow uses, NXDOMAINs, dns-1's private-zone
+    forwarding, and queries that come in through the network account's inbound Resolver endpoint.
+
+    ``clients`` are ENI names (an ENI whose ``resolver`` is set asks through that forwarder) or
+    ``@inbound`` (the head office's DNS server through the inbound endpoint). A client looks the name up
+    every ``every`` seconds while active (``hours``, UTC, on ``days`` of the window), or ``count`` times
+    at random active moments; only the lookups its resolver's cache cannot answer are logged.
+    """
+
+    label: str
+    clients: tuple[str, ...]
+    name: str
+    summary: str
+    hours: tuple[int, int] = (0, 24)
+    days: tuple[int, ...] = tuple(range(DAYS))
+    every: int = 0
+    count: int = 0
 
 
 @dataclass(frozen=True)
@@ -392,6 +460,12 @@ class Estate:
     # Deleted in the window: not in the snapshot, known from the history (and, for ENIs, their records).
     former_interfaces: tuple[NetworkInterface, ...] = ()
     former_groups: tuple[SecurityGroup, ...] = ()
+    # The names the hosts resolve (Route 53 Resolver query logs, ``dns/``) and the lookups no flow makes.
+    dns_names: tuple[DnsName, ...] = ()
+    dns_queries: tuple[QuerySpec, ...] = ()
+
+    def dns_name(self, name: str) -> DnsName:
+        return _find(self.dns_names, name, lambda d: (d.name,))
 
     @property
     def all_interfaces(self) -> tuple[NetworkInterface, ...]:
@@ -651,6 +725,30 @@ PARTNER_SFTP: Final = "198.51.100.25"
 ALERT_WEBHOOK: Final = "198.51.100.77"
 # Addresses inside the S3 prefix list's entries (what s3.eu-west-1.amazonaws.com resolves to).
 S3_ADDRESSES: Final = ("52.218.44.17", "52.218.62.203", "52.218.100.42", "3.5.68.144", "3.5.72.13")
+# Reached by the app tier from 2026-11 on: a SaaS whose webhooks sit behind a CDN (rotating addresses) and
+# a software vendor's licence server.
+WEBHOOKS_POOL: Final = tuple(f"198.51.100.{host}" for host in (33, 34, 41, 42, 49, 50, 57, 58))
+LICENSE_API: Final = "203.0.113.40"
+
+# DNS names (Route 53 Resolver query logs, dns/), under reserved example domains like the addresses.
+PARTNER_API_NAME: Final = "api.partner.example.com"  # -> CAPTCHA_API, stable
+IPV6_API_NAME: Final = "api6.example.net"  # -> IPV6_API (AAAA only), stable
+WEBHOOKS_NAME: Final = "hooks.saas.example.net"  # CNAME to the CDN, whose answers rotate
+WEBHOOKS_CDN: Final = "hooks.saas.example.net.cdn.example.org"
+LICENSE_NAME: Final = "license.vendor.example.com"  # looked up twice in the window: not stable
+FX_RATES_NAME: Final = "rates.fx.example.com"
+APT_MIRROR_NAME: Final = "deb.example.org"
+ALERTS_NAME: Final = "events.pager.example.com"
+TIME_NAME: Final = "time.windows.example.com"
+S3_ENDPOINT_NAME: Final = f"s3-r-w.{REGION}.amazonaws.com"  # what a bucket's virtual-hosted name CNAMEs to
+SECRETS_MANAGER_NAME: Final = f"secretsmanager.{REGION}.amazonaws.com"  # the endpoint's private DNS name
+# The network account's hub VPC holds the Route 53 Resolver inbound endpoint through which the head office
+# (over Direct Connect) resolves names; its query logs go to the same log-archive bucket.
+NETWORK_ACCOUNT_ID: Final = "444455556666"
+HUB_VPC_ID: Final = _aws_id("vpc", "network-hub")
+INBOUND_ENDPOINT: Final = _aws_id("rslvr-in", "head-office")
+INBOUND_ENDPOINT_ENI: Final = _aws_id("rni", "head-office/a")
+HEAD_OFFICE_DNS: Final = "10.64.0.53"  # the head office's DNS server, forwarding to the inbound endpoint
 
 
 def build_estate(id_map: Mapping[str, str] | None = None) -> Estate:
@@ -679,9 +777,11 @@ def _build_estate() -> Estate:
     pl_s3, pl_ddb, pl_cf, pl_corp = "pl-6da54004", "pl-6fa54006", "pl-4fa04526", _aws_id("pl", "corp-office")
 
     def rules(group: str, *specs: tuple[Any, ...]) -> tuple[Rule, ...]:
-        """Rules from (direction, protocol, from, to, peer, description, expect) tuples."""
+        """Rules from (direction, protocol, from, to, peer, description, expect[, expect_dns]) tuples."""
         out: list[Rule] = []
-        for index, (direction, protocol, low, high, peer, description, expect) in enumerate(specs):
+        for index, spec in enumerate(specs):
+            direction, protocol, low, high, peer, description, expect = spec[:7]
+            expect_dns = spec[7] if len(spec) > 7 else ""
             kind: dict[str, str] = {}
             if peer.startswith("sg:"):
                 kind["referenced_group_id"] = sg[peer[3:]]
@@ -700,6 +800,7 @@ def _build_estate() -> Estate:
                     to_port=high,
                     description=description,
                     expect=expect if direction == "out" else "",
+                    expect_dns=expect_dns,
                     **kind,
                 )
             )
@@ -721,8 +822,8 @@ def _build_estate() -> Estate:
             ("in", "icmp", -1, -1, "sg:monitoring", "Ping from monitoring", ""),
             ("out", "tcp", 8080, 8080, "sg:app", "App API", "used"),
             ("out", "tcp", 50051, 50051, "sg:app", "App gRPC", "used"),
-            ("out", "tcp", 443, 443, "0.0.0.0/0", "HTTPS out", "partly-used"),
-            ("out", "tcp", 443, 443, "::/0", "HTTPS out (IPv6)", "partly-used"),
+            ("out", "tcp", 443, 443, "0.0.0.0/0", "HTTPS out", "used", "partly-used"),
+            ("out", "tcp", 443, 443, "::/0", "HTTPS out (IPv6)", "used", "partly-used"),
             ("out", "udp", 53, 53, "10.0.2.53/32", "Internal DNS resolver", "used"),
             ("out", "udp", 123, 123, "169.254.169.123/32", "Amazon Time Sync", "invisible"),
             ("out", "tcp", 5432, 5432, "sg:db", "Legacy direct DB access", "unused"),
@@ -740,10 +841,10 @@ def _build_estate() -> Estate:
             ("out", "tcp", 8080, 8080, "sg:app", "App to app API", "used"),
             ("out", "tcp", 50051, 50051, "sg:app", "App to app gRPC", "used"),
             ("out", "tcp", 443, 443, "sg:vpce-secretsmanager", "Secrets Manager endpoint", "used"),
-            ("out", "tcp", 443, 443, "0.0.0.0/0", "HTTPS out via NAT", "partly-used"),
+            ("out", "tcp", 443, 443, "0.0.0.0/0", "HTTPS out via NAT", "used"),
             ("out", "udp", 53, 53, "10.0.0.0/16", "DNS", "partly-used"),
             ("out", "tcp", 11211, 11211, "10.0.2.0/24", "memcached (never deployed)", "unused"),
-            ("out", "udp", 123, 123, "0.0.0.0/0", "NTP", "partly-used"),
+            ("out", "udp", 123, 123, "0.0.0.0/0", "NTP", "used"),
         )),
         SecurityGroup(sg["db"], "db", "PostgreSQL primary and replica", "db", rules(
             "db",
@@ -764,8 +865,8 @@ def _build_estate() -> Estate:
             ("in", "tcp", 3389, 3389, "sg:bastion", "RDP from bastion", ""),
             ("out", "tcp", 443, 443, pl_s3, "S3 via gateway endpoint", "used"),
             ("out", "tcp", 5432, 5432, "sg:db", "PostgreSQL", "used"),
-            ("out", "tcp", 443, 443, "0.0.0.0/0", "HTTPS out via NAT", "partly-used"),
-            ("out", "tcp", 80, 80, "0.0.0.0/0", "HTTP out (apt)", "partly-used"),
+            ("out", "tcp", 443, 443, "0.0.0.0/0", "HTTPS out via NAT", "used"),
+            ("out", "tcp", 80, 80, "0.0.0.0/0", "HTTP out (apt)", "used"),
             ("out", "tcp", 443, 443, pl_ddb, "DynamoDB (never used)", "unused"),
             ("out", "tcp", 22, 22, f"{PARTNER_SFTP}/32", "Partner SFTP, monthly upload", "unused"),
             ("out", "udp", 53, 53, "10.0.2.53/32", "Internal DNS resolver", "used"),
@@ -777,7 +878,7 @@ def _build_estate() -> Estate:
             ("out", "tcp", 9100, 9100, "sg:db", "Scrape db", "used"),
             ("out", "tcp", 9100, 9100, "sg:web", "Scrape web (exporter removed)", "unused"),
             ("out", "icmp", -1, -1, "10.0.1.0/24", "Ping web tier", "partly-used"),
-            ("out", "tcp", 443, 443, "0.0.0.0/0", "Alert webhooks", "partly-used"),
+            ("out", "tcp", 443, 443, "0.0.0.0/0", "Alert webhooks", "used"),
             ("out", "udp", 53, 53, "10.0.2.53/32", "Internal DNS resolver", "used"),
         )),
         SecurityGroup(sg["bastion"], "bastion", "SSH bastion (no flow log in its subnet)", "bastion", rules(
@@ -793,7 +894,7 @@ def _build_estate() -> Estate:
             ("in", "tcp", 53, 53, "10.0.0.0/16", "DNS over TCP from the VPC", ""),
             ("out", "udp", 53, 53, "10.0.0.2/32", "Forward to the Amazon DNS server", "invisible"),
             ("out", "tcp", 53, 53, "10.0.0.2/32", "Forward to the Amazon DNS server (TCP)", "invisible"),
-            ("out", "udp", 53, 53, "0.0.0.0/0", "Forward partner zone", "partly-used"),
+            ("out", "udp", 53, 53, "0.0.0.0/0", "Forward partner zone", "used"),
         )),
         SecurityGroup(
             sg["vpce-secretsmanager"], "vpce-secretsmanager", "Secrets Manager interface endpoint",
@@ -937,7 +1038,7 @@ def _build_estate() -> Estate:
         host("web-3", "web", "web", "10.0.1.12", ("web",), public_ip="34.243.5.166"),
         host("app-1", "app", "app", "10.0.2.15", ("app",)),
         host("app-2", "app", "app", "10.0.2.16", ("app",), secondary_ips=("10.0.2.17",)),
-        host("app-3", "app", "app", "10.0.2.30", ("app",), os="windows"),
+        host("app-3", "app", "app", "10.0.2.30", ("app",), os="windows", resolver="dns-1"),
         host("dns-1", "dns", "app", "10.0.2.53", ("dns",)),
         NetworkInterface(
             eni_id=_aws_id("eni", "vpce-secretsmanager"), name="vpce-secretsmanager", role="endpoint",
@@ -946,11 +1047,11 @@ def _build_estate() -> Estate:
             requester_id=ENDPOINT_REQUESTER_ID, os="managed", description=f"VPC Endpoint Interface {vpce_id}",
             attachment_id=_ela_attachment("vpce"), tagged=False,
         ),
-        host("db-1", "db", "db", "10.0.3.10", ("db",)),
-        host("db-2", "db", "db", "10.0.3.11", ("db",)),
-        host("batch-1", "batch", "batch", "10.0.4.10", ("batch",)),
-        host("batch-2", "batch", "batch", "10.0.4.20", ("batch", "default"), os="windows"),
-        host("mon-1", "monitoring", "batch", "10.0.4.50", ("monitoring",)),
+        host("db-1", "db", "db", "10.0.3.10", ("db",), resolver="dns-1"),
+        host("db-2", "db", "db", "10.0.3.11", ("db",), resolver="dns-1"),
+        host("batch-1", "batch", "batch", "10.0.4.10", ("batch",), resolver="dns-1"),
+        host("batch-2", "batch", "batch", "10.0.4.20", ("batch", "default"), os="windows", resolver="dns-1"),
+        host("mon-1", "monitoring", "batch", "10.0.4.50", ("monitoring",), resolver="dns-1"),
         # ---- churn: current at the end, created before or in the window (Lifecycle; README "Churn")
         host("orders-2", "orders", "app", "10.0.2.129", ("orders",),
              ipv6_addresses=("2a05:d018:abcd:1202:1f7a:c3d5:92e4:b68",),
@@ -1024,6 +1125,8 @@ def _build_estate() -> Estate:
         vpc_endpoint_id=vpce_id,
         former_interfaces=former_enis,
         former_groups=former_groups,
+        dns_names=_dns_names(),
+        dns_queries=_dns_queries(),
     )
 
 
@@ -1052,10 +1155,12 @@ def _traffic() -> tuple[TrafficSpec, ...]:
         TrafficSpec("web-app-grpc-vip", ("web-3",), ("app-2/secondary",), 6, (50051,), "short",
                     "gRPC to app-2's secondary IP (pkt-dstaddr differs from dstaddr)", hours=(7, 20),
                     rate=0.15, volume="grpc"),
-        TrafficSpec("web-captcha", web, CAPTCHA_API, 6, (443,), "short", "captcha verification API",
-                    route="igw", hours=(7, 22), rate=0.2, night_rate=0.02, volume="small"),
+        TrafficSpec("web-captcha", web, CAPTCHA_API, 6, (443,), "short",
+                    "the partner's captcha verification API (a stable name)", route="igw", hours=(7, 22),
+                    rate=0.2, night_rate=0.02, volume="small", resolves=PARTNER_API_NAME),
         TrafficSpec("web1-ipv6-api", ("web-1/ipv6",), IPV6_API, 6, (443,), "short",
-                    "an API reached over IPv6", route="igw", hours=(7, 22), rate=0.1, volume="small"),
+                    "an API reached over IPv6 (a stable AAAA name)", route="igw", hours=(7, 22), rate=0.1,
+                    volume="small", resolves=IPV6_API_NAME),
         TrafficSpec("web-dns", web, ("dns-1",), 17, (53,), "short", "name lookups", rate=0.15,
                     night_rate=0.15, volume="dns"),
         TrafficSpec("seed-ssh-reject", ("web-1",), ("app-1",), 6, (22,), "periodic",
@@ -1067,11 +1172,18 @@ def _traffic() -> tuple[TrafficSpec, ...]:
         TrafficSpec("app-intra", ("app-1",), ("app-2",), 6, (8080,), "short", "app-to-app API calls",
                     hours=(7, 20), rate=0.1, volume="api"),
         TrafficSpec("app-secrets", ("app-1", "app-2"), ("vpce-secretsmanager",), 6, (443,), "periodic",
-                    "secret refresh through the interface endpoint", every=12, route="endpoint",
-                    volume="small"),
+                    "secret refresh through the interface endpoint (its private DNS name)", every=12,
+                    route="endpoint", volume="small", resolves=SECRETS_MANAGER_NAME),
         TrafficSpec("app-payments", ("app-1", "app-2"), PAYMENT_API, 6, (443,), "short",
-                    "payment provider API via the NAT gateway", route="nat", hours=(7, 22), rate=0.2,
-                    night_rate=0.02, volume="small"),
+                    "payment provider API via the NAT gateway (its fixed addresses are configured: no "
+                    "lookup)", route="nat", hours=(7, 22), rate=0.2, night_rate=0.02, volume="small"),
+        TrafficSpec("app-webhooks", ("app-1", "app-2"), WEBHOOKS_POOL, 6, (443,), "short",
+                    "webhooks to a SaaS behind a CDN whose addresses rotate, via the NAT gateway",
+                    route="nat", hours=(7, 20), rate=0.4, night_rate=0.03, volume="small",
+                    resolves=WEBHOOKS_NAME),
+        TrafficSpec("app-license", ("app-2",), (LICENSE_API,), 6, (443,), "count",
+                    "the vendor's licence check: twice in the window", route="nat", hours=(9, 17),
+                    weekdays_only=True, count=2, volume="small", resolves=LICENSE_NAME),
         TrafficSpec("app-dns", ("app-1", "app-2", "app-3"), ("dns-1",), 17, (53,), "short", "name lookups",
                     rate=0.1, night_rate=0.1, volume="dns"),
         TrafficSpec("reporting-grpc", ("app-3",), ("app-1",), 6, (50051,), "periodic",
@@ -1081,7 +1193,7 @@ def _traffic() -> tuple[TrafficSpec, ...]:
                     hours=(2, 3), length=(3, 6), volume="pool"),
         TrafficSpec("reporting-ntp", ("app-3",), (WINDOWS_TIME,), 17, (123,), "periodic",
                     "w32time sync (source port 123) via the NAT gateway", every=24, route="nat",
-                    client_port=123, volume="ntp"),
+                    client_port=123, volume="ntp", resolves=TIME_NAME),
         TrafficSpec("dns-forward-partner", ("dns-1",), (PARTNER_DNS,), 17, (53,), "short",
                     "resolver forwards the partner zone via the NAT gateway", route="nat", rate=0.05,
                     night_rate=0.05, volume="dns"),
@@ -1091,39 +1203,40 @@ def _traffic() -> tuple[TrafficSpec, ...]:
                     length=(150, 420), volume="replication"),
         TrafficSpec("db-wal-archive", ("db-1",), S3_ADDRESSES, 6, (443,), "periodic",
                     "WAL archive uploads to S3 via the gateway endpoint", every=6, route="s3",
-                    aws_service="S3", volume="upload"),
+                    aws_service="S3", volume="upload", resolves=f"acme-wal-archive.s3.{REGION}.amazonaws.com"),
         TrafficSpec("db-dns", ("db-1", "db-2"), ("dns-1",), 17, (53,), "short", "name lookups", rate=0.03,
                     night_rate=0.03, volume="dns"),
         # ---- batch subnet
         TrafficSpec("batch-s3", ("batch-1",), S3_ADDRESSES, 6, (443,), "short",
                     "nightly export to S3 via the gateway endpoint", hours=(1, 4), rate=1.0, route="s3",
-                    aws_service="S3", volume="upload"),
+                    aws_service="S3", volume="upload", resolves=f"acme-exports.s3.{REGION}.amazonaws.com"),
         TrafficSpec("batch-db", ("batch-1",), ("db-1",), 6, (5432,), "session", "nightly extract",
                     hours=(1, 4), length=(10, 18), volume="pool"),
         TrafficSpec("batch-fx", ("batch-1",), (FX_RATES_API,), 6, (443,), "short", "FX rates download",
-                    route="nat", hours=(1, 2), rate=0.5, volume="download"),
+                    route="nat", hours=(1, 2), rate=0.5, volume="download", resolves=FX_RATES_NAME),
         TrafficSpec("batch-apt-http", ("batch-1",), (APT_MIRROR,), 6, (80,), "short", "apt update",
-                    route="nat", hours=(6, 7), rate=0.5, volume="download"),
+                    route="nat", hours=(6, 7), rate=0.5, volume="download", resolves=APT_MIRROR_NAME),
         TrafficSpec("batch-apt-https", ("batch-1",), (APT_MIRROR,), 6, (443,), "short", "apt security repo",
-                    route="nat", hours=(6, 7), rate=0.3, volume="download"),
+                    route="nat", hours=(6, 7), rate=0.3, volume="download", resolves=APT_MIRROR_NAME),
         TrafficSpec("batch-dns", ("batch-1",), ("dns-1",), 17, (53,), "short", "name lookups", hours=(1, 7),
                     rate=0.5, volume="dns"),
         TrafficSpec("batch2-db", ("batch-2",), ("db-1",), 6, (5432,), "session",
                     "Windows batch job (ephemeral 49152-65535)", hours=(2, 3), length=(3, 5), volume="pool"),
         TrafficSpec("batch2-s3", ("batch-2",), S3_ADDRESSES, 6, (443,), "short", "Windows batch upload",
-                    hours=(2, 3), rate=0.5, route="s3", aws_service="S3", volume="upload"),
+                    hours=(2, 3), rate=0.5, route="s3", aws_service="S3", volume="upload",
+                    resolves=f"acme-exports.s3.{REGION}.amazonaws.com"),
         TrafficSpec("batch2-dns", ("batch-2",), ("dns-1",), 17, (53,), "short", "name lookups", hours=(2, 3),
                     rate=0.5, volume="dns"),
         TrafficSpec("batch2-ntp", ("batch-2",), (WINDOWS_TIME,), 17, (123,), "count",
                     "weekly w32time sync via the NAT gateway (only the default SG permits it)", count=2,
-                    route="nat", client_port=123, volume="ntp"),
+                    route="nat", client_port=123, volume="ntp", resolves=TIME_NAME),
         # ---- monitoring
         TrafficSpec("mon-ping-web", ("mon-1",), web, 1, (0,), "periodic", "blackbox ping of the web hosts",
                     every=6, fanout=True, volume="icmp"),
         TrafficSpec("mon-scrape", ("mon-1",), ("app-1", "app-2", "db-1", "db-2"), 6, (9100,), "periodic",
                     "node_exporter scrapes", every=6, fanout=True, volume="scrape"),
         TrafficSpec("mon-alerts", ("mon-1",), (ALERT_WEBHOOK,), 6, (443,), "count", "alert webhooks",
-                    count=5, route="nat", volume="small"),
+                    count=5, route="nat", volume="small", resolves=ALERTS_NAME),
         TrafficSpec("mon-dns", ("mon-1",), ("dns-1",), 17, (53,), "short", "name lookups", rate=0.05,
                     night_rate=0.05, volume="dns"),
         # ---- the bastion has no flow log: only its peers log these sessions
@@ -1166,6 +1279,63 @@ def _traffic() -> tuple[TrafficSpec, ...]:
                     every=18, route="endpoint", volume="small"),
         TrafficSpec("reconciler-dns", ("reconciler-eni",), ("dns-1",), 17, (53,), "periodic",
                     "name lookups at each run", every=2, volume="dns"),
+    )  # fmt: skip
+
+
+def _dns_names() -> tuple[DnsName, ...]:
+    """What the Route 53 Resolver answers for the names the hosts look up (README "DNS")."""
+    s3_chain = (S3_ENDPOINT_NAME,)
+    return (
+        # ---- names of internet destinations the workloads reach
+        DnsName(PARTNER_API_NAME, CAPTCHA_API, ttl=3600),
+        DnsName(IPV6_API_NAME, IPV6_API, ttl=300),
+        DnsName(WEBHOOKS_NAME, WEBHOOKS_POOL, ttl=60, chain=(WEBHOOKS_CDN,), answers="rotate", per_answer=2,
+                rotate_seconds=7200),
+        DnsName(LICENSE_NAME, (LICENSE_API,), ttl=300),
+        DnsName(FX_RATES_NAME, (FX_RATES_API,), ttl=300),
+        DnsName(APT_MIRROR_NAME, (APT_MIRROR,), ttl=3600),
+        DnsName(ALERTS_NAME, (ALERT_WEBHOOK,), ttl=60),
+        DnsName(TIME_NAME, (WINDOWS_TIME,), ttl=3600),
+        # ---- S3 buckets (virtual-hosted names): one address per answer, 5 s TTL, behind the prefix list
+        DnsName(f"acme-wal-archive.s3.{REGION}.amazonaws.com", S3_ADDRESSES, ttl=5, chain=s3_chain,
+                answers="flow"),
+        DnsName(f"acme-exports.s3.{REGION}.amazonaws.com", S3_ADDRESSES, ttl=5, chain=s3_chain, answers="flow"),
+        # ---- the interface endpoint's private DNS: the service's regional name answers the endpoint's ENI
+        DnsName(SECRETS_MANAGER_NAME, ("10.0.2.100",), ttl=60),
+        # ---- names no flow uses
+        DnsName("telemetry.vendor.example.com", ("192.0.2.150",), ttl=300),
+        DnsName("hooks-v1.saas.example.net", rcode="NXDOMAIN", negative_ttl=900),
+        DnsName("db.acme.internal", ("10.0.3.10",), ttl=300),
+        DnsName("api.acme.internal", ("10.0.2.15", "10.0.2.16"), ttl=300),
+        DnsName("reports.acme.internal", rcode="NXDOMAIN", negative_ttl=300),
+    )  # fmt: skip
+
+
+def _dns_queries() -> tuple[QuerySpec, ...]:
+    """The lookups behind no flow. Days count from Sunday 2026-11-01 (day 0)."""
+    weekdays = (1, 2, 3, 4, 5)
+    return (
+        QuerySpec("telemetry", ("app-1", "app-2"), "telemetry.vendor.example.com",
+                  "the vendor SDK resolves its telemetry host at each daily restart; telemetry is off",
+                  hours=(5, 6), every=3600),
+        QuerySpec("stale-webhook", ("app-2",), "hooks-v1.saas.example.net",
+                  "a retired webhook endpoint left in app-2's config: NXDOMAIN until the fix on 11-04",
+                  hours=(8, 18), days=(1, 2), every=1800),
+        QuerySpec("private-zone-db", ("dns-1",), "db.acme.internal",
+                  "dns-1 forwards the private zone acme.internal to the Amazon DNS server", hours=(6, 22),
+                  every=900),
+        QuerySpec("private-zone-api", ("dns-1",), "api.acme.internal",
+                  "dns-1 forwards the private zone acme.internal to the Amazon DNS server", hours=(6, 22),
+                  every=900),
+        QuerySpec("head-office-db", ("@inbound",), "db.acme.internal",
+                  "the head office resolves the private zone through the inbound endpoint", hours=(8, 18),
+                  days=weekdays, count=6),
+        QuerySpec("head-office-reports", ("@inbound",), "reports.acme.internal",
+                  "an old bookmark: the legacy reporting service is gone (NXDOMAIN)", hours=(8, 18),
+                  days=weekdays, count=2),
+        QuerySpec("head-office-fx", ("@inbound",), FX_RATES_NAME,
+                  "the treasury system at the head office fetches the same FX rates", hours=(7, 9),
+                  days=weekdays, count=3),
     )  # fmt: skip
 
 
@@ -1258,6 +1428,12 @@ class _Simulator:
             ],
             "@scanners": self._pool("scanners", ("192.0.2.",), range(192, 255), 20),
         }  # fmt: skip
+        # Route 53 Resolver query logs: the queries logged, each resolver's cache (source address, name,
+        # type) -> (asked, expires, addresses), and lookups to make once every connection is known.
+        self.queries: list[_Query] = []
+        self._cache: dict[tuple[str, str, str], tuple[int, int, tuple[str, ...]]] = {}
+        self._pending: list[tuple[int, int, str, NetworkInterface | None, str, str | None]] = []
+        self._dns_rngs: dict[str, random.Random] = {}
 
     def _pool(self, label: str, prefixes: tuple[str, ...], hosts: range, size: int) -> list[_Party]:
         rng = random.Random(f"{self.seed}/pool/{label}")
@@ -1269,6 +1445,8 @@ class _Simulator:
     def run(self) -> list[_Record]:
         for spec in self.estate.traffic:
             self._run_spec(spec)
+        self._schedule_queries()
+        self._resolve_pending()
         self._fill_status_rows()
         return list(self.records.values())
 
@@ -1316,6 +1494,8 @@ class _Simulator:
         if spec.style == "session":
             for client in clients:
                 self._sessions(rng, spec, client, servers)
+        elif spec.style == "short" and self._rotating(spec):
+            self._short_resolved(rng, spec, clients, servers)
         elif spec.style == "short":
             for interval in range(INTERVALS):
                 rate = spec.rate if self._active(spec, interval) else spec.night_rate
@@ -1326,9 +1506,10 @@ class _Simulator:
                     for _ in range(_poisson(rng, rate) if alive else 0):
                         client = rng.choice(clients) if pool_clients else unit
                         server = unit if pool_clients else rng.choice(alive)
-                        self._connection(
+                        start = self._connection(
                             rng, spec, client, server, rng.choice(spec.ports), interval, interval
                         )
+                        self._will_resolve(spec, client, server, start)
         elif spec.style == "periodic":
             phase = rng.randrange(spec.every)
             for interval in range(phase, INTERVALS, spec.every):
@@ -1339,9 +1520,10 @@ class _Simulator:
                     if not alive or not self._alive(client, interval):
                         continue
                     for server in alive if spec.fanout else [rng.choice(alive)]:
-                        self._connection(
+                        start = self._connection(
                             rng, spec, client, server, rng.choice(spec.ports), interval, interval
                         )
+                        self._will_resolve(spec, client, server, start)
         elif spec.style == "count":
             for client in clients:
                 candidates = [
@@ -1353,9 +1535,121 @@ class _Simulator:
                     last = min(INTERVALS - 1, first + rng.randint(*spec.length) - 1)
                     server = rng.choice([server for server in servers if self._alive(server, first)])
                     last = min(last, self._last_alive(client), self._last_alive(server))
-                    self._connection(rng, spec, client, server, rng.choice(spec.ports), first, last)
+                    start = self._connection(rng, spec, client, server, rng.choice(spec.ports), first, last)
+                    self._will_resolve(spec, client, server, start)
         else:
             raise ValueError(f"unknown traffic style {spec.style!r}")
+
+    # ---- DNS lookups (Route 53 Resolver query logs) ------------------------------------------------------
+
+    def _rotating(self, spec: TrafficSpec) -> bool:
+        return spec.resolves is not None and self.estate.dns_name(spec.resolves).answers == "rotate"
+
+    def _short_resolved(
+        self, rng: random.Random, spec: TrafficSpec, clients: list[_Party], servers: list[_Party]
+    ) -> None:
+        """``short`` connections to a name whose answer rotates: each connection goes to an address of the
+        answer the client holds at that moment (its own cached one, or a fresh one when that expired)."""
+        assert spec.resolves is not None
+        name = self.estate.dns_name(spec.resolves)
+        for interval in range(INTERVALS):
+            rate = spec.rate if self._active(spec, interval) else spec.night_rate
+            base = WINDOW_START + interval * INTERVAL_SECONDS
+            for client in clients:
+                if not self._alive(client, interval) or client.eni is None:
+                    continue
+                for offset in sorted(rng.randint(0, 540) for _ in range(_poisson(rng, rate))):
+                    answer = self._lookup(spec.name, client.eni, name, base + offset)
+                    choices = [s for s in servers if s.address in answer and self._alive(s, interval)]
+                    server = rng.choice(choices)
+                    self._connection(
+                        rng, spec, client, server, rng.choice(spec.ports), interval, interval, offset=offset
+                    )
+
+    def _will_resolve(self, spec: TrafficSpec, client: _Party, server: _Party, start: int) -> None:
+        """Note that the client looked the server's name up just before this connection (resolved once
+        every connection is known, in time order, so each resolver's cache sees them as they happened)."""
+        if spec.resolves is not None and client.eni is not None:
+            self._pending.append(
+                (start, len(self._pending), spec.name, client.eni, spec.resolves, server.address)
+            )
+
+    def _schedule_queries(self) -> None:
+        """The lookups behind no flow (:class:`QuerySpec`), at their times."""
+        for spec in self.estate.dns_queries:
+            rng = random.Random(f"{self.seed}/dns-schedule/{spec.label}")
+            for client in spec.clients:
+                asker = None if client == "@inbound" else self.estate.eni(client)
+                times: list[int] = []
+                day_starts = [WINDOW_START + day * 86_400 for day in spec.days]
+                if spec.every:
+                    for day in day_starts:
+                        for slot in range(day + spec.hours[0] * 3600, day + spec.hours[1] * 3600, spec.every):
+                            times.append(slot + rng.randint(0, spec.every // 2))
+                else:
+                    minutes = [day + hour * 3600 + minute * 60 for day in day_starts
+                               for hour in range(*spec.hours) for minute in range(60)]  # fmt: skip
+                    times = [
+                        minute + rng.randint(0, 59) for minute in sorted(rng.sample(minutes, spec.count))
+                    ]
+                for time in times:
+                    if asker is None or asker.life_in(time, time + 1) is not None:
+                        self._pending.append((time, len(self._pending), spec.label, asker, spec.name, None))
+
+    def _resolve_pending(self) -> None:
+        for time, _, label, asker, name, server in sorted(self._pending, key=lambda item: item[:2]):
+            got = self._lookup(label, asker, self.estate.dns_name(name), time, server)
+            assert server is None or server in got, (label, name, server, got)
+        self._pending.clear()
+
+    def _lookup(
+        self,
+        label: str,
+        asker: NetworkInterface | None,
+        name: DnsName,
+        time: int,
+        server: str | None = None,
+    ) -> tuple[str, ...]:
+        """The addresses ``asker`` gets for ``name`` at ``time`` (None: the head office, through the inbound
+        endpoint). A dual-stack host asking the Amazon DNS server itself asks A and AAAA (getaddrinfo,
+        from one socket); each answer its resolver still caches is not asked again, and so not logged.
+        ``server`` is the address the connection then used (a ``flow`` name answers just that)."""
+        rng = self._dns_rngs.setdefault(label, random.Random(f"{self.seed}/dns/{label}"))
+        srcids: tuple[tuple[str, str], ...]
+        qtypes: tuple[str, ...]
+        if asker is None:
+            source, account, vpc = HEAD_OFFICE_DNS, NETWORK_ACCOUNT_ID, HUB_VPC_ID
+            srcids = (
+                ("resolver_endpoint", INBOUND_ENDPOINT),
+                ("resolver_network_interface", INBOUND_ENDPOINT_ENI),
+            )
+            qtypes, ports = ("A",), (1024, 65535)
+        else:
+            via = self.estate.eni(asker.resolver) if asker.resolver is not None else asker
+            source, account, vpc = via.private_ip, self.estate.account_id, self.estate.vpc.vpc_id
+            srcids = (("instance", via.instance_id or ""),)
+            qtypes = ("A", "AAAA") if via is asker and asker.ipv6_addresses else ("A",)
+            ports = _ephemeral(asker.os) if via is asker else (1024, 65535)  # unbound randomises its ports
+        got: list[str] = []
+        port: int | None = None
+        for qtype in qtypes:
+            key = (source, name.name, qtype)
+            cached = self._cache.get(key)
+            wanted = server if server is not None and _family(server) == _QTYPE_FAMILY[qtype] else None
+            if (
+                cached is not None
+                and cached[0] <= time < cached[1]
+                and (name.answers != "flow" or wanted is None or wanted in cached[2])
+            ):
+                got.extend(cached[2])
+                continue
+            addresses = _answer(name, qtype, time, wanted)
+            port = rng.randint(*ports) if port is None else port
+            self.queries.append(_Query(time, account, vpc, name.name, qtype, name.rcode,
+                                       _answer_records(name, qtype, addresses), source, port, srcids))  # fmt: skip
+            self._cache[key] = (time, time + (name.ttl if addresses else name.negative_ttl), addresses)
+            got.extend(addresses)
+        return tuple(got)
 
     def _sessions(self, rng: random.Random, spec: TrafficSpec, client: _Party, servers: list[_Party]) -> None:
         """Back-to-back long-lived connections over each run of active intervals (of the client's life; a
@@ -1374,10 +1668,11 @@ class _Simulator:
                 last = min(block_end, first + rng.randint(*spec.length) - 1)
                 server = rng.choice([server for server in servers if self._alive(server, first)])
                 last = min(last, self._last_alive(server))
-                self._connection(
+                start = self._connection(
                     rng, spec, client, server, rng.choice(spec.ports), first, last,
                     syn=not (always and first == 0), fin=not (always and last == INTERVALS - 1),
                 )  # fmt: skip
+                self._will_resolve(spec, client, server, start)
                 # The pool reopens at once (same interval as the FIN) or after an idle interval or two.
                 first = max(last + rng.choice((0, 1, 1, 2)), first + 1)
 
@@ -1395,18 +1690,23 @@ class _Simulator:
         *,
         syn: bool = True,
         fin: bool = True,
-    ) -> None:
+        offset: int | None = None,
+    ) -> int:
+        """Log one connection over intervals ``first``..``last``; its start (epoch s). ``offset`` (seconds
+        into the first interval) is drawn here unless the caller already knows it."""
         protocol = spec.protocol
         icmp = protocol in (1, 58)
         client_port = 0 if icmp else spec.client_port or rng.randint(*_ephemeral(client.os))
         server_port = 0 if icmp else port
         nat_port = rng.randint(*NAT_GATEWAY_PORTS)
-        offset = rng.randint(0, 540)
+        offset = rng.randint(0, 540) if offset is None else offset
         c2s_packets, c2s_size, s2c_packets, s2c_size = _VOLUMES[spec.volume]
+        opened = 0
         for interval in range(first, last + 1):
             base = WINDOW_START + interval * INTERVAL_SECONDS
             # A connection open before the window (no SYN) or after it (no FIN) spans whole intervals.
             start = base + (offset if interval == first and syn else rng.randint(0, 2))
+            opened = opened or start
             if first == last and syn and fin:
                 end = min(base + INTERVAL_SECONDS - 1, start + rng.randint(0, 45))
             elif interval == last and fin:
@@ -1430,6 +1730,7 @@ class _Simulator:
                 (up_packets, up_bytes, c2s_flags), (down_packets, down_bytes, s2c_flags),
             )  # fmt: skip
             self._log(rng, flow)
+        return opened
 
     def _log(self, rng: random.Random, flow: _Flow) -> None:
         """Records of one connection in one interval, on every logged ENI it passes."""
@@ -1586,6 +1887,53 @@ def _poisson(rng: random.Random, rate: float) -> int:
     return count
 
 
+@dataclass(frozen=True)
+class _Query:
+    """One query the Route 53 Resolver logged (a cache miss), with its answer records as written."""
+
+    timestamp: int
+    account_id: str
+    vpc_id: str
+    name: str
+    qtype: str
+    rcode: str
+    answers: tuple[tuple[str, str], ...]  # (type, rdata): names with their trailing dot
+    srcaddr: str
+    srcport: int
+    srcids: tuple[tuple[str, str], ...]
+
+
+_QTYPE_FAMILY: Final = {"A": 4, "AAAA": 6}
+
+
+def _family(address: str) -> int:
+    return ipaddress.ip_address(address).version
+
+
+def _answer(name: DnsName, qtype: str, time: int, server: str | None) -> tuple[str, ...]:
+    """The addresses of type ``qtype`` the Resolver answers for ``name`` at ``time``."""
+    if name.rcode != "NOERROR":
+        return ()
+    if name.answers == "flow":
+        pool: tuple[str, ...] = (server,) if server is not None else name.addresses[:1]
+    elif name.answers == "rotate":
+        epoch = time // name.rotate_seconds
+        pool = tuple(
+            random.Random(f"sgadvisor-sample/dns/{name.name}/{epoch}").sample(name.addresses, name.per_answer)
+        )
+    else:
+        pool = name.addresses
+    return tuple(address for address in pool if _family(address) == _QTYPE_FAMILY[qtype])
+
+
+def _answer_records(name: DnsName, qtype: str, addresses: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """The answer section: the CNAME chain (also when the target has no record of the type asked), then
+    the addresses. NXDOMAIN has none."""
+    if name.rcode != "NOERROR":
+        return ()
+    return tuple(("CNAME", f"{target}.") for target in name.chain) + tuple((qtype, a) for a in addresses)
+
+
 # --------------------------------------------------------------------------------------------------------
 # Consistency: the traffic must be what these rules would let through
 # --------------------------------------------------------------------------------------------------------
@@ -1631,6 +1979,7 @@ def check_consistency(estate: Estate) -> list[str]:
     if seed is None or seed.private_ip != "10.0.1.10":
         problems.append("the seed ENI eni-0e7ae111222111000 must have the private IP 10.0.1.10")
     problems += _lifecycle_problems(estate)
+    problems += _dns_problems(estate)
     usage = rule_usage(estate)
     for group in estate.security_groups:
         logged = [eni for eni in estate.members(group.group_id) if estate.flow_log_of(eni) is not None]
@@ -1640,6 +1989,42 @@ def check_consistency(estate: Estate) -> list[str]:
                              "unattached": False, "no-evidence": used}.get(rule.expect)  # fmt: skip
             if expected_used is None or expected_used != used or (rule.expect == "no-evidence" and logged):
                 problems.append(f"{group.group_name} {rule.rule_id}: expect={rule.expect!r} but used={used}")
+    return problems
+
+
+def _dns_problems(estate: Estate) -> list[str]:
+    """What would make the query logs disagree with the flows (see :func:`check_consistency`)."""
+    problems: list[str] = []
+    names = [name.name for name in estate.dns_names]
+    if len(set(names)) != len(names):
+        problems.append("a DNS name is defined twice")
+    known = set(names)
+    for spec in estate.traffic:
+        if spec.resolves is None:
+            continue
+        if spec.resolves not in known:
+            problems.append(f"{spec.name}: resolves {spec.resolves}, which is not a DnsName")
+            continue
+        name = estate.dns_name(spec.resolves)
+        if any(client.startswith("@") for client in spec.clients):
+            problems.append(f"{spec.name}: only ENIs look names up")
+        outside = [s for s in spec.servers if resolve_address(estate, s) not in name.addresses]
+        if outside or name.rcode != "NOERROR":
+            problems.append(
+                f"{spec.name}: {', '.join(outside) or 'its servers'} not among {name.name}'s answers"
+            )
+    for group in estate.security_groups:
+        for rule in group.egress:
+            if rule.expect_dns not in ("", "used", "partly-used", "unused"):
+                problems.append(f"{group.group_name} {rule.rule_id}: expect_dns={rule.expect_dns!r}")
+    for eni in estate.all_interfaces:
+        if eni.resolver is not None and estate.eni(eni.resolver).resolver is not None:
+            problems.append(f"{eni.name}: its resolver {eni.resolver} must ask the Amazon DNS server itself")
+    for query in estate.dns_queries:
+        if query.name not in known:
+            problems.append(f"{query.label}: {query.name} is not a DnsName")
+        if bool(query.every) == bool(query.count):
+            problems.append(f"{query.label}: give exactly one of every and count")
     return problems
 
 
@@ -2588,7 +2973,9 @@ def render_files(
     for relative, text in history_files(estate).items():
         files[f"inventory/{relative}"] = _gzip(mapper(text))
 
-    records = _Simulator(estate, seed).run()
+    simulator = _Simulator(estate, seed)
+    records = simulator.run()
+    files.update(_dns_files(estate, simulator.queries, mapper))
     by_log: dict[tuple[str, int], list[tuple[int, int, str]]] = {}
     cloudwatch: list[tuple[int, str, _Record]] = []
     for record in records:
@@ -2636,16 +3023,58 @@ def render_files(
     return files
 
 
-def generate(out_dir: Path, id_map: Mapping[str, str] | None = None, *, seed: int = SEED) -> None:
-    """Write the sample (``inventory/`` and ``flows/``) under ``out_dir``, renaming ids by ``id_map``.
+_DNS_DELIVERY: Final = 3600  # one query-log file per VPC per hour with queries (README "DNS")
 
-    ``inventory/`` and ``flows/`` are replaced wholesale: they are entirely generated, and a file left
-    over from an earlier layout would otherwise be read as data. Nothing else in ``out_dir`` (such as a
-    README) is touched.
+
+def _dns_files(estate: Estate, queries: Sequence[_Query], mapper: Callable[[str], str]) -> dict[str, bytes]:
+    """The Route 53 Resolver query logs as delivered to S3: ``dns/AWSLogs/<account>/vpcdnsquerylogs/<vpc>/
+    YYYY/MM/DD/<vpc>_vpcdnsquerylogs_<account>_<YYYYMMDDTHHmm>Z_<hash>.log.gz``, one compact JSON record
+    per line with the fields in the order the Resolver writes them. The file's time and folder are those
+    of its delivery, a few minutes after the hour its queries fell in."""
+    by_file: dict[tuple[str, str, int], list[tuple[int, str]]] = {}
+    for query in queries:
+        record = {
+            "version": "1.100000",
+            "account_id": query.account_id,
+            "region": estate.region,
+            "vpc_id": query.vpc_id,
+            "query_timestamp": _iso(query.timestamp),
+            "query_name": f"{query.name}.",
+            "query_type": query.qtype,
+            "query_class": "IN",
+            "rcode": query.rcode,
+            "answers": [{"Rdata": rdata, "Type": kind, "Class": "IN"} for kind, rdata in query.answers],
+            "srcaddr": query.srcaddr,
+            "srcport": str(query.srcport),
+            "transport": "UDP",
+            "srcids": dict(query.srcids),
+        }
+        key = (query.account_id, mapper(query.vpc_id), query.timestamp // _DNS_DELIVERY)
+        by_file.setdefault(key, []).append((query.timestamp, mapper(_compact(record))))
+    files: dict[str, bytes] = {}
+    for (account, vpc, slot), lines in sorted(by_file.items()):
+        delay = 60 * (1 + int(hashlib.sha256(f"dns-delivery/{vpc}/{slot}".encode()).hexdigest(), 16) % 6)
+        when = _utc((slot + 1) * _DNS_DELIVERY + delay)
+        digest = hashlib.sha256(f"{vpc}/{slot}".encode()).hexdigest()[:8]
+        path = (
+            f"dns/AWSLogs/{account}/vpcdnsquerylogs/{vpc}/{when:%Y/%m/%d}/"
+            f"{vpc}_vpcdnsquerylogs_{account}_{when:%Y%m%dT%H%M}Z_{digest}.log.gz"
+        )
+        files[path] = _gzip("".join(f"{line}\n" for _, line in sorted(lines)))
+    return files
+
+
+def generate(out_dir: Path, id_map: Mapping[str, str] | None = None, *, seed: int = SEED) -> None:
+    """Write the sample (``inventory/``, ``flows/`` and ``dns/``) under ``out_dir``, renaming ids by
+    ``id_map``.
+
+    ``inventory/``, ``flows/`` and ``dns/`` are replaced wholesale: they are entirely generated, and a
+    file left over from an earlier layout would otherwise be read as data. Nothing else in ``out_dir``
+    (such as a README or ``expected/``) is touched.
     """
     files = render_files(build_estate(), id_map, seed)
     out_dir = Path(out_dir)
-    for generated in ("inventory", "flows"):
+    for generated in ("inventory", "flows", "dns"):
         target = out_dir / generated
         if target.exists():
             shutil.rmtree(target)
@@ -2659,9 +3088,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tests.standins.sample_estate --out sample_data [--id-map MAP.json]``."""
     parser = argparse.ArgumentParser(
         prog="python -m tests.standins.sample_estate",
-        description="Write the sample VPC estate: inventory snapshot and flow logs (deterministic).",
+        description="Write the sample VPC estate: inventory snapshot, flow logs and Route 53 Resolver "
+        "query logs (deterministic).",
     )
-    parser.add_argument("--out", type=Path, help="directory to write inventory/ and flows/ into (required)")
+    parser.add_argument(
+        "--out", type=Path, help="directory to write inventory/, flows/ and dns/ into (required)"
+    )
     parser.add_argument(
         "--id-map", type=Path, help='JSON object {"old-id": "new-id", ...} renaming ids (e.g. to moto\'s)'
     )
