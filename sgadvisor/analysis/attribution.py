@@ -130,6 +130,13 @@ class Attribution:
             out += [a for a in state.addresses or () if a not in out]
         return tuple(out)
 
+    def vpc_of(self, eni: str) -> str | None:
+        itf = self.inventory.interfaces.get(eni)
+        if itf is not None:
+            return itf.vpc_id
+        history = self.inventory.history.get(eni)
+        return next((s.vpc_id for s in reversed(history.states) if s.vpc_id), None) if history else None
+
     # --------------------------------------------------------------------------------- destinations
 
     def owners(self, flow: Flow) -> tuple[Owner, ...]:

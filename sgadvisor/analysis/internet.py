@@ -18,7 +18,7 @@ A ``[[fixed]]`` config table states that a partner's address is fixed: it gets i
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, Protocol
@@ -65,7 +65,14 @@ class DnsEvidence(Protocol):
     @property
     def accounting(self) -> DnsAccounting: ...
 
-    def names_for(self, clients: Iterable[str], address: str) -> NameMatch: ...
+    def names_for(
+        self,
+        clients: Iterable[str],
+        address: str,
+        *,
+        forwarders: Iterable[str] = (),
+        vpc_id: str | None = None,
+    ) -> NameMatch: ...
 
     def stability(self, name: str, family: int) -> Stability: ...
 
@@ -80,18 +87,26 @@ class InternetOptions:
     fixed: tuple[FixedAddress, ...] = ()
     dns: DnsEvidence | None = None
     firewall_action: Literal["ALERT", "BLOCK"] = "ALERT"  # for every domain outside the allowlist
+    # Addresses of ENIs that answer DNS for others (accepted inbound udp/tcp 53): their queries are kept
+    # apart, never taken as their own (set by the analysis from the flows).
+    forwarders: tuple[str, ...] = ()
     show_all_names: bool = False  # the query logs name everything the workloads asked for: sensitive
 
 
 def dns_section(
-    options: InternetOptions, reports: Sequence[GroupReport], forwarded: Iterable[str]
+    options: InternetOptions,
+    reports: Sequence[GroupReport],
+    forwarded: Iterable[str],
+    needed: Mapping[str, set[str]],
 ) -> DnsOut | None:
-    """What the DNS evidence contributed: per VPC, the names that back a proposed internet rule of an
-    ``ok`` group (the domain allowlist of egress-domains.tf) with their CNAME chains' targets."""
+    """What the DNS evidence contributed: per VPC, the names the flows justify (the domain allowlist of
+    egress-domains.tf) with their CNAME chains' targets: the names of every destination the initiated
+    flows of an ``ok`` group reached — a prefix list's bucket, an endpoint, a private zone's host as much
+    as an internet partner — since a firewall that blocks every other name must not cut those."""
     dns = options.dns
     if dns is None:
         return None
-    by_vpc: dict[str, set[str]] = {}
+    by_vpc: dict[str, set[str]] = {vpc: set(names) for vpc, names in needed.items()}
     for report in reports:
         if report.coverage.status != "ok" or report.vpc_id is None:
             continue
@@ -161,8 +176,29 @@ def fixed_network(address: str, fixed: Sequence[FixedAddress]) -> FixedAddress |
     return None
 
 
-def name_flow(address: str, clients: Iterable[str], options: InternetOptions) -> Naming:
-    """The naming of one internet destination of one ENI (whose own addresses are ``clients``)."""
+def names_needed(
+    flows: Iterable[tuple[Iterable[str], str, str | None]], options: InternetOptions
+) -> dict[str, set[str]]:
+    """Per VPC, every name that resolved to a destination of ``flows`` ((clients, destination, VPC)),
+    the ENI's own queries and its forwarders' alike."""
+    out: dict[str, set[str]] = {}
+    dns = options.dns
+    if dns is None:
+        return out
+    for clients, address, vpc_id in flows:
+        if vpc_id is None:
+            continue
+        own = [c for c in clients if c not in options.forwarders]
+        match = dns.names_for(own, address, forwarders=options.forwarders, vpc_id=vpc_id)
+        out.setdefault(vpc_id, set()).update([*match.names, *match.forwarded])
+    return out
+
+
+def name_flow(
+    address: str, clients: Iterable[str], options: InternetOptions, vpc_id: str | None = None
+) -> Naming:
+    """The naming of one internet destination of one ENI (whose own addresses are ``clients``, in
+    ``vpc_id``)."""
     fixed = fixed_network(address, options.fixed)
     if fixed is not None:
         return Naming(pinned=(address,), why=f"pinned: fixed address ({fixed.reason})")
@@ -170,7 +206,8 @@ def name_flow(address: str, clients: Iterable[str], options: InternetOptions) ->
         return Naming(pinned=(address,), why="pinned: --internet address")
     if options.policy is InternetPolicy.port or options.dns is None:
         return Naming()
-    match = options.dns.names_for(clients, address)
+    clients = [c for c in clients if c not in options.forwarders]  # a forwarder's queries are not its own
+    match = options.dns.names_for(clients, address, forwarders=options.forwarders, vpc_id=vpc_id)
     names = tuple(match.names)
     forwarded = tuple(n for n in match.forwarded if n not in names)
     family = ipaddress.ip_address(address).version

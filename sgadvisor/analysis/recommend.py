@@ -26,7 +26,7 @@ from sgadvisor.analysis.budget import DEFAULT_BUDGET, aggregate, enforce_budget
 from sgadvisor.analysis.direction import Confidence, EphemeralRanges, classify_edges
 from sgadvisor.analysis.flows import Flow, edges_to_flows, iter_flows, protocol_name
 from sgadvisor.analysis.graph import Node, build_graph, busiest_flows
-from sgadvisor.analysis.internet import InternetOptions, dns_section
+from sgadvisor.analysis.internet import InternetOptions, dns_section, names_needed
 from sgadvisor.analysis.permits import parse_addr, permits
 from sgadvisor.analysis.synthesis import (
     Placed,
@@ -135,6 +135,10 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     accounting = _scope_accounting(flows.accounting, edges, known, infra, scope_enis)
     attribution = Attribution(inventory, window.start, window.end)
     analysed, chosen, below = select_flows(flows, inventory, options, attribution)
+    if options.internet.dns is not None:
+        options = replace(
+            options, internet=replace(options.internet, forwarders=_dns_forwarders(edges, inventory))
+        )
 
     book = RuleBook(inventory, attribution)
     # An ENI the inventory lacks but the history knows (with its groups in the window) is a former member
@@ -208,7 +212,9 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
         would_be_blocked=blocked,
         warnings=sorted(set(warnings)),
         input_accounting=accounting,
-        dns=dns_section(options.internet, reports, forwarded),
+        dns=dns_section(
+            options.internet, reports, forwarded, _names_needed(carried, ok_groups, attribution, options)
+        ),
     )
 
 
@@ -436,6 +442,12 @@ def _proposed_rule(placed: Placed) -> ProposedRule:
     if evidence is not None and placed.note:
         evidence.why.insert(0, placed.note)
     if evidence is not None and placed.internet is not None:
+        if placed.names and placed.unnamed:
+            shown = sorted(placed.unnamed, key=_address_order)
+            evidence.why.append(
+                f"{len(shown)} of its destinations had no name in the query logs: {', '.join(shown[:10])}"
+                + (f" and {len(shown) - 10} more" if len(shown) > 10 else "")
+            )
         internet = "pinned" if placed.internet == "pinned" else "port"
         evidence = evidence.model_copy(update={"internet": internet, "names": sorted(placed.names) or None})
     if placed.kept_rule is not None:
@@ -935,6 +947,47 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(text)
     except ValueError:
         return None
+
+
+def _names_needed(
+    carried: Mapping[str, Sequence[Flow]],
+    ok_groups: set[str],
+    attribution: Attribution,
+    options: AnalysisOptions,
+) -> dict[str, set[str]]:
+    """The DNS names of every destination an ``ok`` group's initiated flows reached, per VPC."""
+    if options.internet.dns is None:
+        return {}
+    seen: set[tuple[str, str]] = set()
+    wanted: list[tuple[tuple[str, ...], str, str | None]] = []
+    for gid in sorted(ok_groups):
+        for flow in carried.get(gid, ()):
+            if (flow.eni, flow.remote) not in seen:
+                seen.add((flow.eni, flow.remote))
+                wanted.append((attribution.addresses_of(flow.eni), flow.remote, attribution.vpc_of(flow.eni)))
+    return names_needed(wanted, options.internet)
+
+
+def _dns_forwarders(edges: pl.DataFrame, inventory: Inventory) -> tuple[str, ...]:
+    """The addresses of ENIs that answer DNS for others: accepted inbound udp/tcp 53 from another address.
+    The query logs show such a forwarder as the source of what it asks on others' behalf."""
+    serving = (
+        edges.filter(
+            (pl.col("direction") == "ingress")
+            & (pl.col("action") == "ACCEPT")
+            & (pl.col("local_port") == 53)
+            & pl.col("protocol").is_in([6, 17])
+            & (pl.col("remote_addr") != pl.col("local_addr"))
+        )
+        .get_column("interface_id")
+        .unique()
+        .to_list()
+    )
+    return tuple(
+        sorted(
+            {a for eni in serving if eni in inventory.interfaces for a in inventory.interfaces[eni].addresses}
+        )
+    )
 
 
 def _vanished_destinations(flows: Sequence[Flow], attribution: Attribution) -> list[VanishedDestination]:

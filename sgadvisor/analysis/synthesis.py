@@ -42,6 +42,7 @@ class Placed:
     internet: str | None = None  # "port" | "pinned" for internet destinations (DESIGN §6)
     names: set[str] = field(default_factory=set)  # DNS names that resolved to its destinations
     forwarded: set[str] = field(default_factory=set)  # of those, names only a forwarding resolver asked
+    unnamed: set[str] = field(default_factory=set)  # internet destinations no query named
 
 
 @dataclass
@@ -239,6 +240,8 @@ def synthesize_group(
         entry.internet = "pinned" if "pinned" in (entry.internet, kind) else kind
         entry.names.update(naming.names)
         entry.forwarded.update(naming.forwarded)
+        if flow is not None and not naming.names:
+            entry.unnamed.add(flow.remote)
         if naming.why and entry.note is None:
             entry.note = naming.why
 
@@ -317,7 +320,9 @@ def _place_internet(
     """Name one internet flow per the policy: pinned /32s (the flow's own address, and a stable name's
     other addresses where never wider), or the observed ports to the widest CIDR of the group's current
     rules that permit it (0.0.0.0/0 when that is what it has), never wider by construction."""
-    naming = name_flow(flow.remote, book.attribution.addresses_of(flow.eni), options)
+    naming = name_flow(
+        flow.remote, book.attribution.addresses_of(flow.eni), options, book.attribution.vpc_of(flow.eni)
+    )
     icmp_from = _icmp_rule(book.permitting(group_id, flow)) if flow.proto in _ICMPS else None
     if naming.pinned:
         put(host_key(flow, icmp_from), flow, "pinned", naming)
@@ -444,6 +449,7 @@ def prefer_current(proposed: list[Placed], group_id: str, book: RuleBook) -> lis
                         internet=placed.internet,
                         names=placed.names,
                         forwarded=placed.forwarded,
+                        unnamed=placed.unnamed,
                     )
                     break
         out.append(placed)
@@ -452,6 +458,8 @@ def prefer_current(proposed: list[Placed], group_id: str, book: RuleBook) -> lis
         if placed.key in merged:
             merged[placed.key].flows.extend(placed.flows)
             merged[placed.key].names |= placed.names
+            merged[placed.key].forwarded |= placed.forwarded
+            merged[placed.key].unnamed |= placed.unnamed
         else:
             merged[placed.key] = placed
     return sorted(merged.values(), key=lambda p: _key_order(p.key))
@@ -496,6 +504,8 @@ def _merge_ports(rules: list[Placed]) -> list[Placed]:
                     note=current.note or nxt.note,
                     internet=current.internet or nxt.internet,
                     names=current.names | nxt.names,
+                    forwarded=current.forwarded | nxt.forwarded,
+                    unnamed=current.unnamed | nxt.unnamed,
                 )
             else:
                 merged.append(current)
