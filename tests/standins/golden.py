@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from sgadvisor.analysis.internet import InternetOptions, InternetPolicy
 from sgadvisor.analysis.recommend import AnalysisOptions
 from sgadvisor.flowlogs.ingest import IngestOptions
 from sgadvisor.pipeline import RecommendInputs, recommend
@@ -27,12 +28,14 @@ def expected_outputs(repo: Path) -> dict[str, str]:
     previous = Path.cwd()
     os.chdir(repo)
     try:
+        # The README's main job: flows, inventory (with its ENI history) and the Resolver query logs.
         recommendation = recommend(
             RecommendInputs(
                 flows=(SAMPLE / "flows",),
                 inventory=(SAMPLE / "inventory",),
                 ingest=IngestOptions(),
-                analysis=AnalysisOptions(),
+                analysis=AnalysisOptions(internet=InternetOptions(policy=InternetPolicy.auto)),
+                dns_logs=(SAMPLE / "dns",),
             )
         )
     finally:
