@@ -113,7 +113,7 @@ def generate(n_enis: int, n_groups: int, n_edges: int, seed: int = 7) -> Estate:
         )  # fmt: skip
     edges = pl.DataFrame(rows, schema=EDGE_SCHEMA, orient="row")
     coverage = pl.DataFrame(
-        [(eni, WINDOW.start, WINDOW.end - 1, 1000, 0, 0, 0) for eni in enis],
+        [(eni, WINDOW.start, WINDOW.end - 1, 1000, 0, 0, 0, None, None) for eni in enis],
         schema=COVERAGE_SCHEMA,
         orient="row",
     )

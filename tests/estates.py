@@ -163,7 +163,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     own |= {eni: f"10.0.0.{100 + int(eni[-3:])}" for eni in formers}
     frame = frame.with_columns(pl.col("interface_id").replace_strict(own, default=None).alias("local_addr"))
     coverage = pl.DataFrame(
-        [(eni, lo, hi - 1, 10, 0, 0, 0) for eni, (lo, hi) in sorted(lives.items())],
+        [(eni, lo, hi - 1, 10, 0, 0, 0, None, None) for eni, (lo, hi) in sorted(lives.items())],
         schema=COVERAGE_SCHEMA,
         orient="row",
     )

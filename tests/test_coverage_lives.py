@@ -185,3 +185,39 @@ def test_history_that_does_not_reach_back_over_the_window_is_a_warning(tmp_path:
         and "does not reach back over the window's start" in w
         for w in rec.warnings
     )
+
+
+SUBNET_HEADER = (
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action "
+    "log-status subnet-id"
+)
+
+
+def test_an_unknown_eni_of_another_subnet_does_not_bear_on_groups_without_members_there(
+    tmp_path: Path,
+) -> None:
+    """The `subnet-id` field says where the unknown ENI was: its traffic bears only on groups with a
+    member (current or former) in that subnet (DESIGN §6 "Identity over time")."""
+
+    def run(subnet: str) -> GroupReport:
+        lines = [f"{line} subnet-1" for line in _delivered(APP, T0, END)]
+        lines += [
+            f"3 123456789012 {STRANGER} 10.0.1.77 10.0.2.{15 + i} {40000 + i} 5432 6 10 840 "
+            f"{T0 + i * 3600} {T0 + i * 3600 + 60} ACCEPT OK {subnet}"
+            for i in range(5)
+        ]
+        path = write_lines(tmp_path / subnet / "flows.log", [_v3(li) for li in lines], header=SUBNET_HEADER)
+        inventory = _inventory([APP])
+        flows = read_flows([path], addresses=inventory.addresses)
+        return _group(build_recommendation(flows, inventory, AnalysisOptions()))
+
+    elsewhere = run("subnet-2")
+    assert elsewhere.coverage.status == "ok", elsewhere.coverage.reasons
+    here = run("subnet-1")
+    assert here.coverage.status == "partial"
+    assert any("unknown ENI" in r for r in here.coverage.reasons)
+
+
+def _v3(line: str) -> str:
+    """A default-format line (version 2) as a version-3 record with the same fields."""
+    return "3" + line[1:] if line.startswith("2 ") else line

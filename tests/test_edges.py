@@ -136,7 +136,7 @@ def test_coverage_nodata_skipdata_and_window(tmp_path: Path) -> None:
     cov = flows.coverage.row(0, named=True)
     assert cov == {
         "interface_id": "eni-0aaa", "first_start": T0, "last_end": 1793492700, "records": 3,
-        "nodata": 1, "skipdata": 1, "skipdata_seconds": 300,
+        "nodata": 1, "skipdata": 1, "skipdata_seconds": 300, "subnet_id": None, "flow_logs": None,
     }  # fmt: skip
     assert flows.window == Window(T0, T0 + 3600)
     # Without --start/--end the window is the data's own span.

@@ -33,6 +33,9 @@ NO_STATUS = (
     "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action tcp-flags"
 )
 NO_STATUS_LINE = "5 eni-0a 10.0.1.10 10.0.2.15 40000 443 6 2 100 1 61 ACCEPT 2"
+# v3 fields with subnet-id last (text, read raw by the fast path): where an interface was (coverage's
+# subnet_id), "-" included.
+PLACED = f"{NO_STATUS} log-status vpc-id subnet-id"
 # Text last (an unknown field is text), so that a trailing empty value is a text value.
 TEXT_LAST = f"{DEFAULT_HEADER} x-note"
 TEXT_LAST_LINE = f"{default_line()} hello"
@@ -80,6 +83,7 @@ _CASES = [
         (V5, V5_LINE),
         (TEXT_LAST, TEXT_LAST_LINE),
         (NO_STATUS, NO_STATUS_LINE),
+        (PLACED, f"{NO_STATUS_LINE} OK vpc-01 subnet-0a"),
     )
     for index in range(len(header.split()))
     if not _empty_reads_as_dash(header.split(), line.split(" "), index)
@@ -187,6 +191,16 @@ _FORMATS: dict[str, tuple[str, list[str]]] = {
             "5 eni-0a - - - - - - - - - 1 61 - NODATA - - - -",
         ],
     ),
+    "placed": (
+        PLACED,
+        [
+            f"{NO_STATUS_LINE} OK vpc-01 subnet-0b",
+            f"{NO_STATUS_LINE} OK vpc-01 subnet-0a",  # records that disagree: the smallest
+            "5 eni-0b 10.0.2.15 10.0.1.10 443 40000 6 2 100 1 61 ACCEPT 18 OK vpc-01 -",
+            "5 eni-0a - - - - - - - 1 61 - - NODATA vpc-01 subnet-0c",
+            "5 eni-0c - - - - - - - 1 61 - - NODATA vpc-01 subnet-0c",
+        ],
+    ),
     "no-status": (
         NO_STATUS,
         [
@@ -214,21 +228,24 @@ def _damaged_file(draw: st.DrawFn) -> tuple[str, list[str], bool]:
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=80, deadline=None)
-@given(damaged=_damaged_file(), gz=st.booleans(), with_header=st.booleans())
+@given(damaged=_damaged_file(), gz=st.booleans(), with_header=st.booleans(), s3_name=st.booleans())
 def test_both_paths_agree_on_damaged_lines(
     tmp_path: Path,
     fast_path_taken: list[bool],
     damaged: tuple[str, list[str], bool],
     gz: bool,
     with_header: bool,
+    s3_name: bool,
 ) -> None:
     """Whatever the damage (outside the documented blind spot), in a file with its header or read with
-    ``--log-format``, plain or gzip, the fast path's answer is the careful path's: the same records used,
-    nodata, skipdata and malformed, the same issues, edges and coverage. A clean file takes the fast path."""
+    ``--log-format``, plain or gzip, named as S3 delivers it or not, the fast path's answer is the careful
+    path's: the same records used, nodata, skipdata and malformed, the same issues, edges and coverage
+    (where each interface was included: subnet and flow log). A clean file takes the fast path."""
     header, lines, spoiled = damaged
     text = "".join(f"{line}\n" for line in ([header] if with_header else []) + lines)
     data = text.encode("utf-8", "surrogateescape")
-    path = tmp_path / f"f{abs(hash((text, gz)))}.log{'.gz' if gz else ''}"
+    flow_log = "123456789012_vpcflowlogs_eu-west-1_fl-0e28ec3cc4b1f9a67_20261101T0000Z_" if s3_name else ""
+    path = tmp_path / f"{flow_log}f{abs(hash((text, gz)))}.log{'.gz' if gz else ''}"
     path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
     options = LENIENT if with_header else IngestOptions(max_malformed=1.0, log_format=tuple(header.split()))
     fast_path_taken.clear()

@@ -123,7 +123,9 @@ INSIGHTS_SPAN_SECONDS = SPAN_RESOLUTION
 
 
 def span_query(fmt: LogGroupFormat, streams: Sequence[str] = ()) -> str:
-    """The query text for when each interface's records were delivered (flowlogs/spans.py)."""
+    """The query text for when each interface's records were delivered (flowlogs/spans.py), and, when
+    the format has subnet-id, the subnet they name (a key: an interface has one, so no more rows; a
+    ``-`` is a value of its own, left out by :func:`rows_to_spans`)."""
     name = insights_name
     lines = _source_lines(fmt, streams)
     iface, start, end = name("interface-id"), name("start"), name("end")
@@ -133,16 +135,17 @@ def span_query(fmt: LogGroupFormat, streams: Sequence[str] = ()) -> str:
         f"fields floor({start} / {INSIGHTS_SPAN_SECONDS}) as slot, "
         f"least({end}, {start} + {MAX_RECORD_SECONDS}) as reach"
     )
-    lines.append(f"stats min({start}) as first_start, max(reach) as last_end by {iface}, slot")
+    keys = [iface, "slot", *([name("subnet-id")] if "subnet-id" in fmt.fields else [])]
+    lines.append(f"stats min({start}) as first_start, max(reach) as last_end by {', '.join(keys)}")
     return "\n".join(lines[:1] + [f"| {line}" for line in lines[1:]])
 
 
 def rows_to_spans(rows: Sequence[Mapping[str, str | None]]) -> pl.DataFrame:
-    """Span-query rows → span rows (``interface_id``, ``start``, ``end``) for ``EdgeAggregator.add_spans``."""
-    iface = insights_name("interface-id")
-    raw = pl.from_dicts(
-        list(rows), schema={iface: pl.String(), "first_start": pl.String(), "last_end": pl.String()}
-    )
+    """Span-query rows → span rows (``interface_id``, ``start``, ``end``, and ``subnet_id``: null for an
+    absent value or ``-``) for ``EdgeAggregator.add_spans``, which folds the subnets into the coverage."""
+    iface, subnet = insights_name("interface-id"), insights_name("subnet-id")
+    text = pl.String()
+    raw = pl.from_dicts(list(rows), schema={iface: text, subnet: text, "first_start": text, "last_end": text})
 
     def number(column: str) -> pl.Expr:
         return pl.col(column).cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
@@ -153,11 +156,15 @@ def rows_to_spans(rows: Sequence[Mapping[str, str | None]]) -> pl.DataFrame:
             pl.col(iface).alias("interface_id"),
             start.alias("start"),
             pl.max_horizontal(start, number("last_end")).alias("end"),
+            pl.when(~pl.col(subnet).is_in(["", "-"])).then(pl.col(subnet)).alias("subnet_id"),
         )
         .filter(pl.col("interface_id").is_not_null() & ~pl.col("interface_id").is_in(["", "-"]))
         .filter(pl.col("start").is_not_null())
-        .cast(SPAN_SCHEMA)  # type: ignore[arg-type]
+        .cast(_PLACED_SPAN_SCHEMA)  # type: ignore[arg-type]
     )
+
+
+_PLACED_SPAN_SCHEMA: dict[str, pl.DataType] = {**SPAN_SCHEMA, "subnet_id": pl.String()}
 
 
 def rows_to_grouped(

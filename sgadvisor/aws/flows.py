@@ -121,12 +121,21 @@ def read_insights(
     for result in runner.run(tasks):
         index, kind = divmod(result.task.source, 2)
         if kind == 0:
-            aggregator.add_grouped(rows_to_grouped(result.rows, formats[index], aggregator))
+            fmt = formats[index]
+            aggregator.add_grouped(rows_to_grouped(result.rows, fmt, aggregator), _flow_logs(fmt))
         else:
             aggregator.add_spans(rows_to_spans(result.rows))
     aggregator.source = "insights"
     flows = aggregator.finish(addresses)
     return InsightsRead(replace(flows, window=window), runner.stats, estimate)
+
+
+def _flow_logs(fmt: LogGroupFormat) -> str | None:
+    """The flow logs that could have delivered the records of ``fmt`` (coverage's ``flow_logs``): every
+    flow log writing that format into the log group. Those writing another format there are not among
+    them: the query tells the formats' records apart (discovery refuses formats it cannot tell apart)."""
+    ids = sorted({i for i in fmt.flow_log_ids if i})
+    return ",".join(ids) or None
 
 
 def _builder(fmt: LogGroupFormat, bucket: PortRange) -> Any:

@@ -15,7 +15,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from sgadvisor.accounting import Ledger
-from sgadvisor.flowlogs.edges import COVERAGE_SCHEMA, EDGE_SCHEMA, FlowEdges, Window
+from sgadvisor.flowlogs.edges import COVERAGE_SCHEMA, EDGE_SCHEMA, PLACEMENT_COLUMNS, FlowEdges, Window
 from sgadvisor.flowlogs.spans import SPAN_SCHEMA, spans_by_interface
 from sgadvisor.jsonload import load_json_text
 
@@ -62,6 +62,9 @@ class CoverageLine(_Strict):
     # When the interface's records were delivered ([start, end] pairs, flowlogs/spans.py). Files written
     # before spans existed lack it: their coverage proves nothing (read with a warning).
     spans: list[tuple[int, int]] | None = None
+    # Where the interface was (COVERAGE_SCHEMA): written only when known; older files lack them (null).
+    subnet_id: str | None = None
+    flow_logs: str | None = None
 
 
 class EdgeLine(_Strict):
@@ -100,7 +103,8 @@ def iter_edge_lines(flows: FlowEdges) -> Iterator[str]:
         yield _dump({"kind": "unreadable", "path": path})
     spans = spans_by_interface(flows.spans)
     for row in flows.coverage.iter_rows(named=True):
-        yield _dump({"kind": "coverage", **row, "spans": spans.get(row["interface_id"], [])})
+        known = {k: v for k, v in row.items() if v is not None or k not in PLACEMENT_COLUMNS}
+        yield _dump({"kind": "coverage", **known, "spans": spans.get(row["interface_id"], [])})
     for row in flows.edges.iter_rows(named=True):
         yield _dump({"kind": "edge", **row})
 

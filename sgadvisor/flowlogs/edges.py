@@ -10,7 +10,7 @@ or from the data itself. Memory follows the number of distinct edges, never the 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -64,7 +64,16 @@ COVERAGE_SCHEMA: dict[str, pl.DataType] = {
     "nodata": pl.Int64(),
     "skipdata": pl.Int64(),
     "skipdata_seconds": pl.Int64(),
+    # Where the interface was (for an ENI the inventory does not know, DESIGN "unattributed"): the subnet its
+    # records name (``subnet-id``, v3+; an ENI never changes subnet, so the smallest value when records
+    # disagree; null when the format has none or every value is ``-``), and the flow logs that delivered
+    # its records (sorted flow-log ids, comma-joined: from an S3 delivery file's name, from the flow logs
+    # writing the Logs Insights log group's format; null when unknown, e.g. a CloudWatch Logs export).
+    "subnet_id": pl.String(),
+    "flow_logs": pl.String(),
 }
+# The coverage columns that say where an interface was (not counts): kept by every merge.
+PLACEMENT_COLUMNS = ("subnet_id", "flow_logs")
 
 COMPACT_ROWS = 2_000_000
 
@@ -213,6 +222,14 @@ _COVERAGE_MERGE: tuple[pl.Expr, ...] = (
     _sum("nodata"),
     _sum("skipdata"),
     _sum("skipdata_seconds"),
+    pl.col("subnet_id").min(),
+    # The union of the parts' flow-log lists ("" when none: null again in `_finish_coverage`).
+    pl.col("flow_logs")
+    .str.split(",")
+    .list.explode(keep_nulls=False, empty_as_null=False)
+    .unique()
+    .sort()
+    .str.join(","),
 )
 
 
@@ -250,6 +267,7 @@ def record_exprs(columns: Collection[str], absent: Mapping[str, pl.DataType] | N
         col("pkt-dst-aws-service", string).alias("dst_svc"),
         col("resource-type", string).alias("rtype"),
         col("tgw-id", string).alias("tgw"),
+        col("subnet-id", string).alias("subnet"),
     ]
 
 
@@ -440,6 +458,7 @@ class EdgeAggregator:
     _spans: list[pl.DataFrame] = field(default_factory=list)
     _span_rows: int = 0
     _merged_span_rows: int = 0
+    _subnets: list[pl.DataFrame] = field(default_factory=list)  # (interface_id, subnet_id), from spans
     _final: list[pl.DataFrame] = field(default_factory=list)  # edges read from edge files
     compact_rows: int = COMPACT_ROWS  # merge partial aggregates beyond this many rows
     _pending_rows: int = 0
@@ -447,24 +466,32 @@ class EdgeAggregator:
     source: str = "files"
     _finished: bool = False
 
-    def add_records(self, block: RecordBlock) -> None:
-        """Fold one block of typed records (the careful, line-locating path)."""
+    def add_records(self, block: RecordBlock, flow_logs: str | None = None) -> None:
+        """Fold one block of typed records (the careful, line-locating path); ``flow_logs``: the flow
+        log(s) that delivered them, when known (see ``COVERAGE_SCHEMA``)."""
         records = block.frame.lazy().select(record_exprs(block.frame.columns))
-        grouped, spans = pl.collect_all([self.grouped_query(records), self.span_query(records)])
-        self.add_grouped(grouped)
+        spans_query = self.span_query(records, subnet="subnet-id" in block.frame.columns)
+        grouped, spans = pl.collect_all([self.grouped_query(records), spans_query])
+        self.add_grouped(grouped, flow_logs)
         self.add_spans(spans)
 
-    def span_query(self, records: pl.LazyFrame) -> pl.LazyFrame:
-        """When the covered records (used, NODATA, SKIPDATA) of each interface were delivered."""
-        return span_query(records, category_expr(self.window).is_in(_COVERED))
+    def span_query(self, records: pl.LazyFrame, *, subnet: bool = False) -> pl.LazyFrame:
+        """When the covered records (used, NODATA, SKIPDATA) of each interface were delivered; with
+        ``subnet`` also the subnet they name (``subnet_id``, folded into coverage by :meth:`add_spans`)."""
+        return span_query(records, category_expr(self.window).is_in(_COVERED), subnet=subnet)
 
     def scan_span_query(self, records: pl.LazyFrame, absent: Collection[str] = ()) -> pl.LazyFrame:
-        """:meth:`span_query` for the records of a fast scan (see :meth:`scan_query`)."""
+        """:meth:`span_query` for the records of a fast scan (see :meth:`scan_query`); the subnet when the
+        format has one."""
         covered = _scan_category_expr(self.window, absent) < len(_COVERED)
-        return span_query(records, covered)
+        return span_query(records, covered, subnet="subnet" not in absent)
 
     def add_spans(self, spans: pl.DataFrame) -> None:
-        """Fold span rows (``interface_id``, ``start``, ``end``); merged now and then to stay small."""
+        """Fold span rows (``interface_id``, ``start``, ``end``); merged now and then to stay small. A
+        ``subnet_id`` column (the span queries' subnet, null for ``-``) goes to the coverage."""
+        if "subnet_id" in spans.columns:
+            self._add_subnets(spans.select("interface_id", "subnet_id"))
+            spans = spans.drop("subnet_id")
         if spans.height == 0:
             return
         self._spans.append(spans)
@@ -474,6 +501,14 @@ class EdgeAggregator:
         if len(self._spans) > 64 or self._span_rows > max(self.compact_rows, 2 * self._merged_span_rows):
             self._spans = [merge_spans(self._spans)]
             self._span_rows = self._merged_span_rows = self._spans[0].height
+
+    def _add_subnets(self, rows: pl.DataFrame) -> None:
+        """Keep each interface's smallest subnet of ``rows`` (``interface_id``, ``subnet_id``); few rows
+        (one per interface) stay, however many blocks and files."""
+        subnets = rows.lazy().filter(pl.col("subnet_id").is_not_null())
+        self._subnets.append(subnets.group_by("interface_id").agg(pl.col("subnet_id").min()).collect())
+        if len(self._subnets) > 64:
+            self._subnets = [_smallest_subnets(self._subnets)]
 
     def grouped_query(self, records: pl.LazyFrame) -> pl.LazyFrame:
         """Records (internal column names) → one row per (category, partial edge) with every aggregate
@@ -570,14 +605,15 @@ class EdgeAggregator:
         ).with_columns(pl.col("sport", "dport").fill_null(0).cast(pl.Int64))
         return merge_colliding(shaped, pl.col("_z"))
 
-    def add_grouped(self, grouped: pl.DataFrame) -> None:
-        """Consume the output of :meth:`grouped_query` (from a block or from a whole clean file)."""
+    def add_grouped(self, grouped: pl.DataFrame, flow_logs: str | None = None) -> None:
+        """Consume the output of :meth:`grouped_query` (from a block or from a whole clean file);
+        ``flow_logs``: the flow log(s) that delivered the records, when known (``COVERAGE_SCHEMA``)."""
         counts = dict(grouped.group_by("cat").agg(pl.col("records").sum()).iter_rows())
         self.ledger.add_used(int(counts.pop("used", 0)))
         self.ledger.add_coverage(int(counts.pop("nodata", 0)), int(counts.pop("skipdata", 0)))
         for reason, count in sorted(counts.items()):
             self.ledger.add_filtered(reason, int(count))
-        self._coverage.append(_coverage_of(grouped))
+        self._coverage.append(_coverage_of(grouped, flow_logs))
         used = grouped.filter(pl.col("cat") == "used")
         if used.height == 0:
             return
@@ -606,7 +642,9 @@ class EdgeAggregator:
         self.ledger.add_used(int(edges["records"].sum() or 0))
         self.ledger.add_coverage(int(coverage["nodata"].sum() or 0), int(coverage["skipdata"].sum() or 0))
         self._final.append(edges.select(EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA))  # type: ignore[arg-type]
-        self._coverage.append(coverage.rename({"interface_id": "iface"}))
+        # A frame from before the placement columns existed: where the interface was is unknown.
+        unknown = [pl.lit(None, dtype=pl.String).alias(c) for c in PLACEMENT_COLUMNS if c not in coverage]
+        self._coverage.append(coverage.with_columns(unknown).rename({"interface_id": "iface"}))
         if spans is not None:
             self.add_spans(spans)
 
@@ -634,7 +672,7 @@ class EdgeAggregator:
         edges = _orient(partial.filter(pl.col("direction").is_not_null()))
         if self._final:
             edges = _merge_final([edges, *self._final])
-        coverage = _finish_coverage(self._coverage)
+        coverage = _finish_coverage(self._coverage, self._subnets)
         window = self.window
         if window is None and coverage.height:
             start, end = coverage["first_start"].min(), coverage["last_end"].max()
@@ -652,8 +690,9 @@ class EdgeAggregator:
         )
 
 
-def _coverage_of(grouped: pl.DataFrame) -> pl.DataFrame:
-    """Per-interface coverage of one grouped frame (the coverage columns, ``iface`` as String).
+def _coverage_of(grouped: pl.DataFrame, flow_logs: str | None = None) -> pl.DataFrame:
+    """Per-interface coverage of one grouped frame (the coverage columns, ``iface`` as String), every
+    interface's ``flow_logs`` the given ones; ``subnet_id`` comes from the spans (`_finish_coverage`).
 
     Plain aggregates over every covered row; the NODATA/SKIPDATA counts on those few rows only. Lazy,
     so the engine reads just the columns it needs instead of copying the filtered frame."""
@@ -673,7 +712,12 @@ def _coverage_of(grouped: pl.DataFrame) -> pl.DataFrame:
     counts = ("nodata", "skipdata", "skipdata_seconds")
     return (
         spans.join(evidence, on="iface", how="left")
-        .with_columns(pl.col(counts).fill_null(0), pl.col("iface").cast(pl.String))
+        .with_columns(
+            pl.col(counts).fill_null(0),
+            pl.col("iface").cast(pl.String),
+            pl.lit(None, dtype=pl.String).alias("subnet_id"),
+            pl.lit(flow_logs, dtype=pl.String).alias("flow_logs"),
+        )
         .collect()
     )
 
@@ -1073,9 +1117,28 @@ def _merge_final(frames: list[pl.DataFrame]) -> pl.DataFrame:
     return _sorted_by_key(merged.select(EDGE_SCHEMA.keys()).cast(EDGE_SCHEMA))  # type: ignore[arg-type]
 
 
-def _finish_coverage(parts: list[pl.DataFrame]) -> pl.DataFrame:
+def _smallest_subnets(parts: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """Each interface's smallest subnet over ``parts`` (``interface_id``, ``subnet_id``)."""
+    rows = pl.concat(parts, how="vertical_relaxed")
+    return rows.group_by("interface_id").agg(pl.col("subnet_id").min())
+
+
+def _finish_coverage(parts: list[pl.DataFrame], subnets: Sequence[pl.DataFrame] = ()) -> pl.DataFrame:
+    """Merge the coverage parts per interface (counts add, spans widen, ``subnet_id`` the smallest,
+    ``flow_logs`` the union), with the subnets the span queries found (``subnets``)."""
     if not parts:
         return pl.DataFrame(schema=COVERAGE_SCHEMA)
-    merged = pl.concat(parts, how="vertical_relaxed").group_by("iface").agg(*_COVERAGE_MERGE)
-    merged = merged.rename({"iface": "interface_id"})
-    return merged.select(COVERAGE_SCHEMA.keys()).cast(COVERAGE_SCHEMA).sort("interface_id")  # type: ignore[arg-type]
+    columns = list(COVERAGE_SCHEMA)
+    frames = [p.rename({"iface": "interface_id"}).select(columns) for p in parts]
+    merged = (
+        pl.concat(frames, how="vertical_relaxed")
+        .group_by("interface_id")
+        .agg(*_COVERAGE_MERGE)
+        .with_columns(pl.when(pl.col("flow_logs") != "").then(pl.col("flow_logs")).alias("flow_logs"))
+    )
+    if subnets:
+        found = _smallest_subnets(subnets).rename({"subnet_id": "_subnet"})
+        merged = merged.join(found, on="interface_id", how="left").with_columns(
+            pl.min_horizontal("subnet_id", "_subnet").alias("subnet_id")
+        )
+    return merged.select(columns).cast(COVERAGE_SCHEMA).sort("interface_id")  # type: ignore[arg-type]

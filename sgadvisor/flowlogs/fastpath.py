@@ -69,11 +69,18 @@ _ABSENT: dict[str, pl.DataType] = {
 
 
 def scan_clean_text(
-    path: Path, fields: Sequence[str], header_lines: int, aggregator: EdgeAggregator, *, millis: bool = False
+    path: Path,
+    fields: Sequence[str],
+    header_lines: int,
+    aggregator: EdgeAggregator,
+    *,
+    millis: bool = False,
+    flow_logs: str | None = None,
 ) -> bool:
     """Aggregate a whole clean text file (plain or gzip) into ``aggregator``; False (and nothing
     changed) otherwise. ``millis``: the sniff saw start/end in milliseconds, read them as such (without
-    it such a value sends the file to the careful path, which converts it and warns)."""
+    it such a value sends the file to the careful path, which converts it and warns). ``flow_logs``: the
+    flow log that delivered the file, when its name says (coverage's ``flow_logs``)."""
     layout = _Layout(tuple(fields), millis)
     try:
         scan = pl.scan_csv(
@@ -91,7 +98,8 @@ def scan_clean_text(
             *record_exprs(layout.fields, _ABSENT), pl.col("_blank"), layout.bad().alias("_bad")
         )
         absent = _absent_columns(layout.fields)
-        # One pass over the file for both: the engine scans the text once for the two queries.
+        # One pass over the file for both: the engine scans the text once for the two queries. The span
+        # query also takes each interface's subnet (when the format has subnet-id), for the coverage.
         grouped, spans = pl.collect_all(
             [aggregator.scan_query(records, absent), aggregator.scan_span_query(records, absent)],
             engine="streaming",
@@ -105,7 +113,7 @@ def scan_clean_text(
     canonical = _canonical_addresses(result)
     if canonical is None:
         return False
-    aggregator.add_grouped(canonical)
+    aggregator.add_grouped(canonical, flow_logs)
     aggregator.add_spans(spans)
     return True
 

@@ -50,6 +50,10 @@ _INFLATE_BYTES = 1024 * 1024  # most inflated bytes per zlib call
 MAX_LINE = 64 * 1024  # no flow record is longer: a longer line is malformed, and never held whole
 _SNIFF_LINES = 20
 _ENI_RE = re.compile(r"(eni-[0-9A-Za-z]+)")
+# An S3 delivery file's name carries its flow log's id between underscores
+# (``123456789012_vpcflowlogs_eu-west-1_fl-0e28ec3cc4b1f9a67_20261101T0000Z_b5616020.log.gz``); whole ids
+# only (``fl-`` and 8 or 17 hex digits).
+_FLOW_LOG_IN_NAME = re.compile(r"(?:^|_)(fl-(?:[0-9a-f]{17}|[0-9a-f]{8}))(?=_)")
 
 
 class SourceKind(StrEnum):
@@ -85,6 +89,13 @@ class NotAFlowLog(Exception):
 class FlowFile:
     path: Path
     named: bool  # named on the command line (errors are fatal) vs. met while walking a directory
+
+
+def flow_log_of_file(path: Path | str) -> str | None:
+    """The flow log id an S3 delivery file's name carries, else None (CloudWatch Logs exports, renamed
+    files: which flow log wrote them is unknown)."""
+    match = _FLOW_LOG_IN_NAME.search(Path(path).name)
+    return match.group(1) if match else None
 
 
 def discover_flow_files(paths: Sequence[Path], ledger: Ledger | None = None) -> list[FlowFile]:

@@ -27,6 +27,7 @@ from sgadvisor.flowlogs.files import (
     ReadOptions,
     RecordBlock,
     discover_flow_files,
+    flow_log_of_file,
     is_edge_file,
     read_flow_file,
     sniff_text_layout,
@@ -124,8 +125,9 @@ def read_flows(
         else:
             record_files += 1
             if not (fast and _read_fast(flow_file, read_options, aggregator)):
+                flow_logs = flow_log_of_file(flow_file.path)
                 for block in read_flow_file(flow_file, read_options, ledger, block_bytes=block_bytes):
-                    aggregator.add_records(block)
+                    aggregator.add_records(block, flow_logs)
                     report()
         report.done += 1
         report()
@@ -184,7 +186,12 @@ def _read_fast(flow_file: FlowFile, options: ReadOptions, aggregator: EdgeAggreg
         return False
     # the engine inflates gzip itself (sniffed: no bomb)
     if not scan_clean_text(
-        flow_file.path, layout.fields, layout.header_lines, aggregator, millis=layout.millis
+        flow_file.path,
+        layout.fields,
+        layout.header_lines,
+        aggregator,
+        millis=layout.millis,
+        flow_logs=flow_log_of_file(flow_file.path),
     ):
         return False
     if layout.millis:

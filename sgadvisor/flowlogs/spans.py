@@ -36,9 +36,11 @@ MAX_RECORD_SECONDS = 660
 SPAN_SCHEMA: dict[str, pl.DataType] = {"interface_id": pl.String(), "start": pl.Int64(), "end": pl.Int64()}
 
 
-def span_query(records: pl.LazyFrame, covered: pl.Expr) -> pl.LazyFrame:
+def span_query(records: pl.LazyFrame, covered: pl.Expr, *, subnet: bool = False) -> pl.LazyFrame:
     """Records (internal columns ``iface``, ``start``, ``end``) → one row per interface and resolution
     slot with the earliest start and latest end in it, over the ``covered`` records that carry a time.
+    With ``subnet``, also the smallest ``subnet`` of those records (column ``subnet_id``): the per-row
+    work rides on this group-by rather than a pass of its own.
 
     Inside one slot every gap is shorter than the resolution (both its ends start in the slot), so the
     slot rows lose nothing that :func:`merge_spans` keeps."""
@@ -47,11 +49,16 @@ def span_query(records: pl.LazyFrame, covered: pl.Expr) -> pl.LazyFrame:
     end = pl.min_horizontal(
         pl.max_horizontal(start, pl.col("end").cast(pl.Int64)), start + MAX_RECORD_SECONDS
     )
+    aggs = [start.min().alias("start"), end.max().alias("end")]
+    columns: list[str | pl.Expr] = [pl.col("iface").cast(pl.String).alias("interface_id"), "start", "end"]
+    if subnet:
+        aggs.append(pl.col("subnet").min().alias("subnet_id"))
+        columns.append(pl.col("subnet_id").cast(pl.String))
     return (
         records.filter(covered & pl.col("start").is_not_null() & pl.col("iface").is_not_null())
         .group_by("iface", (start // SPAN_RESOLUTION).alias("_slot"))
-        .agg(start.min().alias("start"), end.max().alias("end"))
-        .select(pl.col("iface").cast(pl.String).alias("interface_id"), "start", "end")
+        .agg(*aggs)
+        .select(*columns)
     )
 
 

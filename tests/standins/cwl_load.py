@@ -4,8 +4,10 @@ Every record becomes one event of the stream ``<interface-id>-all`` (the stream 
 traffic type ALL), whose message is the record in the AWS default format and whose timestamp is the
 record's ``start`` (that is what the CloudWatch delivery does: see
 ``sample_data/flows/cloudwatch/filter-log-events_*.json``). Whatever the files' own format, the messages are
-default-format lines, so Insights discovers their fields. Events go through boto3 PutLogEvents, so loading
-exercises the endpoint's wire protocol like any other client.
+default-format lines, so Insights discovers their fields; with ``keep_format`` they are the records in
+the files' own field order instead, as a flow log with a custom format writes them (a query then needs
+``parse @message``). Events go through boto3 PutLogEvents, so loading exercises the endpoint's wire
+protocol like any other client.
 """
 
 from __future__ import annotations
@@ -35,16 +37,17 @@ class LoadSummary:
 
 
 def load_flow_log_files(
-    target: Any, log_group: str, paths: Sequence[Path], *, direct: bool = False
+    target: Any, log_group: str, paths: Sequence[Path], *, direct: bool = False, keep_format: bool = False
 ) -> LoadSummary:
     """Load the records of ``paths`` (files or directories) into ``log_group``, creating it and its
     streams when missing. ``target`` is a boto3 ``logs`` client or a :class:`CwlServer`; with a server
-    and ``direct``, events skip HTTP (:meth:`CwlServer.ingest`, for benchmarks)."""
+    and ``direct``, events skip HTTP (:meth:`CwlServer.ingest`, for benchmarks). ``keep_format``: messages
+    in each file's own field order (a custom-format flow log), not the default format."""
     if direct:
         return _load_direct(target, log_group, paths)
     client = target.client() if hasattr(target, "endpoint_url") else target
     _create(client.create_log_group, logGroupName=log_group)
-    by_stream, skipped = _events_by_stream(paths)
+    by_stream, skipped = _events_by_stream(paths, keep_format=keep_format)
     batches = 0
     for stream, events in sorted(by_stream.items()):
         _create(client.create_log_stream, logGroupName=log_group, logStreamName=stream)
@@ -80,11 +83,15 @@ def _create(call: Any, **params: str) -> None:
             raise
 
 
-def _events_by_stream(paths: Sequence[Path]) -> tuple[dict[str, list[tuple[int, str]]], int]:
+def _events_by_stream(
+    paths: Sequence[Path], *, keep_format: bool = False
+) -> tuple[dict[str, list[tuple[int, str]]], int]:
     by_stream: dict[str, list[tuple[int, str]]] = defaultdict(list)
     skipped = 0
     for block in read_records(list(paths), Ledger()):
-        frame = default_format_events(block.frame)
+        frame = (
+            record_events(block.frame, block.fields) if keep_format else default_format_events(block.frame)
+        )
         skipped += block.frame.height - frame.height
         for stream, ts, message in frame.iter_rows():
             by_stream[stream].append((ts, message))
@@ -94,12 +101,22 @@ def _events_by_stream(paths: Sequence[Path]) -> tuple[dict[str, list[tuple[int, 
 def default_format_events(records: pl.DataFrame) -> pl.DataFrame:
     """Columns ``stream``, ``timestamp`` (ms) and ``message`` (default format, ``-`` for absent values)
     for records that have an interface-id and a start time."""
+    return _events(records, DEFAULT_FORMAT, DEFAULT_FORMAT_VERSION)
+
+
+def record_events(records: pl.DataFrame, fields: Sequence[str]) -> pl.DataFrame:
+    """:func:`default_format_events` with the messages in ``fields`` order (the records' own format,
+    version included, ``-`` for absent values)."""
+    return _events(records, fields, None)
+
+
+def _events(records: pl.DataFrame, fields: Sequence[str], version: str | None) -> pl.DataFrame:
     if "interface-id" not in records.columns or "start" not in records.columns:
         return pl.DataFrame(schema={"stream": pl.String, "timestamp": pl.Int64, "message": pl.String})
     columns = []
-    for name in DEFAULT_FORMAT:
-        if name == "version":
-            columns.append(pl.lit(DEFAULT_FORMAT_VERSION))
+    for name in fields:
+        if name == "version" and version is not None:
+            columns.append(pl.lit(version))
         elif name in records.columns:
             columns.append(pl.col(name).cast(pl.String).fill_null("-"))
         else:
