@@ -1,7 +1,7 @@
 """Numbered lines of a query-log file, plain or gzip, streamed in bounded memory.
 
 Query logs delivered to S3 are gzip files of many thousand lines; a transfer cut short leaves a truncated
-member, and a flipped byte a corrupt one. The gzip reader of the flow logs (``_gzip_pieces``) delivers
+member, and a flipped byte a corrupt one. The gzip reader of the flow logs (``gzip_pieces``) delivers
 every byte that decodes before the damage, so every complete line before it is kept and the damage is
 reported once, at the line where it happened. A line longer than ``MAX_LINE`` is never held whole: its
 bytes are dropped as they stream and it is reported by number (no record is that long; a gzip bomb of
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from sgadvisor.flowlogs.files import _Damage, _gzip_pieces
+from sgadvisor.flowlogs.files import GzipDamage, gzip_pieces
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_LINE = 64 * 1024 * 1024  # a one-line `filter-log-events | jq -c` page is at most ~10 MB
@@ -39,7 +39,7 @@ def numbered_lines(
     downloaded ``.log.gz`` may already be inflated). A final line without a newline is yielded too."""
     gz = handle.read(2) == GZIP_MAGIC
     handle.seek(0)
-    pieces = _gzip_pieces(handle) if gz else _plain_pieces(handle)
+    pieces = gzip_pieces(handle) if gz else _plain_pieces(handle)
     pending = bytearray()
     dropping: int | None = None  # bytes of an over-long line dropped so far
     number = 0
@@ -72,7 +72,7 @@ def numbered_lines(
                     end.long_lines.append((number, len(line)))
                     continue
                 yield number, line.removesuffix(b"\r")
-    except _Damage as damage:
+    except GzipDamage as damage:
         end.damage = damage.reason
         end.damage_line = number + 1
         end.incomplete = dropping is not None or bool(pending.strip())

@@ -27,7 +27,7 @@ from sgadvisor.dnslogs.shapes import NotAQueryLog, Raw, recognise
 from sgadvisor.dnslogs.store import QueryStore
 from sgadvisor.dnslogs.tally import OUTSIDE_WINDOW, DnsTally
 from sgadvisor.errors import InputError
-from sgadvisor.flowlogs.files import open_regular
+from sgadvisor.flowlogs.files import file_type_name, open_regular, os_error_reason
 
 SUFFIXES = (".log", ".log.gz", ".json", ".json.gz")
 _HINT = (
@@ -102,7 +102,9 @@ def _discover(paths: Sequence[Path], tally: DnsTally) -> Iterator[tuple[Path, bo
                 raise InputError(
                     f"{path}: no such file or directory", hint="check the --dns-logs path"
                 ) from None
-            tally.note_file(str(path), f"skipped, unreadable: {_reason(exc, path)}")
+            tally.note_file(
+                str(path), f"skipped, unreadable: {os_error_reason(exc, symlink=path.is_symlink())}"
+            )
             continue
         if stat.S_ISDIR(info.st_mode):
             yield from _walk(path, tally)
@@ -110,7 +112,7 @@ def _discover(paths: Sequence[Path], tally: DnsTally) -> Iterator[tuple[Path, bo
             yield path, True
         else:
             raise InputError(
-                f"{path}: not a regular file or directory ({_file_type(info.st_mode)})", hint=_HINT
+                f"{path}: not a regular file or directory ({file_type_name(info.st_mode)})", hint=_HINT
             )
 
 
@@ -127,10 +129,12 @@ def _walk(top: Path, tally: DnsTally) -> Iterator[tuple[Path, bool]]:
             try:
                 info = path.stat()
             except OSError as exc:
-                tally.note_file(str(path), f"skipped, unreadable: {_reason(exc, path)}")
+                tally.note_file(
+                    str(path), f"skipped, unreadable: {os_error_reason(exc, symlink=path.is_symlink())}"
+                )
                 continue
             if not stat.S_ISREG(info.st_mode):
-                tally.note_file(str(path), f"skipped, not a regular file ({_file_type(info.st_mode)})")
+                tally.note_file(str(path), f"skipped, not a regular file ({file_type_name(info.st_mode)})")
             elif name.endswith(SUFFIXES) or _gzip(path):
                 yield path, False
             else:
@@ -143,27 +147,6 @@ def _gzip(path: Path) -> bool:
             return handle.read(2) == GZIP_MAGIC
     except OSError:
         return False  # then skipped as not a candidate; an unreadable candidate is reported when read
-
-
-def _reason(exc: OSError, path: Path) -> str:
-    text = exc.strerror or str(exc)
-    if exc.errno == errno.ENOENT and path.is_symlink():
-        return f"dangling symlink ({text})"
-    if exc.errno == errno.ELOOP:
-        return f"symlink loop ({text})"
-    return text
-
-
-def _file_type(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 # ---------------------------------------------------------------------------------------------- files
@@ -191,7 +174,7 @@ def _read_file(
         tally.note_file(name, f"skipped, not a Route 53 Resolver query log: {why}")
         return None
     except OSError as exc:
-        tally.note_file(name, f"skipped, unreadable: {_reason(exc, path)}")
+        tally.note_file(name, f"skipped, unreadable: {os_error_reason(exc, symlink=path.is_symlink())}")
         return None
     _note_end(name, stream, tally, empty=False)
     return str(shape)

@@ -116,12 +116,12 @@ def discover_flow_files(paths: Sequence[Path], ledger: Ledger | None = None) -> 
                 raise InputError(
                     f"{path}: no such file or directory", hint="check the --flows path"
                 ) from None
-            ledger.note_unreadable(str(path), _reason(exc))
+            ledger.note_unreadable(str(path), os_error_reason(exc))
             continue
         try:
             info = path.stat()  # follows a symlink named on the command line
         except OSError as exc:
-            ledger.note_unreadable(str(path), _reason(exc, symlink=stat.S_ISLNK(info.st_mode)))
+            ledger.note_unreadable(str(path), os_error_reason(exc, symlink=stat.S_ISLNK(info.st_mode)))
             continue
         if stat.S_ISDIR(info.st_mode):
             found.extend(_walk(path, ledger))
@@ -129,7 +129,7 @@ def discover_flow_files(paths: Sequence[Path], ledger: Ledger | None = None) -> 
             found.append(FlowFile(path, named=True))
         else:
             raise InputError(
-                f"{path}: not a regular file or directory ({_file_type(info.st_mode)})",
+                f"{path}: not a regular file or directory ({file_type_name(info.st_mode)})",
                 hint="--flows takes flow-log files or directories of them",
             )
     return found
@@ -137,7 +137,7 @@ def discover_flow_files(paths: Sequence[Path], ledger: Ledger | None = None) -> 
 
 def _walk(top: Path, ledger: Ledger) -> Iterator[FlowFile]:
     def unreadable(exc: OSError) -> None:
-        ledger.note_unreadable(str(exc.filename or top), _reason(exc))
+        ledger.note_unreadable(str(exc.filename or top), os_error_reason(exc))
 
     for root, dirs, files in os.walk(top, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -148,15 +148,15 @@ def _walk(top: Path, ledger: Ledger) -> Iterator[FlowFile]:
             try:
                 info = path.stat()  # a symlink is followed: its target must be a regular file
             except OSError as exc:
-                ledger.note_unreadable(str(path), _reason(exc, symlink=path.is_symlink()))
+                ledger.note_unreadable(str(path), os_error_reason(exc, symlink=path.is_symlink()))
                 continue
             if stat.S_ISREG(info.st_mode):
                 yield FlowFile(path, named=False)
             else:
-                ledger.skip_file(str(path), f"skipped, not a regular file ({_file_type(info.st_mode)})")
+                ledger.skip_file(str(path), f"skipped, not a regular file ({file_type_name(info.st_mode)})")
 
 
-def _reason(exc: OSError, *, symlink: bool = False) -> str:
+def os_error_reason(exc: OSError, *, symlink: bool = False) -> str:
     text = exc.strerror or str(exc)
     if symlink and exc.errno == errno.ENOENT:
         return f"dangling symlink ({text})"
@@ -165,7 +165,7 @@ def _reason(exc: OSError, *, symlink: bool = False) -> str:
     return text
 
 
-def _file_type(mode: int) -> str:
+def file_type_name(mode: int) -> str:
     for test, name in (
         (stat.S_ISFIFO, "a FIFO"),
         (stat.S_ISSOCK, "a socket"),
@@ -185,7 +185,7 @@ def open_regular(path: Path) -> BinaryIO:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, f"not a regular file ({_file_type(mode)})", str(path))
+            raise OSError(errno.EINVAL, f"not a regular file ({file_type_name(mode)})", str(path))
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -196,14 +196,14 @@ def open_regular(path: Path) -> BinaryIO:
 # ---------------------------------------------------------------------------------------------- bytes
 
 
-class _Damage(Exception):
+class GzipDamage(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-def _gzip_pieces(handle: BinaryIO) -> Iterator[bytes]:
-    """Decompress a (multi-member) gzip stream piece by piece; raise _Damage where it breaks.
+def gzip_pieces(handle: BinaryIO) -> Iterator[bytes]:
+    """Decompress a (multi-member) gzip stream piece by piece; raise GzipDamage where it breaks.
 
     zlib is fed in small slices from a saved state, so on corruption the slice is replayed byte by byte
     and every byte decodable before the damage is still delivered (the column engine's own gzip reader
@@ -233,7 +233,7 @@ def _gzip_pieces(handle: BinaryIO) -> Iterator[bytes]:
                     out = decomp.decompress(decomp.unconsumed_tail, _INFLATE_BYTES)
             except zlib.error as exc:
                 yield from _replay_until_damage(saved, piece, delivered)
-                raise _Damage(f"corrupt gzip data near byte offset {offset}: {exc}") from None
+                raise GzipDamage(f"corrupt gzip data near byte offset {offset}: {exc}") from None
             if decomp.eof:
                 used = len(piece) - len(decomp.unused_data)
                 offset += used
@@ -242,13 +242,13 @@ def _gzip_pieces(handle: BinaryIO) -> Iterator[bytes]:
                 rest = bytes(view[:2]) if view else b""
                 if rest and rest != b"\x1f\x8b":
                     if bytes(view).strip(b"\x00"):
-                        raise _Damage(f"data after the last gzip member at byte offset {offset}")
+                        raise GzipDamage(f"data after the last gzip member at byte offset {offset}")
                     return  # zero padding after the last member is harmless
             else:
                 offset += len(piece)
                 view = view[len(piece) :]
     if in_member and not decomp.eof:
-        raise _Damage(f"gzip stream truncated at byte offset {offset}")
+        raise GzipDamage(f"gzip stream truncated at byte offset {offset}")
 
 
 def _replay_until_damage(saved: Any, piece: memoryview, delivered: int) -> Iterator[bytes]:
@@ -324,7 +324,7 @@ def _line_blocks(pieces: Iterator[bytes], state: _Lines, block_bytes: int) -> It
                     line_start -= cut + 1
                     yielded_lines += block.count(b"\n")
                     yield block
-    except _Damage as damage:
+    except GzipDamage as damage:
         state.damage = damage.reason
         if dropping is not None:
             state.long_lines.append((dropping[0], dropping[1]))
@@ -390,7 +390,7 @@ def read_flow_file(
                 return
             gz = magic[:2] == b"\x1f\x8b"
             state = _Lines()
-            pieces = _gzip_pieces(handle) if gz else _plain_pieces(handle)
+            pieces = gzip_pieces(handle) if gz else _plain_pieces(handle)
             blocks = _line_blocks(pieces, state, block_bytes)
             yield from _read_text_or_json(name, blocks, state, options, ledger)
     except NotAFlowLog as exc:
@@ -398,7 +398,7 @@ def read_flow_file(
             raise InputError(f"{name}: not a flow log: {exc}", hint=_NOT_FLOW_HINT) from None
         ledger.skip_file(name, f"skipped, not a flow log: {exc}")
     except OSError as exc:
-        ledger.note_unreadable(name, _reason(exc))
+        ledger.note_unreadable(name, os_error_reason(exc))
 
 
 _NOT_FLOW_HINT = (
