@@ -98,14 +98,22 @@ def nodata_lines(
 
 @pytest.fixture(scope="session")
 def sample_recommendation() -> Any:
-    """The main job's recommendation on the bundled sample_data (what the renderers are tested on)."""
+    """The main job's recommendation on the bundled sample_data (what the renderers are tested on): flows,
+    inventory with its ENI history, and the Resolver query logs, as the README's first command runs it."""
+    from dataclasses import replace
+
+    from sgadvisor.analysis.internet import InternetOptions, InternetPolicy
     from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
+    from sgadvisor.dnslogs.reader import read_dns_logs
     from sgadvisor.flowlogs.ingest import read_flows
     from sgadvisor.inventory.snapshot import load_snapshot
 
     inventory = load_snapshot([REPO / "sample_data" / "inventory"])
     flows = read_flows([REPO / "sample_data" / "flows"], addresses=inventory.addresses)
-    return build_recommendation(flows, inventory, AnalysisOptions())
+    assert flows.window is not None
+    dns = read_dns_logs([REPO / "sample_data" / "dns"], flows.window.start, flows.window.end)
+    internet = replace(InternetOptions(policy=InternetPolicy.auto), dns=dns)
+    return build_recommendation(flows, inventory, AnalysisOptions(internet=internet))
 
 
 @pytest.fixture

@@ -46,7 +46,26 @@ HOSTILE_NAMES = [
 
 
 def base_recommendation() -> Recommendation:
-    return Recommendation.model_validate_json(EXPECTED.read_text(encoding="utf-8"))
+    """The main job's recommendation without its DNS evidence (each test adds what it needs)."""
+    sample = Recommendation.model_validate_json(EXPECTED.read_text(encoding="utf-8"))
+    groups = [
+        group.model_copy(
+            update={
+                "proposed_egress": [
+                    rule.model_copy(
+                        update={
+                            "evidence": rule.evidence.model_copy(update={"internet": None, "names": None})
+                        }
+                    )
+                    if rule.evidence is not None
+                    else rule
+                    for rule in group.proposed_egress
+                ]
+            }
+        )
+        for group in sample.security_groups
+    ]
+    return sample.model_copy(update={"dns": None, "security_groups": groups})
 
 
 def dns_section(

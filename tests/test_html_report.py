@@ -28,9 +28,6 @@ import pytest
 from markupsafe import escape
 
 from sgadvisor.accounting import Issue
-from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
-from sgadvisor.flowlogs.ingest import read_flows
-from sgadvisor.inventory.snapshot import load_snapshot
 from sgadvisor.models import (
     DnsAccounting,
     DnsIssue,
@@ -76,10 +73,8 @@ HOSTILE = " ".join(PAYLOADS)
 
 
 @pytest.fixture(scope="module")
-def sample() -> Recommendation:
-    inventory = load_snapshot([SAMPLE / "inventory"])
-    flows = read_flows([SAMPLE / "flows"], addresses=inventory.addresses)
-    return build_recommendation(flows, inventory, AnalysisOptions())
+def sample(sample_recommendation: Recommendation) -> Recommendation:
+    return sample_recommendation  # the main job's, DNS evidence included (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

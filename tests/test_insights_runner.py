@@ -3,8 +3,11 @@ Logs endpoint (real JSON 1.1 wire protocol, the offline executor behind it) for 
 Config + CloudTrail endpoint serving the sample's ENI history (tests/standins/history_server.py).
 
 What a user relies on: the Insights path gives exactly the edges and the recommendation the file path
-gives for the same records; full pages are split (never silently truncated); the quota, throttling and
-failed queries are survived; an interrupt leaves no query running; --max-bytes refuses before scanning.
+gives for the same records — held in CloudWatch Logs as the sample's flow logs deliver them, each in its
+own format (custom formats with tcp-flags and flow-direction included), discovered from DescribeFlowLogs
+or from an inventory snapshot; full pages are split (never silently truncated); the quota, throttling and
+failed queries are survived; an interrupt leaves no query running; --max-bytes refuses before scanning
+(and, tests/test_insights_scale.py, before any split that could pass it).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,7 @@ import pytest
 from sgadvisor.accounting import Ledger
 from sgadvisor.analysis.recommend import AnalysisOptions, Scope
 from sgadvisor.aws.clients import AwsSettings
-from sgadvisor.aws.discovery import LogGroupFormat
+from sgadvisor.aws.discovery import LogGroupFormat, discover_formats
 from sgadvisor.aws.flows import read_insights, stream_lister
 from sgadvisor.aws.insights import InsightsRunner, RunnerSettings, run_user_query
 from sgadvisor.aws.source import AwsInputs
@@ -65,6 +69,9 @@ class Stand:
     flows: Path  # the sample's own files (default and custom formats) under moto's ids
     history: HistoryServer  # Config + CloudTrail, serving the sample's ENI history
     sample: Path  # the sample generated under moto's ids (inventory/ with its AWSLogs/ history, flows/)
+    # The sample's flow logs (DescribeFlowLogs entries, moto's resource ids) delivering to CloudWatch Logs,
+    # each to a log group of its own that holds its records as delivered, in its own format.
+    native: tuple[dict[str, Any], ...] = ()
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +79,8 @@ def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
     """The sample estate in moto, its flows (under moto's ids) in the local CloudWatch Logs endpoint, its
     ENI history (replaced instances, finished tasks: only Config and CloudTrail still know them) in the
     Config + CloudTrail endpoint, and the very same records as default-format files for the offline
-    comparison."""
+    comparison. The endpoint holds them twice: all in one default-format group (GROUP: the runner's own
+    tests) and per flow log in its own group and format, as delivered (the equality tests)."""
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -95,18 +103,58 @@ def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
     server = CwlServer()
     server.start()
     load_flow_log_files(server.client(), GROUP, [flows])
+    native = _native_flow_logs(root / "sample")
+    _load_native(server.client(), flows, native)
     offline = read_flows([default_files])
     assert offline.window is not None
     history = sample_history_server(root / "sample")
     try:
         yield Stand(
             ec2_url, server, id_map[estate.vpc.vpc_id], default_files, offline.window, flows, history,
-            root / "sample",
+            root / "sample", tuple(native),
         )  # fmt: skip
     finally:
         history.stop()
         server.stop()
         moto.stop()
+
+
+def _native_flow_logs(sample: Path) -> list[dict[str, Any]]:
+    """The sample's flow logs (describe-flow-logs.json, moto's resource ids) as if every one delivered to
+    CloudWatch Logs: those writing to S3 to a log group of their own, ``/vpc/flowlogs/<flow log id>``; the
+    NAT gateway's, which does deliver there, unchanged. Formats, ids and resources are the sample's."""
+    document = json.loads((sample / "inventory" / "describe-flow-logs.json").read_text())
+    entries = []
+    for entry in document["FlowLogs"]:
+        entry = dict(entry)
+        if entry["LogDestinationType"] == "s3":
+            group = f"/vpc/flowlogs/{entry['FlowLogId']}"
+            entry.update(
+                LogDestinationType="cloud-watch-logs",
+                LogGroupName=group,
+                LogDestination=f"arn:aws:logs:{REGION}:123456789012:log-group:{group}",
+                DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/vpc-flow-logs-to-cloudwatch",
+            )
+            entry.pop("DestinationOptions", None)
+        entries.append(entry)
+    return entries
+
+
+def _load_native(logs: Any, flows: Path, native: list[dict[str, Any]]) -> None:
+    """Each flow log's records into its log group as it writes them (its own format, keep_format): the
+    S3 files named by its id; the CloudWatch Logs export (filter-log-events JSON) for the one that
+    delivers there."""
+    for entry in native:
+        flow_log = entry["FlowLogId"]
+        paths = sorted(p for p in flows.rglob("*.log.gz") if flow_log in p.name)
+        if not paths:
+            paths = sorted((flows / "cloudwatch").glob("*.json"))
+        assert paths, flow_log
+        load_flow_log_files(logs, entry["LogGroupName"], paths, keep_format=True)
+
+
+def _native_formats(stand: Stand) -> tuple[LogGroupFormat, ...]:
+    return discover_formats(stand.native).formats
 
 
 def _default_format_copy(flows: Path, out: Path) -> Path:
@@ -178,25 +226,35 @@ _NO_RETRIES: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attemp
 
 
 def test_insights_edges_equal_the_file_edges(aws_env: Stand) -> None:
+    """The sample's records held as its flow logs deliver them (three custom formats with tcp-flags,
+    flow-direction and pkt-addresses, the default format, the NAT gateway's CloudWatch Logs group) give
+    the edges, coverage and delivery the sample's own files give."""
     runner = _runner(aws_env)
-    fmt = LogGroupFormat(GROUP, DEFAULT_FORMAT, (), (), ())
-    read = read_insights(runner, [fmt], aws_env.window).flows
+    formats = _native_formats(aws_env)
+    assert len(formats) == 5 and sum(not f.default_format for f in formats) == 3
+    read = read_insights(runner, formats, aws_env.window).flows
     insights = read.edges.sort(list(EDGE_KEY))
-    offline_flows = read_flows([aws_env.default_files], IngestOptions(window=aws_env.window))
+    offline_flows = read_flows([aws_env.flows], IngestOptions(window=aws_env.window))
     offline = offline_flows.edges.sort(list(EDGE_KEY))
-    # Distinct counts are approximate in Insights (DESIGN §4.2) and bounded from 3 on offline (README,
-    # "Distinct ports"); everything else equal.
-    approximate = ["local_port_distinct", "remote_port_distinct"]
-    assert insights.drop(approximate).equals(offline.drop(approximate))
+    assert insights["syn_records"].drop_nulls().sum() > 0  # tcp-flags read in the query
+    # Every column, the distinct ports too (README, "Distinct ports": 1, 2, or the same bound from 3 on).
+    assert insights.equals(offline)
     # Delivery: every hole of the Insights slot or longer is the same as the files show.
     online_spans, file_spans = spans_by_interface(read.spans), spans_by_interface(offline_flows.spans)
     assert sorted(online_spans) == sorted(file_spans)
     for eni, spans in file_spans.items():
         w = aws_env.window
         assert find_holes(online_spans[eni], w.start, w.end, 600) == find_holes(spans, w.start, w.end, 600)
-    # One scan of the window for the edges of every ENI and one for their delivery, never one per ENI.
-    assert runner.stats.queries == 2
-    assert aws_env.logs.count("StartQuery") == 2
+    coverage = ["interface_id", "first_start", "last_end", "records", "nodata", "skipdata", "subnet_id"]
+    assert (
+        read.coverage.select(coverage)
+        .sort("interface_id")
+        .equals(offline_flows.coverage.select(coverage).sort("interface_id"))
+    )
+    # Per format, one scan of the window for the edges of every ENI and one for their delivery, never one
+    # per ENI.
+    assert runner.stats.queries == 2 * len(formats)
+    assert aws_env.logs.count("StartQuery") == 2 * len(formats)
 
 
 def test_recommend_through_aws_equals_recommend_from_files(aws_env: Stand) -> None:
@@ -204,32 +262,33 @@ def test_recommend_through_aws_equals_recommend_from_files(aws_env: Stand) -> No
     records and the history files Config and CloudTrail delivered to S3 give offline — with the default
     ``--history missing``, which asks for the ENIs EC2 no longer lists and for those whose records begin
     or end inside the window (orders-2, ledger-2, two tasks: created in it), so each is judged over its
-    life as offline."""
+    life as offline. The flow logs are in EC2 with their formats (DescribeFlowLogs finds the log groups),
+    their records in CloudWatch Logs as delivered; offline reads the sample's own files: the evidence
+    (confidence, why: tcp-flags, flow-direction) is compared with the rules."""
     scope = AnalysisOptions(scope=Scope(vpcs=frozenset({aws_env.vpc_id})))
-    online = recommend(
-        RecommendInputs(
-            flows=(),
-            inventory=(),
-            ingest=IngestOptions(),
-            analysis=scope,
-            aws=AwsInputs(
-                settings=AwsSettings(region=REGION),
-                log_groups=(GROUP,),
-                window=aws_env.window,
-                vpcs=(aws_env.vpc_id,),
-            ),
+    with _moto_flow_logs(aws_env):
+        online = recommend(
+            RecommendInputs(
+                flows=(),
+                inventory=(),
+                ingest=IngestOptions(),
+                analysis=scope,
+                aws=AwsInputs(
+                    settings=AwsSettings(region=REGION), window=aws_env.window, vpcs=(aws_env.vpc_id,)
+                ),
+            )
         )
-    )
-    inventory_dir = _collect(aws_env)
+        inventory_dir = _collect(aws_env)
     offline = recommend(
         RecommendInputs(
-            flows=(aws_env.default_files,),
+            flows=(aws_env.flows,),
             inventory=(inventory_dir,),
             ingest=IngestOptions(window=aws_env.window),
             analysis=scope,
         )
     )
-    assert online.collection.source == "insights" and online.collection.queries == 2  # edges and spans
+    # Edges and spans per flow log's group and format.
+    assert online.collection.source == "insights" and online.collection.queries == 2 * len(aws_env.native)
     assert online.collection.bytes_scanned > 0
     # The history came from the endpoint: Config's items and CloudTrail's events.
     assert aws_env.history.count("GetResourceConfigHistory", succeeded=True) > 0
@@ -241,6 +300,88 @@ def test_recommend_through_aws_equals_recommend_from_files(aws_env: Stand) -> No
     churned = {g.group_name: g.coverage for g in online.security_groups}
     assert churned["invoicer-tasks"].enis == 8 and churned["orders"].enis == 2
     assert {churned[name].status for name in ("invoicer-tasks", "orders", "ledger")} == {"ok"}
+    # The evidence compared is the custom formats' too: tcp-flags agreeing with the ports give "high".
+    confidences = {
+        r.evidence.confidence for g in online.security_groups for r in g.proposed_egress if r.evidence
+    }
+    assert "high" in confidences
+
+
+@contextmanager
+def _moto_flow_logs(stand: Stand) -> Iterator[list[str]]:
+    """The sample's flow logs created in moto as :func:`_native_flow_logs` describes them (format, log
+    group, resource), under the sample's ids (moto's own are re-keyed in its backend, so the flow logs the
+    files name are the ones EC2 lists); deleted afterwards, so no other test sees them."""
+    import boto3
+    from moto.ec2.models import ec2_backends
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    backend = ec2_backends["123456789012"][REGION]
+    kinds = {"vpc": "VPC", "subnet": "Subnet", "eni": "NetworkInterface"}
+    ids: list[str] = []
+    try:
+        for entry in stand.native:
+            created = ec2.create_flow_logs(
+                ResourceIds=[entry["ResourceId"]], ResourceType=kinds[entry["ResourceId"].split("-")[0]],
+                TrafficType=entry["TrafficType"], LogDestinationType="cloud-watch-logs",
+                LogGroupName=entry["LogGroupName"], DeliverLogsPermissionArn=entry["DeliverLogsPermissionArn"],
+                LogFormat=entry["LogFormat"],
+            )  # fmt: skip
+            (moto_id,) = created["FlowLogIds"]
+            flow_log = backend.flow_logs.pop(moto_id)
+            flow_log.id = entry["FlowLogId"]
+            backend.flow_logs[flow_log.id] = flow_log
+            ids.append(flow_log.id)
+        yield ids
+    finally:
+        if ids:
+            ec2.delete_flow_logs(FlowLogIds=ids)
+
+
+def test_with_an_inventory_snapshot_its_flow_logs_name_the_groups_and_ec2_is_never_called(
+    aws_env: Stand, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """recommend --inventory with flows from Insights: the log groups and formats come from the snapshot's
+    describe-flow-logs.json, not DescribeFlowLogs — no EC2 call at all, with EC2 unreachable — and the
+    result equals the files'."""
+    import socket
+
+    import sgadvisor.aws.source as source
+    from sgadvisor.aws import clients
+
+    inventory_dir = _collect(aws_env)
+    (inventory_dir / "describe-flow-logs.json").write_text(json.dumps({"FlowLogs": list(aws_env.native)}))
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", f"http://127.0.0.1:{closed}")
+    called: list[str] = []
+    real_make_client = clients.make_client
+
+    def recording_client(session: Any, service: str, settings: AwsSettings) -> Any:
+        client = real_make_client(session, service, settings)
+        prefix = client.meta.service_model.signing_name
+        client.meta.events.register("before-call", lambda model, **_: called.append(f"{prefix}:{model.name}"))
+        return client
+
+    monkeypatch.setattr(source, "make_client", recording_client)
+    scope = AnalysisOptions(scope=Scope(vpcs=frozenset({aws_env.vpc_id})))
+    aws = AwsInputs(settings=AwsSettings(region=REGION), window=aws_env.window)
+    online = recommend(RecommendInputs((), (inventory_dir,), IngestOptions(), scope, aws=aws))
+    assert not [c for c in called if c.startswith("ec2:")]
+    assert "logs:StartQuery" in called
+    assert online.collection.queries == 2 * len(aws_env.native)
+    offline = recommend(
+        RecommendInputs((aws_env.flows,), (inventory_dir,), IngestOptions(window=aws_env.window), scope)
+    )
+    assert online.security_groups == offline.security_groups
+    assert online.rejected_egress == offline.rejected_egress
+    # A snapshot without flow logs: a clear error naming the missing file, still no EC2 call.
+    (inventory_dir / "describe-flow-logs.json").write_text(json.dumps({"FlowLogs": []}))
+    with pytest.raises(AwsError, match="in the inventory snapshot") as missing:
+        recommend(RecommendInputs((), (inventory_dir,), IngestOptions(), scope, aws=aws))
+    assert "describe-flow-logs.json" in (missing.value.hint or "")
+    assert not [c for c in called if c.startswith("ec2:")]
 
 
 def _collect(stand: Stand) -> Path:
@@ -276,9 +417,8 @@ def test_a_custom_format_group_is_parsed_in_the_query(aws_env: Stand, tmp_path: 
     offline = read_flows(custom, IngestOptions(window=aws_env.window)).edges.sort(list(EDGE_KEY))
     query = aws_env.logs.calls_of("StartQuery")[-1].params["queryString"]
     assert query.startswith('parse @message "* * ')
-    approximate = ["local_port_distinct", "remote_port_distinct"]
     assert insights.height > 0
-    assert insights.drop(approximate).equals(offline.drop(approximate))
+    assert insights.equals(offline)
     assert insights["syn_records"].sum() > 0  # tcp-flags counted in the query
 
 
@@ -355,19 +495,17 @@ def test_full_pages_are_split_by_time_and_lose_nothing(aws_env: Stand) -> None:
     aws_env.logs.behaviour = Behaviour.row_cap(700)
     runner = _runner(aws_env, RunnerSettings(limit=700))
     edges = _edges(aws_env, runner)
-    approximate = ["local_port_distinct", "remote_port_distinct"]
     assert runner.stats.splits_by_time > 0
-    # Merged parts: sums/min/max are exact; each part's count_distinct adds up (README, "Distinct ports").
-    assert edges.drop(approximate).equals(_offline_edges(aws_env).drop(approximate))
+    # Merged parts equal the files in every column, the distinct ports too (they no longer add up).
+    assert edges.equals(_offline_edges(aws_env))
 
 
 def test_when_time_cannot_split_the_runner_splits_by_log_stream(aws_env: Stand) -> None:
     aws_env.logs.behaviour = Behaviour.row_cap(700)
     runner = _runner(aws_env, RunnerSettings(limit=700, min_split_seconds=10**9))
     edges = _edges(aws_env, runner)
-    approximate = ["local_port_distinct", "remote_port_distinct"]
     assert runner.stats.splits_by_stream > 0 and runner.stats.splits_by_time == 0
-    assert edges.drop(approximate).equals(_offline_edges(aws_env).drop(approximate))
+    assert edges.equals(_offline_edges(aws_env))
     assert any(
         "@logStream in [" in call.params.get("queryString", "")
         for call in aws_env.logs.calls_of("StartQuery")
@@ -506,9 +644,10 @@ def test_collect_writes_a_snapshot_and_edges_that_recommend_reads_offline(
     assert done.returncode == 0, done.stderr
     kinds = {json.loads(line)["kind"] for line in (tmp_path / "edges.jsonl").read_text().splitlines()}
     assert kinds == {"window", "coverage", "edge"}
-    # --history missing (the default): the replaced and finished ENIs the flows name, from Config (the
-    # replaced instances) and CloudTrail (the tasks), written beside the EC2 documents.
-    assert len(list((tmp_path / "inv").glob("get-resource-config-history-eni-*.json"))) == 2
+    # --history missing (the default): the replaced and finished ENIs the flows name, and those created in
+    # the window (orders-2, ledger-2), from Config (the instances) and CloudTrail (the tasks), written
+    # beside the EC2 documents.
+    assert len(list((tmp_path / "inv").glob("get-resource-config-history-eni-*.json"))) == 4
     assert (tmp_path / "inv" / "lookup-events.json").exists()
     scope = AnalysisOptions(scope=Scope(vpcs=frozenset({aws_env.vpc_id})))
     from_edges = recommend(
