@@ -337,11 +337,8 @@ def test_insights_records_of_a_format_wrongly_assumed_are_exit_2(
     monkeypatch.setattr(sgadvisor.aws.source, "load_aws_flows", load_aws_flows)
     monkeypatch.setattr(sgadvisor.aws.source.AwsClients, "create", staticmethod(lambda *_a, **_k: object()))
     out = tmp_path / "out"
-    assert (
-        run(["recommend", "--inventory", SAMPLE_INVENTORY, "--log-group", "vpc-flows", "--internet", "port",
-             "--out", str(out)])  # fmt: skip
-        == 2
-    )
+    argv = ["recommend", "--inventory", SAMPLE_INVENTORY, "--log-group", "vpc-flows", "--internet", "port"]
+    assert run([*argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "20 of 20 records are malformed or do not fit the assumed format (20 no interface id)" in err
     assert not out.exists()
