@@ -21,6 +21,7 @@ from sgadvisor.analysis.awsranges import load_ip_ranges
 from sgadvisor.analysis.direction import Confidence, EphemeralRanges
 from sgadvisor.analysis.internet import FirewallAction, InternetOptions, InternetPolicy
 from sgadvisor.analysis.recommend import AnalysisOptions, Scope
+from sgadvisor.athena.source import AthenaInputs
 from sgadvisor.aws.clients import AwsSettings
 from sgadvisor.aws.control import Deadline, aws_run
 from sgadvisor.aws.history import HistoryMode
@@ -39,6 +40,7 @@ from sgadvisor.models import Recommendation
 from sgadvisor.outputs import atomic_writer
 from sgadvisor.pipeline import (
     OutputFormat,
+    PrintedSql,
     RecommendInputs,
     load_recommendation,
     recommend,
@@ -175,6 +177,44 @@ HistoryOpt = Annotated[
         "read the inventory from EC2 and flows (with --inventory the snapshot's own history files are used "
         "as they are).",
     ),
+]
+AthenaTableOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--athena-table",
+        metavar="DATABASE.TABLE",
+        help="Read the flows with Amazon Athena from this flow-log table (repeatable: one per format). "
+        "Its definition comes from athena:GetTableMetadata, or from --athena-ddl.",
+    ),
+]
+AthenaDdlOpt = Annotated[
+    list[Path],
+    typer.Option(
+        "--athena-ddl",
+        metavar="FILE",
+        help="The CREATE EXTERNAL TABLE statement of the Athena table (repeatable), instead of asking "
+        "Athena.",
+    ),
+]
+AthenaResultOpt = Annotated[
+    list[Path],
+    typer.Option(
+        "--athena-result",
+        metavar="FILE",
+        help="The result CSV Athena wrote for the SQL --print-sql printed (same window and --bucket-ports): "
+        "the flows, with no AWS call (repeatable: one per table).",
+    ),
+]
+AthenaWorkgroupOpt = Annotated[str | None, typer.Option("--athena-workgroup", help="Athena workgroup.")]
+AthenaOutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--athena-output", metavar="S3URI", help="Athena query result location (else the workgroup's)."
+    ),
+]
+PrintSqlOpt = Annotated[
+    bool,
+    typer.Option("--print-sql", help="Print the Athena SQL that would be submitted and stop (no AWS call)."),
 ]
 InternetOpt = Annotated[
     InternetPolicy | None,
@@ -319,6 +359,21 @@ def _root(
     ] = False,
 ) -> None:
     """sgadvisor turns observed VPC Flow Logs into least-privilege egress rules."""
+
+
+def _athena_inputs(
+    tables: Sequence[str],
+    ddl: Sequence[Path],
+    results: Sequence[Path],
+    workgroup: str | None,
+    output: str | None,
+    print_sql: bool,
+) -> AthenaInputs | None:
+    """The Athena options as one model, or None when no Athena option was given."""
+    athena = AthenaInputs(tuple(tables), tuple(ddl), tuple(results), workgroup, output, print_sql)
+    if print_sql and not athena.active:
+        raise UsageError("--print-sql prints the Athena SQL: pass --athena-ddl FILE (and --athena-table)")
+    return athena if athena.active else None
 
 
 def _aws_inputs(
@@ -517,6 +572,12 @@ def recommend_command(
     max_bytes: MaxBytesOpt = None,
     max_concurrent_queries: MaxQueriesOpt = DEFAULT_MAX_CONCURRENT,
     history: HistoryOpt = HistoryMode.missing,
+    athena_table: AthenaTableOpt = [],  # noqa: B006
+    athena_ddl: AthenaDdlOpt = [],  # noqa: B006
+    athena_result: AthenaResultOpt = [],  # noqa: B006
+    athena_workgroup: AthenaWorkgroupOpt = None,
+    athena_output: AthenaOutputOpt = None,
+    print_sql: PrintSqlOpt = False,
     internet: InternetOpt = None,
     dns_logs: DnsLogsOpt = [],  # noqa: B006
     dns_log_group: DnsLogGroupOpt = [],  # noqa: B006
@@ -580,12 +641,20 @@ def recommend_command(
             ),
         ),
         dns_logs=tuple(dns_logs),
+        athena=_athena_inputs(
+            athena_table, athena_ddl, athena_result, athena_workgroup, athena_output, print_sql
+        ),
         dns_log_groups=tuple(dns_log_group),
         # Found from the Resolver query-logging configurations only when nothing says otherwise.
         dns_discover=not dns_logs and not dns_log_group and internet in (None, InternetPolicy.auto),
     )
-    with _aws_run(inputs.aws, active=not (flows and inventory) or bool(dns_log_group)):
-        result = recommend(inputs)
+    offline_flows = bool(flows) or (inputs.athena is not None and inputs.athena.offline)
+    with _aws_run(inputs.aws, active=not (offline_flows and inventory) or bool(dns_log_group)):
+        try:
+            result = recommend(inputs)
+        except PrintedSql as printed:
+            terminal.out(printed.sql)
+            return
     progress.enter("rendering")
     summary = format_summary(result)
     if out == "-":
@@ -903,6 +972,39 @@ def collect_command(
         terminal.warnings(edges.warnings, quiet=quiet, verbose=verbose, rest="not shown")
 
 
+@app.command("athena-ddl")
+def athena_ddl_command(
+    location: Annotated[
+        str,
+        typer.Option(
+            "--location",
+            metavar="S3URI",
+            help="The flow logs' S3 folder: s3://BUCKET/[PREFIX/]AWSLogs/ACCOUNT/vpcflowlogs/ (every region: "
+            "name them with --region) or one region's folder below it.",
+        ),
+    ],
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format", help="The flow log's LogFormat ('${version} ${srcaddr} ...'); default: AWS's."
+        ),
+    ] = None,
+    parquet: Annotated[bool, typer.Option("--parquet", help="The flow log delivers Parquet files.")] = False,
+    table: Annotated[str, typer.Option("--table", help="The table's name.")] = "vpc_flow_logs",
+    region: Annotated[
+        list[str],
+        typer.Option("--region", help="Regions of the projection (repeatable), for a vpcflowlogs/ folder."),
+    ] = [],  # noqa: B006 - typer reads the default, it is never mutated
+) -> None:
+    """Print a CREATE EXTERNAL TABLE with partition projection for flow logs in S3, for Athena
+    (--athena-table; --athena-ddl FILE offline)."""
+    from sgadvisor.athena.ddl import render_ddl
+    from sgadvisor.flowlogs.fields import DEFAULT_FORMAT
+
+    fields = parse_log_format(log_format) if log_format else DEFAULT_FORMAT
+    terminal.out(render_ddl(location, fields, parquet=parquet, table=table, regions=region))
+
+
 @app.command("render")
 def render_command(
     recommendation: Annotated[
@@ -996,6 +1098,12 @@ def check_command(
     max_bytes: MaxBytesOpt = None,
     max_concurrent_queries: MaxQueriesOpt = DEFAULT_MAX_CONCURRENT,
     history: HistoryOpt = HistoryMode.missing,
+    athena_table: AthenaTableOpt = [],  # noqa: B006
+    athena_ddl: AthenaDdlOpt = [],  # noqa: B006
+    athena_result: AthenaResultOpt = [],  # noqa: B006
+    athena_workgroup: AthenaWorkgroupOpt = None,
+    athena_output: AthenaOutputOpt = None,
+    print_sql: PrintSqlOpt = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -1038,6 +1146,9 @@ def check_command(
         timeout,
         history,
     )
+    athena = _athena_inputs(
+        athena_table, athena_ddl, athena_result, athena_workgroup, athena_output, print_sql
+    )
     request = CheckRequest(
         inputs=RecommendInputs(
             flows=tuple(flows),
@@ -1046,6 +1157,7 @@ def check_command(
             aws=aws,
             progress=_progress(quiet=quiet, verbose=verbose),
             notice=_notice(quiet=quiet),
+            athena=athena,
             analysis=AnalysisOptions(
                 min_window=parse_duration(min_window, option="--min-window"),
                 max_gap=_max_gap(max_gap),
@@ -1067,8 +1179,13 @@ def check_command(
             today=datetime.now(UTC).date(),
         ),
     )
-    with _aws_run(aws, active=not inventory or not (flows or no_flows)):
-        report = run_check(request)
+    offline_flows = bool(flows) or no_flows or (athena is not None and athena.offline)
+    with _aws_run(aws, active=not inventory or not offline_flows):
+        try:
+            report = run_check(request)
+        except PrintedSql as printed:
+            terminal.out(printed.sql)
+            return
     progress.enter("rendering")
     files = render_outputs(report, CheckOutputs(sarif=sarif, junit=junit, markdown=markdown))
     write_all(files)

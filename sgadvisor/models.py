@@ -31,7 +31,7 @@ class WindowOut(_Model):
 
 
 class CollectionOut(_Model):
-    source: Literal["files", "insights", "edges"]
+    source: Literal["files", "insights", "athena", "edges"]
     queries: int = 0
     result_rows: int = 0
     records_scanned: int = 0

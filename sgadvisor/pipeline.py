@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from sgadvisor.analysis.internet import InternetPolicy
 from sgadvisor.analysis.recommend import AnalysisOptions, build_recommendation
+from sgadvisor.athena.source import AthenaInputs
 from sgadvisor.aws.history import HistoryMode
 from sgadvisor.aws.source import AwsClients, AwsInputs, Documents
 from sgadvisor.errors import InputError
@@ -46,6 +47,7 @@ class RecommendInputs:
     analysis: AnalysisOptions
     aws: AwsInputs | None = None
     dns_logs: tuple[Path, ...] = ()  # Route 53 Resolver query logs (--dns-logs)
+    athena: AthenaInputs | None = None  # --athena-table/--athena-ddl/--athena-result: flows from Athena
     # AWS mode: query-log groups read with Logs Insights (--dns-log-group); with ``dns_discover`` (neither
     # --dns-logs nor --dns-log-group, --internet auto or unset) those the VPCs in scope log to, when the
     # flows come from Insights too: then the policy becomes auto if any is found (sgadvisor.aws.dns).
@@ -65,9 +67,12 @@ class LoadedInputs:
 def load_inputs(inputs: RecommendInputs) -> LoadedInputs:
     """Inventory first: its ENI addresses decide the direction of records without flow-direction."""
     clients = None
-    if not inputs.flows or not inputs.inventory:
+    offline_flows = bool(inputs.flows) or (inputs.athena is not None and inputs.athena.offline)
+    if not offline_flows or not inputs.inventory:
         clients = AwsClients.create((inputs.aws or AwsInputs()).settings)
     inventory, documents = _load_inventory(inputs, clients)
+    if inputs.athena is not None and inputs.athena.active:
+        return _load_athena(inputs, inventory, documents)
     if inputs.flows:
         flows = read_flows(list(inputs.flows), inputs.ingest, addresses=inventory.addresses)
         _require_records(flows, " ".join(str(p) for p in inputs.flows))
@@ -75,7 +80,10 @@ def load_inputs(inputs: RecommendInputs) -> LoadedInputs:
     from sgadvisor.aws.source import load_aws_flows
 
     assert clients is not None
-    read, discovery = load_aws_flows(clients, inputs.aws or AwsInputs(), inventory, inputs.progress)
+    # With a snapshot (--inventory), its describe-flow-logs.json names the log groups and formats: no EC2.
+    read, discovery = load_aws_flows(
+        clients, inputs.aws or AwsInputs(), inventory, inputs.progress, from_snapshot=documents is None
+    )
     # A format assumed for a log group (the default, when DescribeFlowLogs names none) is a warning of the
     # flows, and records it does not fit count toward --max-malformed (exit 2), as for files.
     read = replace(read, flows=replace(read.flows, warnings=(*discovery.warnings, *read.flows.warnings)))
@@ -90,6 +98,41 @@ def load_inputs(inputs: RecommendInputs) -> LoadedInputs:
         bytes_scanned=read.stats.bytes_scanned,
     )
     return LoadedInputs(read.flows, inventory, collection)
+
+
+def _load_athena(inputs: RecommendInputs, inventory: Inventory, documents: Documents | None) -> LoadedInputs:
+    """Flows from Athena (DESIGN §4.2 edges computed by the engine), over --start/--end or --since/--lag."""
+    from sgadvisor.athena.source import load_athena_flows
+    from sgadvisor.aws.flows import insights_window
+
+    assert inputs.athena is not None
+    aws = inputs.aws or AwsInputs()
+    window = inputs.ingest.window or aws.window or insights_window(aws.since, aws.lag)
+    loaded = load_athena_flows(
+        inputs.athena, inventory, window, aws.settings,
+        bucket=inputs.ingest.bucket, max_bytes=aws.max_bytes, progress=inputs.progress,
+    )  # fmt: skip
+    if loaded.flows is None:
+        raise PrintedSql(loaded.sql or "")
+    check_malformed(loaded.flows.accounting, inputs.ingest.max_malformed)
+    _require_records(loaded.flows, "the Athena query")
+    return LoadedInputs(
+        loaded.flows, _with_history(inputs, inventory, documents, loaded.flows), loaded.collection
+    )
+
+
+def _read_from_aws(inputs: RecommendInputs, loaded: LoadedInputs) -> bool:
+    """Were the flows read from AWS just now (Insights, or an Athena query — not its result files)?"""
+    offline_athena = inputs.athena is not None and inputs.athena.offline
+    return loaded.collection is not None and not offline_athena
+
+
+class PrintedSql(Exception):
+    """--print-sql: the run ends with the SQL that would be submitted (the CLI prints it, exit 0)."""
+
+    def __init__(self, sql: str) -> None:
+        super().__init__("--print-sql")
+        self.sql = sql
 
 
 def load_inventory(inputs: RecommendInputs, clients: AwsClients | None = None) -> Inventory:
@@ -164,7 +207,7 @@ def recommend(inputs: RecommendInputs) -> Recommendation:
 
         dns = read_dns_logs(list(inputs.dns_logs), start, end)
         analysis = replace(analysis, internet=replace(analysis.internet, dns=dns))
-    elif inputs.dns_log_groups or (inputs.dns_discover and loaded.collection is not None):
+    elif inputs.dns_log_groups or (inputs.dns_discover and _read_from_aws(inputs, loaded)):
         # AWS mode: query logs in CloudWatch Logs, read with Insights over the flow window (and any
         # --dns-logs files beside them, into the same tables).
         from sgadvisor.aws.dns import load_aws_dns_logs

@@ -246,11 +246,17 @@ def test_insights_edges_equal_the_file_edges(aws_env: Stand) -> None:
         w = aws_env.window
         assert find_holes(online_spans[eni], w.start, w.end, 600) == find_holes(spans, w.start, w.end, 600)
     coverage = ["interface_id", "first_start", "last_end", "records", "nodata", "skipdata", "subnet_id"]
-    assert (
-        read.coverage.select(coverage)
-        .sort("interface_id")
-        .equals(offline_flows.coverage.select(coverage).sort("interface_id"))
+    online_coverage, file_coverage = (
+        read.coverage.sort("interface_id"),
+        offline_flows.coverage.sort("interface_id"),
     )
+    assert online_coverage.select(coverage).equals(file_coverage.select(coverage))
+    # The delivering flow logs: the S3 file names say them, discovery too; the CloudWatch Logs export
+    # (filter-log-events JSON) names none, discovery the NAT gateway's.
+    named = file_coverage["flow_logs"].is_not_null()
+    assert online_coverage.filter(named)["flow_logs"].equals(file_coverage.filter(named)["flow_logs"])
+    nat = next(e["FlowLogId"] for e in aws_env.native if e["LogGroupName"] == "/vpc/flowlogs/nat-gateway")
+    assert online_coverage.filter(~named)["flow_logs"].to_list() == [nat]
     # Per format, one scan of the window for the edges of every ENI and one for their delivery, never one
     # per ENI.
     assert runner.stats.queries == 2 * len(formats)
@@ -773,7 +779,13 @@ def test_every_aws_call_is_allowed_by_the_example_iam_policy(
     assert history_calls <= called
     assert called <= allowed, f"not in examples/iam-policy.json: {sorted(called - allowed)}"
     read_only = ("Describe", "Get", "List", "LookupEvents", "StartQuery", "StopQuery")
-    assert all(a.split(":")[1].startswith(read_only) for a in allowed)
+    # Read-only everywhere, but for Athena's results: it writes them to the output location (one bucket
+    # prefix of the user's choosing), which is all the write statement allows.
+    for statement in policy["Statement"]:
+        if statement.get("Sid") == "SgadvisorAthenaQueryResults":
+            assert all(r.startswith("arn:aws:s3:::RESULT-BUCKET") for r in statement["Resource"])
+            continue
+        assert all(a.split(":")[1].startswith(read_only) for a in statement["Action"]), statement
 
 
 def test_an_old_flow_log_does_not_cover_an_eni_whose_records_never_arrived(

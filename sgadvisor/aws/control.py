@@ -32,7 +32,7 @@ from sgadvisor.errors import AwsError
 # botocore's standard retry mode sleeps rand(0,1) * min(2 ** (attempt - 1), 20) seconds after a throttling
 # error (less after other errors): the longest the next retry may wait.
 _MAX_BACKOFF = 20.0
-_CLEANUP_OPERATIONS = frozenset({"StopQuery"})  # sent after the deadline, once each, to stop queries
+_CLEANUP_OPERATIONS = frozenset({"StopQuery", "StopQueryExecution"})  # sent after the deadline, once each
 
 
 class TimeoutExceeded(AwsError):

@@ -1,8 +1,10 @@
 """Which CloudWatch log groups hold the flow logs of the ENIs in scope, and in which format.
 
 DescribeFlowLogs names, per flow log, its resource (VPC, subnet or ENI), its destination and its
-``LogFormat``. Flow logs that deliver to CloudWatch Logs are grouped by log group: a group written in the
-default format can use Insights' discovered fields, a custom format needs a generated ``parse @message``.
+``LogFormat``; with ``--inventory`` the snapshot's ``describe-flow-logs.json`` does
+(:func:`flow_log_entries`), and EC2 is not asked. Flow logs that deliver to CloudWatch Logs are grouped
+by log group: a group written in the default format can use Insights' discovered fields, a custom format
+needs a generated ``parse @message``.
 Two formats in one group are detected: they are queried separately when their field counts differ (a
 regular expression on ``@message`` tells the records apart), and refused otherwise.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from sgadvisor.errors import UsageError
 from sgadvisor.flowlogs.fields import DEFAULT_FORMAT, parse_log_format
+from sgadvisor.inventory.model import FlowLogConfig
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,25 @@ class Discovery:
         return tuple(sorted({f.log_group for f in self.formats}))
 
 
+def flow_log_entries(configs: Iterable[FlowLogConfig]) -> list[dict[str, Any]]:
+    """An inventory snapshot's flow logs (``Inventory.flow_logs``) as DescribeFlowLogs entries, for
+    :func:`select_flow_logs` and :func:`discover_formats`."""
+    entries = []
+    for config in configs:
+        entry: dict[str, Any] = {
+            "FlowLogId": config.flow_log_id,
+            "ResourceId": config.resource_id,
+            "TrafficType": config.traffic_type,
+            "LogDestinationType": config.destination_type,
+        }
+        if config.log_format:
+            entry["LogFormat"] = config.log_format
+        if config.log_group:
+            entry["LogGroupName"] = config.log_group
+        entries.append(entry)
+    return entries
+
+
 def select_flow_logs(
     flow_logs: Iterable[Mapping[str, Any]], resources: Collection[str] | None
 ) -> list[Mapping[str, Any]]:
@@ -60,10 +82,12 @@ def select_flow_logs(
     return chosen
 
 
-def discover_formats(flow_logs: Iterable[Mapping[str, Any]], log_groups: Sequence[str] = ()) -> Discovery:
+def discover_formats(
+    flow_logs: Iterable[Mapping[str, Any]], log_groups: Sequence[str] = (), source: str = "DescribeFlowLogs"
+) -> Discovery:
     """Group CloudWatch flow logs by log group and format. ``log_groups``, when given (``--log-group``),
     restricts the result to those groups; a named group with no known flow log is assumed to hold the
-    default format, with a warning."""
+    default format, with a warning. ``source``: where the flow logs were read, for that warning."""
     by_group: dict[str, dict[tuple[str, ...], list[Mapping[str, Any]]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -78,7 +102,7 @@ def discover_formats(flow_logs: Iterable[Mapping[str, Any]], log_groups: Sequenc
         found = by_group.get(group)
         if not found:
             warnings.append(
-                f"log group {group}: no flow log in DescribeFlowLogs writes to it; default format assumed"
+                f"log group {group}: no flow log in {source} writes to it; default format assumed"
             )
             formats.append(LogGroupFormat(group, DEFAULT_FORMAT, (), (), ()))
             continue

@@ -12,6 +12,19 @@ one ``stats … by`` over the record key with the §4.2 port bucketing done in-q
 
 Direction, pkt-address preference and the final orientation are applied after the query by the same code
 that turns files into edges (``EdgeAggregator``), so both sources give identical edges.
+
+Distinct ports merge exactly however the runner splits a query (README "Distinct ports"). The files carry
+each side's port moments (Σ p and Σ p², centred) so that merged parts still tell 1, 2 and "3 or more"
+ports apart; the analysis asks nothing finer. The query does not sum squares of ports: how the service
+prints large sums (all digits, or an exponent with how many) is not documented, and Σ p² of a busy edge
+passes 10^15 (about a million records over --since 14d), where a shortened print would break the test
+"every port is the min or the max". Each row gives instead the small numbers that decide that answer for
+its own records: min, max and ``count_distinct`` of each port (the service documents its distinct count
+as approximate for high cardinalities; one, two or three values are counted exactly by any distinct-count
+sketch in practice). From them :func:`rows_to_grouped` writes moments that stand for the row's ports
+(min; min and max; min, min + 1 and max), which merge across rows, time splits and stream splits to the
+answer the files give. Numbers are read however the service prints them (``12``, ``1.2E10``,
+``1.2e+10``).
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from sgadvisor.aws.discovery import LogGroupFormat
+from sgadvisor.flowlogs.edges import _CENTRE as PORT_CENTRE  # the files' centre of the port moments
 from sgadvisor.flowlogs.edges import (
     PORT_MOMENTS,
     EdgeAggregator,
@@ -147,15 +161,12 @@ def rows_to_spans(rows: Sequence[Mapping[str, str | None]]) -> pl.DataFrame:
     text = pl.String()
     raw = pl.from_dicts(list(rows), schema={iface: text, subnet: text, "first_start": text, "last_end": text})
 
-    def number(column: str) -> pl.Expr:
-        return pl.col(column).cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
-
-    start = number("first_start")
+    start = insights_integer(pl.col("first_start"))
     return (
         raw.select(
             pl.col(iface).alias("interface_id"),
             start.alias("start"),
-            pl.max_horizontal(start, number("last_end")).alias("end"),
+            pl.max_horizontal(start, insights_integer(pl.col("last_end"))).alias("end"),
             pl.when(~pl.col(subnet).is_in(["", "-"])).then(pl.col(subnet)).alias("subnet_id"),
         )
         .filter(pl.col("interface_id").is_not_null() & ~pl.col("interface_id").is_in(["", "-"]))
@@ -184,7 +195,7 @@ def rows_to_grouped(
         value = pl.col(sources[column])
         value = pl.when(value.is_in(["", "-"])).then(None).otherwise(value)
         if dtype == pl.Int64():
-            value = value.cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
+            value = insights_integer(value)
             if column in _ZERO_WHEN_ABSENT:
                 value = value.fill_null(0)
         columns.append(value.alias(column))
@@ -192,6 +203,17 @@ def rows_to_grouped(
     if "tcp-flags" not in fmt.fields:
         frame = frame.with_columns(pl.lit(0, dtype=pl.Int64).alias("flags_known"))
     return _to_grouped(frame, aggregator, target)
+
+
+def insights_integer(text: pl.Expr) -> pl.Expr:
+    """A number of a result row as an integer, however the service printed it: digits (read exactly,
+    whatever their count), or a decimal or scientific form (``3.0``, ``1.2E10``, ``1.2e+10``: read as a
+    double, exact below 2^53, and rounded). Text that is no number is null."""
+    stripped = text.str.strip_chars()
+    exact = stripped.cast(pl.Int64, strict=False)
+    floating = stripped.cast(pl.Float64, strict=False)
+    finite = floating.is_finite() & (floating.abs() < 2.0**63)
+    return pl.coalesce(exact, pl.when(finite).then(floating.round(0)).cast(pl.Int64, strict=False))
 
 
 def _row_sources() -> dict[str, str]:
@@ -227,12 +249,9 @@ def _empty_records() -> pl.LazyFrame:
 
 def _to_grouped(frame: pl.DataFrame, aggregator: EdgeAggregator, target: pl.Schema) -> pl.DataFrame:
     """Categorise like the file path (no window: the query's time range is the window), apply the
-    pkt-address rule, and count the bucketed side's distinct ports from the query's count_distinct."""
-    # A row whose port is 0 in the key holds bucketed ports (then its max is not 0), genuine port-0
-    # records, or both; count_distinct counted a genuine 0 too, and the edge adds it back once.
-    bucketed_src = (pl.col("sport_raw") == 0) & (pl.col("sport_max") != 0)
-    bucketed_dst = (pl.col("dport_raw") == 0) & (pl.col("dport_max") != 0)
-    zero_src, zero_dst = (pl.col("sport_min") == 0).cast(pl.Int64), (pl.col("dport_min") == 0).cast(pl.Int64)
+    pkt-address rule, and give each side the port moments that stand for its ports (module docstring)."""
+    s1, s2 = _standin_moments("sport")
+    d1, d2 = _standin_moments("dport")
     shaped = (
         frame.with_columns(
             pl.col("first_start").alias("start"),
@@ -247,11 +266,39 @@ def _to_grouped(frame: pl.DataFrame, aggregator: EdgeAggregator, target: pl.Sche
         .with_columns(
             pl.col("sport_raw").alias("sport"),
             pl.col("dport_raw").alias("dport"),
-            # The query counts distinct ports itself; the port moments the file paths merge are unknown.
-            pl.when(bucketed_src).then(pl.col("sport_n") - zero_src).otherwise(0).alias("_src_n"),
-            pl.when(bucketed_dst).then(pl.col("dport_n") - zero_dst).otherwise(0).alias("_dst_n"),
-            *(pl.lit(None, dtype=pl.Int64).alias(c) for c in PORT_MOMENTS),
+            *(e.alias(c) for e, c in zip((s1, s2, d1, d2), PORT_MOMENTS, strict=True)),
+            # No count of its own: the edges count from the moments, as for files.
+            *(pl.lit(None, dtype=pl.Int64).alias(c) for c in ("_src_n", "_dst_n")),
             pl.col("seconds").alias("_seconds"),
         )
     )
     return shaped.select([pl.col(c).cast(dtype) for c, dtype in target.items()])
+
+
+def _standin_moments(side: str) -> tuple[pl.Expr, pl.Expr]:
+    """(Σ, Σ²) of centred ports that stand for the ports of one side of a row (``sport``/``dport``): the
+    min alone when min = max; else the min and the max when the row has at most two ports (its
+    ``count_distinct`` says so, or no port lies between min and max); else the min, min + 1 and the max —
+    a port strictly inside, which every merge keeps inside. The records not named take the min. Summed
+    over rows, parts and splits they answer as the real ports' moments do: one port if min = max, two if
+    every port is the min or the max, else "3 or more" (``_distinct_ports`` in flowlogs/edges.py). A row
+    without ports (NODATA) has none: null, which sums as 0."""
+    low, high = pl.col(f"{side}_min"), pl.col(f"{side}_max")
+    records, counted = pl.col("records"), pl.col(f"{side}_n")
+    a, b = low - PORT_CENTRE, high - PORT_CENTRE
+    # 1, 2 or 3 ("3 or more"); an absent count is taken as many (the files' count is an upper bound too).
+    ports = (
+        pl.when(low == high)
+        .then(1)
+        .when((high - low == 1) | (counted.fill_null(3) <= 2) | (records < 3))
+        .then(2)
+        .otherwise(3)
+    )
+    at_low = records - ports + 1
+    s1 = a * at_low + pl.when(ports >= 2).then(b).otherwise(0) + pl.when(ports == 3).then(a + 1).otherwise(0)
+    s2 = (
+        a * a * at_low
+        + pl.when(ports >= 2).then(b * b).otherwise(0)
+        + pl.when(ports == 3).then((a + 1) * (a + 1)).otherwise(0)
+    )
+    return s1, s2

@@ -4,7 +4,8 @@ One scan of the window per log-group format, for every ENI at once (never one qu
 runner splits it only when a result may have been cut. The window ends ``--lag`` before now because
 flow-log delivery lags 5-10 minutes (DESIGN §7). Before anything runs, the bytes to scan are estimated
 from DescribeLogGroups (stored bytes times the window's share of the retained span) and ``--max-bytes``
-refuses a run above its limit.
+refuses a run above its limit; while it runs, the limit holds on the bytes the queries actually scanned
+(``sgadvisor.aws.cost.ScanBudget``): a split or retry that could pass it stops the run (exit 2).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sgadvisor.accounting import Ledger
+from sgadvisor.aws.cost import ScanBudget
 from sgadvisor.aws.discovery import LogGroupFormat
 from sgadvisor.aws.edges_query import (
     INSIGHTS_SPAN_SECONDS,
@@ -24,7 +26,7 @@ from sgadvisor.aws.edges_query import (
     span_query,
 )
 from sgadvisor.aws.insights import InsightsRunner, QueryTask, RunStats
-from sgadvisor.errors import AwsError, CostLimitError
+from sgadvisor.errors import AwsError
 from sgadvisor.flowlogs.edges import DEFAULT_BUCKET, EdgeAggregator, FlowEdges, PortRange, Window
 
 DAY = 86_400
@@ -50,10 +52,17 @@ def estimate_scan_bytes(
 
     storedBytes is what the group keeps (compressed); Insights bills scanned, uncompressed bytes, so the
     real figure is usually higher. The estimate is a guard against surprises, not an invoice."""
+    return sum(group_scan_bytes(logs, log_groups, window, now).values())
+
+
+def group_scan_bytes(
+    logs: Any, log_groups: Sequence[str], window: Window, now: float | None = None
+) -> dict[str, int]:
+    """:func:`estimate_scan_bytes` per log group: what one query of the window over it should scan."""
     from sgadvisor.aws.clients import aws_errors
 
     now_s = int(now if now is not None else time.time())
-    total = 0
+    out: dict[str, int] = {}
     for name in log_groups:
         with aws_errors(f"DescribeLogGroups {name}"):
             group = _find_log_group(logs, name)
@@ -64,8 +73,8 @@ def estimate_scan_bytes(
         oldest = max(created, now_s - int(retention) * DAY) if retention else created
         span = max(now_s - oldest, 1)
         share = min(1.0, window.seconds / span)
-        total += int(int(group.get("storedBytes", 0)) * share)
-    return total
+        out[name] = int(int(group.get("storedBytes", 0)) * share)
+    return out
 
 
 def _find_log_group(logs: Any, name: str) -> dict[str, Any] | None:
@@ -88,16 +97,17 @@ def read_insights(
     with_spans: bool = True,
 ) -> InsightsRead:
     """Run the edge query over ``window`` for every format and fold the rows into flow edges; with
-    ``with_spans`` also the span query, without which no interface has coverage (edges only)."""
+    ``with_spans`` also the span query, without which no interface has coverage (edges only).
+    ``max_bytes`` refuses the run when the planning estimate is above it, and any query (a split, a retry)
+    that could take the bytes actually scanned above it (exit 2, queries in flight stopped)."""
     groups = sorted({f.log_group for f in formats})
-    # The span query scans the window a second time.
-    estimate = estimate_scan_bytes(runner.logs, groups, window, now) * (2 if with_spans else 1)
+    per_group = group_scan_bytes(runner.logs, groups, window, now)
+    # Each format's queries scan its whole group (a mixed group once per format); the span query scans
+    # the window a second time.
+    estimate = sum(per_group[f.log_group] for f in formats) * (2 if with_spans else 1)
     runner.progress(f"estimated scan: {estimate / 1e9:.2f} GB over {len(groups)} log groups")
-    if max_bytes is not None and estimate > max_bytes:
-        raise CostLimitError(
-            f"the query would scan about {estimate:,} bytes, above --max-bytes {max_bytes:,}",
-            hint="shorten the window (--since), narrow the scope, or raise --max-bytes",
-        )
+    budget = ScanBudget(max_bytes)
+    budget.plan(estimate, "the Logs Insights queries")
     ledger = Ledger()
     aggregator = EdgeAggregator(ledger=ledger, bucket=bucket, window=None)
     # Per format, the edge query and, unless only edges are wanted, the span query (when each interface's
@@ -111,6 +121,7 @@ def read_insights(
             build=_builder(fmt, bucket),
             label=fmt.log_group,
             source=2 * index,
+            estimated_bytes=per_group[fmt.log_group],
         )
         tasks.append(edges_task)
         if with_spans:
@@ -118,7 +129,8 @@ def read_insights(
                 replace(edges_task, build=_span_builder(fmt), label=f"{fmt.log_group} (spans)",
                         source=2 * index + 1, time_slot=INSIGHTS_SPAN_SECONDS)
             )  # fmt: skip
-    for result in runner.run(tasks):
+    results = runner.run(tasks, budget)
+    for result in results:
         index, kind = divmod(result.task.source, 2)
         if kind == 0:
             fmt = formats[index]
@@ -127,7 +139,13 @@ def read_insights(
             aggregator.add_spans(rows_to_spans(result.rows))
     aggregator.source = "insights"
     flows = aggregator.finish(addresses)
-    return InsightsRead(replace(flows, window=window), runner.stats, estimate)
+    warnings = flows.warnings
+    if budget.exceeded:  # every query was admitted, but some scanned more than their estimates
+        warnings += (
+            f"Logs Insights scanned {budget.scanned:,} bytes, above --max-bytes {max_bytes:,}: the queries "
+            "scanned more than estimated",
+        )
+    return InsightsRead(replace(flows, window=window, warnings=warnings), runner.stats, estimate)
 
 
 def _flow_logs(fmt: LogGroupFormat) -> str | None:

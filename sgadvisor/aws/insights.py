@@ -1,6 +1,8 @@
 """Run Logs Insights queries robustly and cheaply: a bounded number in flight with a queue of our own,
 backoff, polling until Complete, retries of failed queries, adaptive splitting of full pages, StopQuery on
-interrupt, and an account of queries, rows, records and bytes.
+interrupt, and an account of queries, rows, records and bytes. With a :class:`ScanBudget` (``--max-bytes``)
+every query is admitted against the bytes actually scanned so far: a split or a retry that could pass the
+limit is refused (exit 2) before it starts, and the queries in flight are stopped.
 
 Facts this relies on (DESIGN §7, CloudWatch Logs API reference):
 * StartQuery ``startTime``/``endTime`` are epoch seconds, both inclusive;
@@ -20,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sgadvisor.aws.control import Deadline, note_stopped
-from sgadvisor.errors import AwsError
+from sgadvisor.aws.cost import ScanBudget
+from sgadvisor.errors import AwsError, CostLimitError
 
 PAGE_ROWS = 10_000
 MAX_LIMIT = 100_000
@@ -45,6 +48,9 @@ class QueryTask:
     # Rows that scale with time (one per interface and slot, the span query): split by time first, down
     # to this many seconds, before splitting by stream.
     time_slot: int | None = None
+    # Bytes this query is expected to scan (--max-bytes): the caller's planning estimate; for a split
+    # part, its share of what its parent actually scanned.
+    estimated_bytes: int = 0
 
     @property
     def text(self) -> str:
@@ -91,6 +97,7 @@ class _InFlight:
     delay: float
     started: float = 0.0
     status: str = "Scheduled"  # as last seen, for the --timeout message
+    token: int = 0  # its reservation in the run's ScanBudget
 
 
 @dataclass
@@ -106,10 +113,13 @@ class InsightsRunner:
     stats: RunStats = field(default_factory=RunStats)
     deadline: Deadline = field(default_factory=Deadline)  # --timeout: checked between polls
     _blocked: tuple[str, str, float] | None = field(default=None, init=False, repr=False)
+    _budget: ScanBudget = field(default_factory=ScanBudget, init=False, repr=False)
 
-    def run(self, tasks: Iterable[QueryTask]) -> list[TaskResult]:
+    def run(self, tasks: Iterable[QueryTask], budget: ScanBudget | None = None) -> list[TaskResult]:
         """Every task's complete result (split parts included); StopQuery for everything in flight if
-        interrupted (Ctrl-C) or failed, so no query keeps running and costing after we stop."""
+        interrupted (Ctrl-C) or failed, so no query keeps running and costing after we stop. ``budget``:
+        each query (splits and retries too) is admitted against the bytes scanned so far (--max-bytes)."""
+        self._budget = budget if budget is not None else ScanBudget()
         pending: deque[QueryTask] = deque(tasks)
         running: list[_InFlight] = []
         done: list[TaskResult] = []
@@ -119,18 +129,26 @@ class InsightsRunner:
                 self.deadline.check(lambda: self._waiting_for(running))
                 while pending and len(running) < self.settings.max_concurrent:
                     task = pending.popleft()
+                    token = self._budget.reserve(task.estimated_bytes, f"query {task.label}")
                     query_id = self._start(task)
                     if query_id is None:  # the account's concurrency quota is full: wait, then retry
+                        self._budget.release(token)
                         pending.appendleft(task)
                         start_delay = min(max(2 * start_delay, 1.0), self.settings.start_backoff_max)
                         break
                     start_delay = 0.0
-                    running.append(_InFlight(task, query_id, self.clock() + self.settings.poll_initial,
-                                             self.settings.poll_initial, self.clock()))  # fmt: skip
+                    poll, now = self.settings.poll_initial, self.clock()
+                    running.append(_InFlight(task, query_id, now + poll, poll, now, token=token))
                 self._poll_due(running, pending, done)
                 if pending or running:
                     blocked = bool(pending) and len(running) < self.settings.max_concurrent
                     self._wait(running, start_delay if blocked else 0.0)
+        except CostLimitError as error:
+            stopped = self._stop_all(running)
+            if stopped:
+                error.message += f"; stopped the queries still running ({', '.join(stopped)})"
+                error.args = (error.message,)
+            raise
         except BaseException as error:
             note_stopped(error, self._stop_all(running))
             raise
@@ -190,13 +208,23 @@ class InsightsRunner:
                 flight.next_poll = now + flight.delay
                 continue
             running.remove(flight)
+            statistics = page.get("statistics") or {}
+            self._account(flight, statistics)
             if status == "Complete":
                 rows, paged = self._all_rows(flight.query_id, page)
-                self._complete(flight.task, rows, paged, page.get("statistics", {}), pending, done)
+                self._complete(flight.task, rows, paged, statistics, pending, done)
             elif status == "Timeout":
                 self._split(flight.task, pending, reason="timed out (60 minutes)", timed_out=True)
             else:
                 self._retry(flight.task, status, pending)
+
+    def _account(self, flight: _InFlight, statistics: dict[str, Any]) -> None:
+        """What an ended query scanned (whatever its status: a failed one is billed too), in the stats and
+        the budget; without statistics its estimate stands for it in the budget."""
+        scanned = statistics.get("bytesScanned")
+        self.stats.records_scanned += int(statistics.get("recordsScanned", 0))
+        self.stats.bytes_scanned += int(scanned or 0)
+        self._budget.settle(flight.token, scanned)
 
     def _get_results(self, query_id: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
@@ -232,13 +260,13 @@ class InsightsRunner:
         pending: deque[QueryTask],
         done: list[TaskResult],
     ) -> None:
-        self.stats.records_scanned += int(statistics.get("recordsScanned", 0))
-        self.stats.bytes_scanned += int(statistics.get("bytesScanned", 0))
         # Full: as long as the limit, or one unpaged page of 10,000 (an API that stops at one page).
         full = len(rows) >= self.settings.limit or (len(rows) >= PAGE_ROWS and not paged)
         if full and self.settings.split_full_pages:
             # A page as long as the limit may have been cut: never trust it, split and run again.
-            self._split(task, pending, reason=f"returned {len(rows):,} rows, the limit")
+            scanned = statistics.get("bytesScanned")
+            self._split(task, pending, reason=f"returned {len(rows):,} rows, the limit",
+                        scanned=None if scanned is None else int(scanned))  # fmt: skip
             return
         self.stats.result_rows += len(rows)
         done.append(TaskResult(task, rows, statistics))
@@ -254,7 +282,13 @@ class InsightsRunner:
         pending.append(replace(task, attempt=task.attempt + 1))
 
     def _split(
-        self, task: QueryTask, pending: deque[QueryTask], *, reason: str, timed_out: bool = False
+        self,
+        task: QueryTask,
+        pending: deque[QueryTask],
+        *,
+        reason: str,
+        timed_out: bool = False,
+        scanned: int | None = None,
     ) -> None:
         """Split a task whose result may have been cut (or that timed out) into parts that each return less.
 
@@ -262,7 +296,11 @@ class InsightsRunner:
         lineage (it helps when the data is time-local, and it is the cure for a 60-minute timeout), and a
         part that comes back full again is split by log stream, which the field index serves without
         rescanning the other streams. A single stream that is still full is split by time again; when
-        neither can split further the run stops with an error: never a silent truncation."""
+        neither can split further the run stops with an error: never a silent truncation.
+
+        Each part is expected to scan its share of what the task scanned (``scanned``, its statistics;
+        else the task's own estimate): by seconds for a time split, by streams for a stream split."""
+        base = scanned if scanned is not None else task.estimated_bytes
         shortest = task.time_slot or self.settings.min_split_seconds
         can_time = task.end - task.start >= 2 * shortest
         single_stream = len(task.streams) == 1
@@ -271,12 +309,17 @@ class InsightsRunner:
             self.stats.splits_by_time += 1
             self.progress(f"query {task.label} {reason}: splitting its time range")
             later = task.time_splits + 1
+            seconds = task.end - task.start + 1
+            first = _share(base, middle - task.start + 1, seconds)
+            second = _share(base, task.end - middle, seconds)
             pending.appendleft(
-                replace(task, end=middle, label=f"{task.label}[a]", attempt=0, time_splits=later)
-            )
+                replace(task, end=middle, label=f"{task.label}[a]", attempt=0, time_splits=later,
+                        estimated_bytes=first)
+            )  # fmt: skip
             pending.appendleft(
-                replace(task, start=middle + 1, label=f"{task.label}[b]", attempt=0, time_splits=later)
-            )
+                replace(task, start=middle + 1, label=f"{task.label}[b]", attempt=0, time_splits=later,
+                        estimated_bytes=second)
+            )  # fmt: skip
             return
         streams = list(task.streams) or list(self.list_streams(task) if self.list_streams else [])
         if len(streams) < 2:
@@ -292,8 +335,9 @@ class InsightsRunner:
         for index, part in enumerate(parts, 1):
             # time_splits stays > 0: a full part splits by stream again before it splits by time.
             child = replace(
-                task, streams=tuple(part), label=f"{task.label}[s{index}]", attempt=0, time_splits=1
-            )
+                task, streams=tuple(part), label=f"{task.label}[s{index}]", attempt=0, time_splits=1,
+                estimated_bytes=_share(base, len(part), len(streams)),
+            )  # fmt: skip
             pending.appendleft(child)
 
     def _stream_parts(self, task: QueryTask, streams: list[str]) -> list[list[str]]:
@@ -344,6 +388,11 @@ class InsightsRunner:
             label, code, since = self._blocked
             parts.append(f"StartQuery for {label} was refused with {code} for {now - since:.1f} s")
         return "; ".join(parts) or "waiting for Logs Insights"
+
+
+def _share(total: int, part: int, whole: int) -> int:
+    """``total`` bytes times ``part / whole``, rounded up (an estimate errs on the side of the limit)."""
+    return -(-max(total, 0) * part // max(whole, 1))
 
 
 def run_user_query(

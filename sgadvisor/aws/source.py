@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from sgadvisor.aws.clients import AwsSettings, aws_errors, make_client, make_session
-from sgadvisor.aws.discovery import Discovery, discover_formats, select_flow_logs
+from sgadvisor.aws.discovery import Discovery, discover_formats, flow_log_entries, select_flow_logs
 from sgadvisor.aws.flows import InsightsRead, insights_window, read_insights, stream_lister
 from sgadvisor.aws.history import (
     HistoryFetch,
@@ -131,21 +131,36 @@ def snapshot_inventory(documents: Documents, history: Documents | None = None) -
     )
 
 
-def discover(clients: AwsClients, inputs: AwsInputs, inventory: Inventory) -> Discovery:
-    """The log groups and formats holding the flow logs of the inventory's VPCs, subnets and ENIs."""
+def discover(
+    clients: AwsClients, inputs: AwsInputs, inventory: Inventory, *, from_snapshot: bool = False
+) -> Discovery:
+    """The log groups and formats holding the flow logs of the inventory's VPCs, subnets and ENIs: from
+    DescribeFlowLogs, or with ``from_snapshot`` (``--inventory``) from the snapshot's
+    describe-flow-logs.json, without calling EC2 (a run with a snapshot needs no EC2 access)."""
     resources: set[str] = set(inventory.interfaces)
     for interface in inventory.interfaces.values():
         resources.update(r for r in (interface.vpc_id, interface.subnet_id) if r)
     resources.update(g.vpc_id for g in inventory.groups.values() if g.vpc_id)
-    with aws_errors("DescribeFlowLogs"):
-        paginator = clients.ec2.get_paginator("describe_flow_logs")
-        flow_logs = [fl for page in paginator.paginate() for fl in page.get("FlowLogs", [])]
+    if from_snapshot:
+        source = "the inventory snapshot (describe-flow-logs.json)"
+        flow_logs = flow_log_entries(inventory.flow_logs)
+    else:
+        source = "DescribeFlowLogs"
+        with aws_errors("DescribeFlowLogs"):
+            paginator = clients.ec2.get_paginator("describe_flow_logs")
+            flow_logs = [fl for page in paginator.paginate() for fl in page.get("FlowLogs", [])]
     chosen = select_flow_logs(flow_logs, None if inputs.log_groups else resources)
-    discovery = discover_formats(chosen, inputs.log_groups)
+    discovery = discover_formats(chosen, inputs.log_groups, source)
     if not discovery.formats:
+        where = " in the inventory snapshot" if from_snapshot else ""
         raise AwsError(
-            "no flow log of the VPCs/ENIs in scope delivers to CloudWatch Logs",
-            hint="name the log group with --log-group, or read exported files with --flows",
+            f"no flow log of the VPCs/ENIs in scope delivers to CloudWatch Logs{where}",
+            hint="name the log group with --log-group, or read exported files with --flows"
+            + (
+                "; the snapshot needs describe-flow-logs.json (aws ec2 describe-flow-logs)"
+                if from_snapshot and not inventory.flow_logs
+                else ""
+            ),
         )
     return discovery
 
@@ -156,9 +171,12 @@ def load_aws_flows(
     inventory: Inventory,
     progress: Callable[[str], None],
     sleep: Callable[[float], None] | None = None,
+    *,
+    from_snapshot: bool = False,
 ) -> tuple[InsightsRead, Discovery]:
-    """Flow edges from one Insights scan per log-group format over the window."""
-    discovery = discover(clients, inputs, inventory)
+    """Flow edges from one Insights scan per log-group format over the window. ``from_snapshot``: the
+    inventory is a snapshot (``--inventory``), whose flow logs give the log groups and formats."""
+    discovery = discover(clients, inputs, inventory, from_snapshot=from_snapshot)
     for warning in discovery.warnings:
         progress(f"warning: {warning}")
     runner = InsightsRunner(
