@@ -30,12 +30,13 @@ from sgadvisor.aws.source import AwsInputs
 from sgadvisor.config import ConfigFile, build_default_map, find_config_path, load_config
 from sgadvisor.errors import SgAdvisorError, TooManyMalformedError, UsageError
 from sgadvisor.flowlogs.edgefile import write_edge_lines
-from sgadvisor.flowlogs.edges import PortRange, Window
+from sgadvisor.flowlogs.edges import FlowEdges, PortRange, Window
 from sgadvisor.flowlogs.fields import parse_log_format
 from sgadvisor.flowlogs.ingest import DEFAULT_MAX_MALFORMED, IngestOptions, check_malformed, read_flows
 from sgadvisor.flowlogs.spans import SPAN_RESOLUTION
 from sgadvisor.flowlogs.summary import describe_accounting, describe_flows
 from sgadvisor.insights.output import QueryOutput
+from sgadvisor.inventory.model import Inventory
 from sgadvisor.models import Recommendation
 from sgadvisor.outputs import atomic_writer
 from sgadvisor.pipeline import (
@@ -306,6 +307,15 @@ InventoryOpt = Annotated[
     list[Path],
     typer.Option("--inventory", help="Inventory snapshot files or directories (AWS CLI JSON shapes)."),
 ]
+EdgesInventoryOpt = Annotated[
+    list[Path],
+    typer.Option(
+        "--inventory",
+        help="Inventory snapshot files or directories: its ENI addresses decide the direction of records "
+        "without flow-direction; with Athena its flow logs restrict each text table to the flow logs of "
+        "its format (several formats under one S3 prefix).",
+    ),
+]
 # Scope (repeatable), in each command's words: what recommend analyses, check checks, collect collects.
 AnalyseVpcOpt = Annotated[list[str], typer.Option("--vpc", help="Analyse groups of this VPC (repeatable).")]
 AnalyseGroupOpt = Annotated[list[str], typer.Option("--group", help="Analyse this group (repeatable).")]
@@ -496,8 +506,9 @@ def _max_gap(text: str) -> int:
 
 @app.command("edges")
 def edges_command(
-    flows: FlowsOpt,
+    flows: FlowsOpt = [],  # noqa: B006 - typer reads the default, it is never mutated
     out: Annotated[str, typer.Option("--out", help="Flow-edge JSON Lines file, or - for stdout.")] = "-",
+    inventory: EdgesInventoryOpt = [],  # noqa: B006
     log_format: LogFormatOpt = None,
     log_stream: LogStreamOpt = None,
     bucket_ports: BucketOpt = DEFAULT_BUCKET_PORTS,
@@ -505,14 +516,66 @@ def edges_command(
     end: EndOpt = None,
     max_malformed: MaxMalformedOpt = DEFAULT_MAX_MALFORMED,
     allow_missing: AllowMissingOpt = False,
+    athena_table: AthenaTableOpt = [],  # noqa: B006
+    athena_ddl: AthenaDdlOpt = [],  # noqa: B006
+    athena_result: AthenaResultOpt = [],  # noqa: B006
+    athena_workgroup: AthenaWorkgroupOpt = None,
+    athena_output: AthenaOutputOpt = None,
+    print_sql: PrintSqlOpt = False,
+    since: SinceOpt = DEFAULT_SINCE,
+    lag: LagOpt = DEFAULT_LAG,
+    max_bytes: MaxBytesOpt = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Reduce flow-log files to flow edges and per-ENI coverage (JSON Lines, accepted back by --flows)."""
+    """Reduce flow logs to flow edges and per-ENI coverage (JSON Lines, accepted back by --flows): from
+    files (--flows), or from Amazon Athena (--athena-table/--athena-ddl; --athena-result offline)."""
+    athena = _athena_inputs(
+        athena_table, athena_ddl, athena_result, athena_workgroup, athena_output, print_sql
+    )
+    if athena is not None and flows:
+        raise UsageError(
+            "--flows (files) and --athena-table/--athena-ddl/--athena-result (Athena) exclude each other",
+            hint="give one flow source",
+        )
+    if athena is None and not flows:
+        raise UsageError(
+            "nothing to read: pass --flows PATH (flow-log files), or --athena-table DATABASE.TABLE "
+            "(--athena-ddl FILE, --athena-result FILE) to read the flows with Athena",
+            hint="e.g. sgadvisor edges --flows sample_data/flows --out edges.jsonl",
+        )
+    if athena is not None and athena.results and start is None:
+        raise UsageError(
+            "--athena-result needs --start and --end: the window the SQL was printed for",
+            hint="pass the --start/--end given with --print-sql",
+        )
     progress = Progress.on_terminal(quiet=quiet, after_reading="rendering")
     options = _ingest_options(log_format, log_stream, bucket_ports, start, end, max_malformed, allow_missing)
-    result = read_flows(flows, options, progress=progress.reading)
+    snapshot = _edges_inventory(inventory)
+    if athena is None:
+        addresses = snapshot.addresses if inventory else None
+        result = read_flows(flows, options, addresses=addresses, progress=progress.reading)
+    else:
+        from sgadvisor.athena.source import load_athena_flows
+        from sgadvisor.aws.flows import insights_window
+
+        aws = _aws_inputs(region, profile, [], since, lag, options, max_bytes, DEFAULT_MAX_CONCURRENT,
+                          timeout=timeout)  # fmt: skip
+        window = options.window or insights_window(aws.since, aws.lag)
+        with _aws_run(aws, active=not athena.offline):
+            loaded = load_athena_flows(
+                athena, snapshot, window, aws.settings, bucket=options.bucket, max_bytes=aws.max_bytes,
+                progress=_progress(quiet=quiet, verbose=verbose),
+            )  # fmt: skip
+        if loaded.flows is None:
+            terminal.out(loaded.sql or "")
+            return
+        check_malformed(loaded.flows.accounting, options.max_malformed)
+        result = loaded.flows
     if out == "-":
         with terminal.reader_may_leave() as stdout:  # `| head`: the rest is dropped, the run ends as usual
             write_edge_lines(result, stdout)
@@ -524,6 +587,15 @@ def edges_command(
         terminal.err(describe_flows(result, verbose=verbose, with_warnings=False))
     # Flow-edge files do not carry the warnings: the rest are only counted here.
     terminal.warnings(result.warnings, quiet=quiet, verbose=verbose, rest="not shown")
+
+
+def _edges_inventory(paths: list[Path]) -> Inventory:
+    """``edges --inventory``: the snapshot (its ENI addresses, its flow logs), else an empty inventory."""
+    if not paths:
+        return Inventory(groups={}, interfaces={})
+    from sgadvisor.inventory.snapshot import load_snapshot
+
+    return load_snapshot(paths)
 
 
 @app.command("recommend")
@@ -877,7 +949,11 @@ def collect_command(
     out: Annotated[Path, typer.Option("--out", help="Directory for the inventory snapshot (DESIGN §4.3).")],
     flows_out: Annotated[
         Path | None,
-        typer.Option("--flows-out", help="Also read the flow edges with Insights into this JSON Lines file."),
+        typer.Option(
+            "--flows-out",
+            help="Also read the flow edges into this JSON Lines file: with Logs Insights, or with Athena "
+            "(--athena-table/--athena-ddl).",
+        ),
     ] = None,
     vpc: CollectVpcOpt = [],  # noqa: B006
     group: CollectGroupOpt = [],  # noqa: B006
@@ -893,6 +969,10 @@ def collect_command(
     max_bytes: MaxBytesOpt = None,
     max_concurrent_queries: MaxQueriesOpt = DEFAULT_MAX_CONCURRENT,
     history: HistoryOpt = HistoryMode.missing,
+    athena_table: AthenaTableOpt = [],  # noqa: B006
+    athena_ddl: AthenaDdlOpt = [],  # noqa: B006
+    athena_workgroup: AthenaWorkgroupOpt = None,
+    athena_output: AthenaOutputOpt = None,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -900,8 +980,9 @@ def collect_command(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Snapshot the inventory from EC2 (and with --flows-out the flow edges from Logs Insights), so that
-    recommend/check run offline later on exactly the same data."""
+    """Snapshot the inventory from EC2 (and with --flows-out the flow edges from Logs Insights, or from
+    Athena with --athena-table/--athena-ddl), so that recommend/check run offline later on exactly the
+    same data."""
     from sgadvisor.aws.history import history_text
     from sgadvisor.aws.source import (
         AwsClients,
@@ -914,6 +995,14 @@ def collect_command(
     from sgadvisor.inventory.snapshot import load_snapshot
     from sgadvisor.outputs import write_files
 
+    athena = _athena_inputs(athena_table, athena_ddl, [], athena_workgroup, athena_output, False)
+    if athena is not None and flows_out is None:
+        raise UsageError("--athena-table/--athena-ddl read the flows: pass --flows-out FILE for them")
+    if athena is not None and log_group:
+        raise UsageError(
+            "--log-group (Logs Insights) and --athena-table/--athena-ddl (Athena) exclude each other",
+            hint="give one flow source",
+        )
     ingest = _ingest_options(None, None, bucket_ports, start, end, max_malformed)
     inputs = _aws_inputs(
         region,
@@ -941,7 +1030,10 @@ def collect_command(
             with tempfile.TemporaryDirectory(prefix="sgadvisor-inventory-") as tmp:
                 write_snapshot(documents, Path(tmp))
                 inventory = load_snapshot([Path(tmp)])
-            if flows_out is not None:
+            if flows_out is not None and athena is not None:
+                edges = _collect_athena(athena, inventory, inputs, progress)
+                check_malformed(edges.accounting, max_malformed)
+            elif flows_out is not None:
                 read, discovery = load_aws_flows(clients, inputs, inventory, progress)
                 edges = replace(read.flows, warnings=(*discovery.warnings, *read.flows.warnings))
                 check_malformed(edges.accounting, max_malformed)  # records the assumed format does not fit
@@ -970,6 +1062,23 @@ def collect_command(
             terminal.err(describe_flows(edges, verbose=verbose, with_warnings=False))
     if edges is not None:
         terminal.warnings(edges.warnings, quiet=quiet, verbose=verbose, rest="not shown")
+
+
+def _collect_athena(
+    athena: AthenaInputs, inventory: Inventory, inputs: AwsInputs, progress: Callable[[str], None]
+) -> FlowEdges:
+    """``collect --flows-out`` with Athena: the edges of the window, the tables restricted to the flow logs
+    of their format that the collected inventory names."""
+    from sgadvisor.athena.source import load_athena_flows
+    from sgadvisor.aws.flows import insights_window
+
+    window = inputs.window or insights_window(inputs.since, inputs.lag)
+    loaded = load_athena_flows(
+        athena, inventory, window, inputs.settings, bucket=inputs.bucket, max_bytes=inputs.max_bytes,
+        progress=progress,
+    )  # fmt: skip
+    assert loaded.flows is not None  # neither --print-sql nor --athena-result here
+    return loaded.flows
 
 
 @app.command("athena-ddl")

@@ -129,3 +129,144 @@ def test_check_reads_athena_results_too(
     code_athena = _run(["check", *inventory, *results, *WINDOW, *base])
     assert (code_athena, capsys.readouterr().out) == (code_files, from_files)
     assert code_files in (0, 1)  # a verdict, not an error
+
+
+def _printed_results(tmp_path: Path, sql: str) -> list[str]:
+    """``--athena-result`` options: each printed statement run by the project's DuckDB engine over the
+    sample's S3 files, its result CSV written as Athena writes it."""
+    registered = {}
+    for table in text_tables(SAMPLE / "flows"):
+        engine_table = Table.from_ddl(DATABASE, table.ddl, SAMPLE / "flows", S3_ROOT)
+        registered[(DATABASE, engine_table.name)] = engine_table
+    results = []
+    for index, statement in enumerate(s for s in sql.split(";\n") if s.strip()):
+        path = tmp_path / f"edges-result-{index}.csv"
+        path.write_bytes(result_csv(execute(statement.rstrip(";"), registered, DATABASE)))
+        results += ["--athena-result", str(path)]
+    return results
+
+
+def _ddl_options(tmp_path: Path) -> list[str]:
+    options = []
+    for index, table in enumerate(text_tables(SAMPLE / "flows")):
+        path = tmp_path / f"edges-table-{index}.sql"
+        path.write_text(table.ddl)
+        options += ["--athena-ddl", str(path)]
+    return options
+
+
+def _lines_by_kind(path: Path) -> dict[str, list[dict[str, object]]]:
+    by_kind: dict[str, list[dict[str, object]]] = {}
+    for line in path.read_text().splitlines():
+        parsed = json.loads(line)
+        by_kind.setdefault(str(parsed["kind"]), []).append(parsed)
+    return {
+        kind: sorted(lines, key=lambda d: json.dumps(d, sort_keys=True)) for kind, lines in by_kind.items()
+    }
+
+
+def test_edges_from_athena_results_are_the_files_edges(
+    no_aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`edges --print-sql` (the tables' DDL, no AWS call), the SQL run, then `edges --athena-result`:
+    the same window, coverage and edge lines as `edges --flows` over the same files and window."""
+    inventory = ["--inventory", str(SAMPLE / "inventory")]
+    assert _run(["edges", *inventory, *_ddl_options(tmp_path), "--print-sql", *WINDOW]) == 0
+    sql = capsys.readouterr().out.strip()
+    assert "SELECT" in sql
+    athena_out, files_out = tmp_path / "athena.jsonl", tmp_path / "files.jsonl"
+    results = _printed_results(tmp_path, sql)
+    assert _run(["edges", *inventory, *results, *WINDOW, "-q", "--out", str(athena_out)]) == 0
+    # The S3 delivery Athena reads (sample_data/flows also holds a CloudWatch Logs export, not in S3).
+    files = ["--flows", str(SAMPLE / "flows" / "AWSLogs")]
+    assert _run(["edges", *files, *inventory, *WINDOW, "-q", "--out", str(files_out)]) == 0
+    athena, files = _lines_by_kind(athena_out), _lines_by_kind(files_out)
+    assert athena["window"] == files["window"]
+    assert athena["coverage"] == files["coverage"]
+    assert len(athena["edge"]) > 10 and athena["edge"] == files["edge"]
+    # The file read back by --flows is the same evidence either way.
+    out_athena, out_files = tmp_path / "rec-athena", tmp_path / "rec-files"
+    for source, out in ((athena_out, out_athena), (files_out, out_files)):
+        argv = ["recommend", *inventory, "--flows", str(source), "--format", "json", "-q", "--out", str(out)]
+        assert _run(argv) == 0
+    recommended = [json.loads((out / "recommendation.json").read_text()) for out in (out_athena, out_files)]
+    assert recommended[0]["security_groups"] == recommended[1]["security_groups"]
+
+
+def test_edges_print_sql_makes_no_aws_call(
+    no_aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --inventory too: each statement then reads every flow log's files of its format's table."""
+    for inventory in (["--inventory", str(SAMPLE / "inventory")], []):
+        out = ["--out", str(tmp_path / "x.jsonl")]
+        argv = ["edges", *inventory, *_ddl_options(tmp_path), "--print-sql", *WINDOW, *out]
+        assert _run(argv) == 0
+        statements = [s for s in capsys.readouterr().out.split(";\n") if s.strip()]
+        assert len(statements) == len(text_tables(SAMPLE / "flows"))
+        assert all("SELECT" in s for s in statements)
+    assert not (tmp_path / "x.jsonl").exists()  # printed, nothing written
+    # --print-sql with a table name only needs its definition: that would be an AWS call.
+    assert _run(["edges", "--athena-table", "db.flows", "--print-sql", *WINDOW]) == 2
+    assert "--athena-ddl" in capsys.readouterr().err
+
+
+def test_edges_take_one_flow_source(no_aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flows = ["--flows", str(SAMPLE / "flows")]
+    ddl = _ddl_options(tmp_path)[:2]
+    assert _run(["edges", *flows, *ddl, *WINDOW]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+    assert _run(["edges", *flows, "--athena-result", str(tmp_path / "r.csv"), *WINDOW]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+    assert _run(["edges", *WINDOW]) == 2
+    assert "--flows" in capsys.readouterr().err
+    # Result files carry no window: it must be the one the SQL was printed for.
+    assert _run(["edges", "--athena-result", str(tmp_path / "r.csv")]) == 2
+    assert "--start and --end" in capsys.readouterr().err
+
+
+def test_collect_athena_options_need_flows_out(
+    no_aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ddl = _ddl_options(tmp_path)[:2]
+    assert _run(["collect", "--out", str(tmp_path / "inv"), *ddl]) == 2
+    assert "--flows-out" in capsys.readouterr().err
+    argv = ["collect", "--out", str(tmp_path / "inv"), "--flows-out", str(tmp_path / "e.jsonl"), *ddl]
+    assert _run([*argv, "--log-group", "flows"]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+    assert not (tmp_path / "inv").exists()
+
+
+def test_collect_reads_the_flows_with_athena(
+    no_aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`collect --flows-out` with --athena-table: the snapshot as ever (EC2 stands in as the sample's own
+    documents), the flow edges from the local Athena endpoint (GetTableMetadata, the queries, the result
+    pages; the tables restricted by the collected flow logs): the file `edges --flows` writes."""
+    import sgadvisor.aws.source as aws_source
+    from tests.standins.athena_server import AthenaServer, Behaviour
+
+    documents = {p.name: json.loads(p.read_text()) for p in (SAMPLE / "inventory").glob("describe-*.json")}
+    monkeypatch.setattr(aws_source, "collect_documents", lambda clients, inputs: documents)
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_REGION": "eu-west-1"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    # Two hours: a result of one page each (no S3 needed for it).
+    day = WINDOW_START + 86_400
+    window = ["--start", format_instant(day), "--end", format_instant(day + 7200)]
+    with AthenaServer(s3=None, behaviour=Behaviour(running_polls=0)) as athena:
+        tables = []
+        for spec in text_tables(SAMPLE / "flows"):
+            name = athena.register_table(DATABASE, spec.ddl, SAMPLE / "flows", S3_ROOT).name
+            tables += ["--athena-table", f"{DATABASE}.{name}"]
+        monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", athena.endpoint_url)
+        collected = tmp_path / "collected.jsonl"
+        argv = ["collect", "--out", str(tmp_path / "inv"), "--flows-out", str(collected), *tables, *window]
+        assert _run([*argv, "--history", "none", "-q"]) == 0
+        assert athena.count("StartQueryExecution", succeeded=True) == len(tables) // 2
+    # The same inventory decides the direction of records without flow-direction on both sides.
+    files, inventory = tmp_path / "files.jsonl", ["--inventory", str(SAMPLE / "inventory")]
+    s3_delivery = ["--flows", str(SAMPLE / "flows" / "AWSLogs")]
+    assert _run(["edges", *s3_delivery, *inventory, *window, "-q", "--out", str(files)]) == 0
+    from_athena, from_files = _lines_by_kind(collected), _lines_by_kind(files)
+    assert from_athena["edge"] and from_athena == from_files
+    assert sorted(p.name for p in (tmp_path / "inv").iterdir()) == sorted(documents)

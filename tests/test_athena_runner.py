@@ -177,3 +177,122 @@ def test_results_read_as_pages_without_s3(server: AthenaServer, tmp_path: Path) 
     runner.settings.results = "auto"
     read_athena(runner, [_table()], WINDOW)
     assert server.count("GetQueryResults") == 1
+
+
+def test_every_aws_call_is_allowed_by_the_example_iam_policy(
+    no_aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`recommend` (and `edges`) online against the local Athena endpoint and moto's S3, the sample's S3
+    delivery behind two tables (GetTableMetadata), --max-bytes (the S3 listing of the estimate), results
+    in S3: every API operation, recorded through the clients sgadvisor builds, and every S3 object or
+    bucket it touched are allowed by examples/iam-policy.json (bucket names as its placeholders)."""
+    import fnmatch
+    import json
+
+    from moto.server import ThreadedMotoServer
+
+    import sgadvisor.athena.source as athena_source
+    import sgadvisor.aws.source as aws_source
+    from sgadvisor.aws.clients import AwsSettings, make_client
+    from sgadvisor.cli import main
+    from sgadvisor.timeparse import format_instant
+    from tests.conftest import REPO
+    from tests.standins.athena_estate import BUCKET, text_tables, upload
+    from tests.standins.sample_estate import WINDOW_END, WINDOW_START
+
+    sample = REPO / "sample_data"
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://{host}:{port}")
+    called: set[str] = set()
+    touched: set[tuple[str, str]] = set()  # (IAM action, resource ARN) of the S3 calls
+    s3_actions = {"ListObjectsV2": "s3:ListBucket", "ListObjects": "s3:ListBucket",
+                  "GetObject": "s3:GetObject", "HeadObject": "s3:GetObject"}  # fmt: skip
+
+    def recording_client(session: Any, service: str, settings: AwsSettings) -> Any:
+        client = make_client(session, service, settings)
+        prefix = client.meta.service_model.signing_name  # "athena", "s3": the IAM service prefix
+
+        def record(model: Any, **_: Any) -> None:
+            called.add(f"{prefix}:{model.name}")
+
+        def resource(params: dict[str, Any], model: Any, **_: Any) -> None:
+            action = s3_actions.get(model.name, f"s3:{model.name}")
+            key = f"/{params['Key']}" if "Key" in params else ""
+            touched.add((action, f"arn:aws:s3:::{params.get('Bucket', '')}{key}"))
+
+        client.meta.events.register("before-call", record)
+        if prefix == "s3":
+            client.meta.events.register("before-parameter-build.s3", resource)
+        return client
+
+    try:
+        s3 = boto3_client("s3", f"http://{host}:{port}")
+        for bucket in (BUCKET, "athena-results"):
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        upload(s3, sample / "flows")
+        with AthenaServer(s3=s3, behaviour=Behaviour(running_polls=0)) as athena:
+            tables = []
+            for spec in text_tables(sample / "flows"):
+                tables.append(athena.register_table(DATABASE, spec.ddl, sample / "flows", S3_ROOT).name)
+            monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", athena.endpoint_url)
+            monkeypatch.setenv("AWS_ENDPOINT_URL_GLUE", athena.endpoint_url)
+            monkeypatch.setattr(athena_source, "make_client", recording_client)
+            monkeypatch.setattr(aws_source, "make_client", recording_client)
+            common = [
+                "--inventory", str(sample / "inventory"),
+                *(a for name in tables for a in ("--athena-table", f"{DATABASE}.{name}")),
+                "--athena-output", "s3://athena-results/sgadvisor/", "--max-bytes", "10GB",
+                "--start", format_instant(WINDOW_START), "--end", format_instant(WINDOW_END), "-q",
+            ]  # fmt: skip
+            out = tmp_path / "out"
+            for argv in (
+                ["recommend", *common, "--internet", "port", "--format", "json", "--out", str(out)],
+                ["edges", *common, "--out", str(tmp_path / "edges.jsonl")],
+            ):
+                with pytest.raises(SystemExit) as done:
+                    main(argv)
+                assert done.value.code in (0, None), argv
+            assert athena.count("StartQueryExecution", succeeded=True) == 2 * len(tables)
+    finally:
+        moto.stop()
+    recommendation = json.loads((out / "recommendation.json").read_text())
+    assert recommendation["collection"]["source"] == "athena" and recommendation["security_groups"]
+    assert '"kind":"edge"' in (tmp_path / "edges.jsonl").read_text()
+
+    policy = json.loads((REPO / "examples" / "iam-policy.json").read_text())
+    allowed = {action for statement in policy["Statement"] for action in statement["Action"]}
+    expected = {"athena:GetTableMetadata", "athena:StartQueryExecution", "athena:GetQueryExecution",
+                "athena:GetQueryResults", "s3:ListObjectsV2", "s3:GetObject"}  # fmt: skip
+    assert expected <= called, sorted(called)
+    called = {s3_actions.get(c.removeprefix("s3:"), c) if c.startswith("s3:") else c for c in called}
+    assert called <= allowed, f"not in examples/iam-policy.json: {sorted(called - allowed)}"
+    placeholders = {f"arn:aws:s3:::{BUCKET}": "arn:aws:s3:::FLOW-LOG-BUCKET",
+                    "arn:aws:s3:::athena-results/sgadvisor": "arn:aws:s3:::RESULT-BUCKET/PREFIX",
+                    "arn:aws:s3:::athena-results": "arn:aws:s3:::RESULT-BUCKET"}  # fmt: skip
+    for action, arn in sorted(touched):
+        for real, placeholder in placeholders.items():
+            if arn == real or arn.startswith(real + "/"):
+                arn = placeholder + arn.removeprefix(real)
+                break
+        assert any(
+            action in statement["Action"]
+            and any(fnmatch.fnmatchcase(arn, pattern) for pattern in statement["Resource"])
+            for statement in policy["Statement"]
+        ), f"{action} on {arn} is not allowed by examples/iam-policy.json"
+
+
+def boto3_client(service: str, endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
