@@ -178,8 +178,8 @@ def test_edges_from_athena_results_are_the_files_edges(
     results = _printed_results(tmp_path, sql)
     assert _run(["edges", *inventory, *results, *WINDOW, "-q", "--out", str(athena_out)]) == 0
     # The S3 delivery Athena reads (sample_data/flows also holds a CloudWatch Logs export, not in S3).
-    files = ["--flows", str(SAMPLE / "flows" / "AWSLogs")]
-    assert _run(["edges", *files, *inventory, *WINDOW, "-q", "--out", str(files_out)]) == 0
+    delivered = ["--flows", str(SAMPLE / "flows" / "AWSLogs")]
+    assert _run(["edges", *delivered, *inventory, *WINDOW, "-q", "--out", str(files_out)]) == 0
     athena, files = _lines_by_kind(athena_out), _lines_by_kind(files_out)
     assert athena["window"] == files["window"]
     assert athena["coverage"] == files["coverage"]

@@ -232,7 +232,8 @@ def test_every_aws_call_is_allowed_by_the_example_iam_policy(
 
     try:
         s3 = boto3_client("s3", f"http://{host}:{port}")
-        for bucket in (BUCKET, "athena-results"):
+        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}  # moto's state is per process
+        for bucket in sorted({BUCKET, "athena-results"} - existing):
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         upload(s3, sample / "flows")
         with AthenaServer(s3=s3, behaviour=Behaviour(running_polls=0)) as athena:
