@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -122,15 +122,34 @@ class Rule(BaseModel):
         return make_key(self.ip_protocol, self.from_port, self.to_port, kind, value)
 
     @classmethod
-    def from_key(cls, key: RuleKey, *, description: str | None = None, rule_id: str | None = None) -> Rule:
-        return cls(
+    def from_key(
+        cls: type[_RuleT],
+        key: RuleKey,
+        *,
+        description: str | None = None,
+        rule_id: str | None = None,
+        **more: Any,
+    ) -> _RuleT:
+        """The rule object of ``key`` (``more``: a subclass's own fields, e.g. a proposed rule's evidence).
+        Not validated again: a RuleKey is normalised and names exactly one destination (make_key), and
+        the analysis builds a rule per flow and per change, where validation only copied the values."""
+        kind, value = key.kind, key.value
+        built = cls.model_construct(
             security_group_rule_id=rule_id,
             ip_protocol=key.ip_protocol,
             from_port=key.from_port,
             to_port=key.to_port,
+            cidr_ipv4=value if kind is DestKind.CIDR_IPV4 else None,
+            cidr_ipv6=value if kind is DestKind.CIDR_IPV6 else None,
+            prefix_list_id=value if kind is DestKind.PREFIX_LIST else None,
+            referenced_security_group_id=value if kind is DestKind.SECURITY_GROUP else None,
             description=description,
-            **{key.kind.value: key.value},
+            **more,
         )
+        return cast(_RuleT, built)  # model_construct builds ``cls`` (the mypy plugin types it Rule)
+
+
+_RuleT = TypeVar("_RuleT", bound=Rule)
 
 
 def describe_rule(rule: Rule) -> str:

@@ -45,6 +45,9 @@ class Attribution:
         self.end = window_end
         self._groups: dict[tuple[str, int, int], tuple[str, ...]] = {}
         self._owners: dict[tuple[str, int, int], tuple[Owner, ...]] = {}
+        # Without history, per ENI and per address: the answers do not depend on the flow's time.
+        self._sources: dict[str, tuple[str, ...]] = {}
+        self._holders: dict[str, tuple[str, tuple[str, ...]] | None] = {}
 
     # ------------------------------------------------------------------------------------- sources
 
@@ -99,6 +102,12 @@ class Attribution:
     def source_groups(self, flow: Flow) -> tuple[str, ...]:
         """The groups that can carry the flow: those its ENI had then that still exist."""
         groups = self.inventory.groups
+        if not self.inventory.history:  # the inventory's groups, whenever the flow happened
+            found = self._sources.get(flow.eni)
+            if found is None:
+                held = self.groups_then(flow.eni, None, None)
+                found = self._sources[flow.eni] = tuple(gid for gid in held if gid in groups)
+            return found
         return tuple(gid for gid in self.groups_then(flow.eni, flow.first, flow.last) if gid in groups)
 
     def _held_groups(self, eni: str, lo: int, hi: int) -> tuple[str, ...]:
@@ -144,14 +153,35 @@ class Attribution:
         empty when no ENI of the inventory or the history holds it."""
         lo, hi = self._span(flow.first, flow.last)
         address = flow.remote
+        if not self.inventory.history:
+            return self._current_owner(flow, hi)
         memo = (address, lo, hi)
         if memo not in self._owners:
             self._owners[memo] = self._find_owners(address, lo, hi)
         return self._owners[memo]
 
+    def _current_owner(self, flow: Flow, hi: int) -> tuple[Owner, ...]:
+        """``owners`` without history: the inventory's holder of the address all along, if any (kept per
+        address; only the last second of the span differs from flow to flow)."""
+        address = flow.remote
+        if address not in self._holders:
+            try:
+                canonical = str(flow.addr)
+            except ValueError:
+                canonical = None
+            eni = None if canonical is None else self.inventory.owner_of_address.get(canonical)
+            held = () if eni is None else tuple(sorted(set(self.groups_then(eni, None, None))))
+            self._holders[address] = None if eni is None else (eni, held)
+        holder = self._holders[address]
+        if holder is None:
+            return ()
+        return (Owner(holder[0], holder[1], True, hi - 1),)
+
     def vanished(self, flow: Flow) -> bool:
         """Was the flow's destination an ENI that is gone, with every group it had? Such a flow is never
         turned into a rule (DESIGN §6 "Destinations"), and no check asks a rule for it."""
+        if not self.inventory.history:
+            return False  # every holder is an ENI of the inventory: current
         owners = self.owners(flow)
         groups = self.inventory.groups
         return bool(owners) and not any(o.current or any(g in groups for g in o.groups) for o in owners)

@@ -1,23 +1,23 @@
-"""The estate as a graph: ENIs, security groups, prefix lists and external peers as nodes; group
-membership, current egress rules and observed src → dst:port flows as edges (networkx).
+"""The observed ENI → destination:port edges of each group's members, as the report lists them.
 
-The graph answers the questions the report asks per group — which member sends what to whom, and
-whether a peer is another ENI of the estate, a prefix list's range, or the outside world — and it stays
-inside the analysis: renderers see only the Recommendation model.
+The report shows, per group, its members' busiest classified egress edges (replies and unknown ones
+included: they are evidence too). They are chosen in the column engine, in one sort of the edge table:
+a graph object with a node and an edge per flow cost a gigabyte at a million edges, for a question that is
+a top-k per group. The analysis keeps it to itself: renderers see only the Recommendation model.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-import networkx as nx
 import polars as pl
 
 from sgadvisor.inventory.model import Inventory
 
-Node = tuple[str, str]  # (kind, id): ("eni", "eni-…"), ("sg", "sg-…"), ("pl", "pl-…"), ("peer", "10.0.2.15")
+_COLUMNS = ["interface_id", "remote_addr", "protocol", "remote_port", "records", "class", "confidence"]
+# The report's order: busiest first, then by ENI, peer, protocol, port and class (then the edge table's).
+_ORDER = ["records", "interface_id", "remote_addr", "protocol", "remote_port", "class"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,71 +31,36 @@ class FlowEdge:
     confidence: str
 
 
-def build_graph(
-    classified: pl.DataFrame, inventory: Inventory, flows_per_eni: int | None = None
-) -> nx.MultiDiGraph[Node]:
-    """Nodes for every ENI, group and prefix list of the inventory and every observed peer; edges for
-    membership (sg → eni), current egress rules (sg → destination) and classified egress flows
-    (each ENI's ``flows_per_eni`` busiest only, when given)."""
-    graph: nx.MultiDiGraph[Node] = nx.MultiDiGraph()
-    for gid, sg in inventory.groups.items():
-        graph.add_node(("sg", gid), name=sg.group_name)
-        for rule in sg.egress:
-            graph.add_edge(
-                ("sg", gid), _rule_target(rule.kind.value, rule.value), kind="rule", rule=rule.key()
-            )
-    for pid, plist in inventory.prefix_lists.items():
-        graph.add_node(("pl", pid), name=plist.name)
-    for eni, itf in inventory.interfaces.items():
-        graph.add_node(("eni", eni), type=itf.interface_type)
-        for gid in itf.group_ids:
-            graph.add_edge(("sg", gid), ("eni", eni), kind="member")
-    owners = inventory.owner_of_address
-    columns = ["interface_id", "remote_addr", "protocol", "remote_port", "records", "class", "confidence"]
-    if flows_per_eni is not None:
-        # A group's busiest flows are among its members' busiest: the rest need not be in memory.
-        classified = classified.sort(
-            ["records", *columns[:4], "class"], descending=[True, False, False, False, False, False]
-        ).filter(pl.int_range(pl.len()).over("interface_id") < flows_per_eni)
-    for eni, remote, protocol, port, records, klass, confidence in classified.select(columns).iter_rows():
-        target: Node = ("eni", owners[remote]) if remote in owners else ("peer", remote)
-        graph.add_edge(
-            ("eni", eni),
-            target,
-            kind="flow",
-            flow=FlowEdge(eni, remote, protocol, port, records, klass, confidence),
-        )
-    return graph
-
-
-def _rule_target(kind: str, value: str) -> Node:
-    if kind == "referenced_security_group_id":
-        return ("sg", value)
-    if kind == "prefix_list_id":
-        return ("pl", value)
-    return ("peer", str(ipaddress.ip_network(value)))
-
-
-def members(graph: nx.MultiDiGraph[Node], group_id: str) -> list[str]:
-    return sorted(
-        target[1]
-        for _, target, data in graph.out_edges(("sg", group_id), data=True)
-        if data.get("kind") == "member"
+def busiest_by_group(
+    classified: pl.DataFrame, inventory: Inventory, group_ids: Iterable[str], limit: int
+) -> dict[str, list[FlowEdge]]:
+    """Per group of ``group_ids``, the ``limit`` busiest classified egress edges of its current members
+    (deterministic order: records descending, then ENI, peer, protocol, port and class; equal edges in
+    the table's order)."""
+    wanted = list(dict.fromkeys(group_ids))
+    pairs = [(gid, eni) for gid in wanted for eni in inventory.members.get(gid, ())]
+    out: dict[str, list[FlowEdge]] = {gid: [] for gid in wanted}
+    if not pairs or classified.height == 0:
+        return out
+    membership = pl.DataFrame(
+        {"_group": [g for g, _ in pairs], "interface_id": [e for _, e in pairs]},
+        schema={"_group": pl.String, "interface_id": pl.String},
     )
-
-
-def member_flows(graph: nx.MultiDiGraph[Node], group_id: str) -> Iterator[FlowEdge]:
-    """Every observed egress flow of the group's members."""
-    for eni in members(graph, group_id):
-        for _, _, data in graph.out_edges(("eni", eni), data=True):
-            if data.get("kind") == "flow":
-                yield data["flow"]
-
-
-def busiest_flows(graph: nx.MultiDiGraph[Node], group_id: str, limit: int) -> tuple[list[FlowEdge], int]:
-    """The group's ``limit`` busiest flows (deterministic order) and how many were left out."""
-    flows = sorted(
-        member_flows(graph, group_id),
-        key=lambda f: (-f.records, f.eni, f.remote, f.protocol, f.port, f.klass),
+    # One stable sort of the edges, each ranked; a group's busiest are among each member's ``limit``
+    # busiest, so the rest is dropped before the edges are repeated once per group of their ENI.
+    ranked = (
+        classified.select(_COLUMNS)
+        .sort(_ORDER, descending=[True, False, False, False, False, False], maintain_order=True)
+        .with_row_index("_rank")
+        .filter(pl.int_range(pl.len()).over("interface_id") < limit)
     )
-    return flows[:limit], max(len(flows) - limit, 0)
+    chosen = (
+        membership.join(ranked, on="interface_id", how="inner")
+        .sort("_group", "_rank")
+        .filter(pl.int_range(pl.len()).over("_group") < limit)
+    )
+    for gid, eni, remote, protocol, port, records, klass, confidence in chosen.select(
+        "_group", *_COLUMNS
+    ).iter_rows():
+        out[gid].append(FlowEdge(eni, remote, protocol, port, records, klass, confidence))
+    return out

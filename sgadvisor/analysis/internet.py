@@ -156,18 +156,33 @@ _NOT_INTERNET = tuple(
 )  # fmt: skip
 
 
+_NOT_INTERNET_SPANS = tuple(
+    (net.version, int(net.network_address), int(net.broadcast_address)) for net in _NOT_INTERNET
+)
+
+
 def is_internet(
     address: str, vpc_networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
 ) -> bool:
     """A public address outside every VPC of the inventory (a VPC's IPv6 block is globally routable, and
     so is a BYOIP IPv4 block): what is left once ENIs, prefix lists and AWS services are named."""
-    ip = ipaddress.ip_address(address)
-    if any(ip.version == net.version and ip in net for net in _NOT_INTERNET):
+    return is_internet_address(ipaddress.ip_address(address), vpc_networks)
+
+
+def is_internet_address(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    vpc_networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
+) -> bool:
+    """``is_internet`` of a parsed address (the synthesis asks it of every flow)."""
+    version, value = ip.version, int(ip)
+    if any(v == version and low <= value <= high for v, low, high in _NOT_INTERNET_SPANS):
         return False
     return not any(ip.version == net.version and ip in net for net in vpc_networks)
 
 
 def fixed_network(address: str, fixed: Sequence[FixedAddress]) -> FixedAddress | None:
+    if not fixed:
+        return None
     ip = ipaddress.ip_address(address)
     for entry in fixed:
         net = ipaddress.ip_network(entry.address)

@@ -36,11 +36,27 @@ class Resolved:
     nets: tuple[Net, ...] | None
     spans: tuple[Span, ...] | None = None  # the same blocks as integer ranges: what the checks use
     proto: int | None = None  # IANA number, None for all protocols
+    # For ``permits``, asked of every flow: the tcp/udp ports admitted, and the spans split into single
+    # addresses (an SG reference's members: a set lookup) and wider blocks.
+    low: int = 0
+    high: int = 65535
+    hosts: frozenset[tuple[int, int]] = frozenset()
+    blocks: tuple[Span, ...] = ()
 
     @classmethod
     def of(cls, key: RuleKey, nets: tuple[Net, ...] | None) -> Resolved:
         spans = None if nets is None else tuple(_span(n) for n in nets)
-        return cls(key, nets, spans, protocol_number(key.ip_protocol))
+        hosts = frozenset((v, first) for v, first, last in spans or () if first == last)
+        blocks = tuple(span for span in spans or () if span[1] != span[2])
+        return cls(key, nets, spans, None, 0, 65535, hosts, blocks).for_key(key)
+
+    def for_key(self, key: RuleKey) -> Resolved:
+        """The same destination under ``key``'s protocol and ports (every port part of a reference to
+        one group resolves to the same members' addresses)."""
+        low = key.from_port if key.from_port is not None else 0
+        high = key.to_port if key.to_port is not None else 65535
+        proto = protocol_number(key.ip_protocol)
+        return Resolved(key, self.nets, self.spans, proto, low, high, self.hosts, self.blocks)
 
 
 def _span(net: Net) -> Span:
@@ -79,48 +95,102 @@ def permits(rule: Resolved, proto: int, addr: Addr, port_low: int, port_high: in
 
     ICMP flows carry no type/code in flow logs: any ICMP rule to the destination counts (DESIGN §6).
     """
+    return permits_at(rule, proto, addr.version, int(addr), port_low, port_high)
+
+
+def permits_at(rule: Resolved, proto: int, version: int, value: int, port_low: int, port_high: int) -> bool:
+    """``permits`` with the address as (IP version, integer value)."""
     if rule.nets is None:
         return False
-    if (proto == _ICMP and addr.version != 4) or (proto == _ICMPV6 and addr.version != 6):
+    if (proto == _ICMP and version != 4) or (proto == _ICMPV6 and version != 6):
         return False  # ICMP reaches IPv4 addresses only, ICMPv6 IPv6 only
-    key = rule.key
     rule_proto = rule.proto
     if rule_proto is not None:
         if rule_proto != proto:
             return False
-        if proto in _PORTED:
-            low = key.from_port if key.from_port is not None else 0
-            high = key.to_port if key.to_port is not None else 65535
-            if not (low <= port_low and port_high <= high):
-                return False
-    version, value = addr.version, int(addr)
-    return any(v == version and low <= value <= high for v, low, high in rule.spans or ())
+        if proto in _PORTED and not (rule.low <= port_low and port_high <= rule.high):
+            return False
+    if (version, value) in rule.hosts:
+        return True
+    return any(v == version and low <= value <= high for v, low, high in rule.blocks)
 
 
 def covered(candidate: Resolved, rules: Sequence[Resolved]) -> bool:
     """Is everything ``candidate`` permits also permitted by the union of ``rules``? (never wider)"""
     if candidate.spans is None:
         return False
-    spans = candidate.spans
-    if not spans:
+    if not candidate.spans:
         return True
-    key = candidate.key
+    return covered_within(candidate, admitted(rules, candidate.key, candidate.proto))
+
+
+def covered_within(candidate: Resolved, admitted_spans: Sequence[Span]) -> bool:
+    """``covered`` against the addresses some rules admit on the candidate's protocol and ports (from
+    ``admitted``): callers that ask about many candidates of one port part against one rule set (every
+    member's rules, per group) compute that set once."""
+    if candidate.spans is None:
+        return False
+    spans = candidate.spans
     proto = candidate.proto
+    if proto in (_ICMP, _ICMPV6):
+        # ICMP reaches IPv4 addresses only, ICMPv6 IPv6 only: an SG reference's other family is moot.
+        family = 4 if proto == _ICMP else 6
+        spans = tuple(span for span in spans if span[0] == family)
+    return _inside(spans, admitted_spans)
+
+
+def admitted(rules: Sequence[Resolved], key: RuleKey, proto: int | None) -> tuple[Span, ...]:
+    """The addresses to which the union of ``rules`` permits everything ``key``'s protocol (``proto``,
+    its IANA number) and ports cover, as merged spans: a candidate rule with that protocol/port part is
+    never wider exactly when its destination lies inside them. A set, so that a rule set's answer can be
+    kept and asked of many destinations (every member of a referenced group, every flow's address)."""
     if proto is None:  # all protocols: only all-protocol rules can cover it
-        return _spans_covered(spans, [r for r in rules if r.proto is None])
+        return _merge([span for r in rules if r.proto is None for span in (r.spans or ())])
     same = [r for r in rules if r.nets is not None and (r.proto is None or r.proto == proto)]
     if proto in _PORTED:
         low = key.from_port if key.from_port is not None else 0
         high = key.to_port if key.to_port is not None else 65535
-        return _ports_covered(spans, low, high, same)
+        return _ports_admitted(low, high, same)
     if proto in (_ICMP, _ICMPV6):
-        # ICMP reaches IPv4 addresses only, ICMPv6 IPv6 only: an SG reference's other family is moot.
-        family = 4 if proto == _ICMP else 6
-        family_spans = tuple(span for span in spans if span[0] == family)
         icmp_type, icmp_code = key.from_port, key.to_port
-        fitting = [r for r in same if r.proto is None or _icmp_covers(r.key, icmp_type, icmp_code)]
-        return _spans_covered(family_spans, fitting)
-    return _spans_covered(spans, same)
+        return _merge(
+            [
+                span
+                for r in same
+                if r.proto is None or _icmp_covers(r.key, icmp_type, icmp_code)
+                for span in (r.spans or ())
+            ]
+        )
+    return _merge([span for r in same for span in (r.spans or ())])
+
+
+def identity_addresses(key: RuleKey, inventory: Inventory) -> tuple[tuple[Span, ...], ...]:
+    """Per current member of the group an SG reference ``key`` names, the addresses a rule must admit
+    one of (as single-address spans; ICMP (ICMPv6) reaches IPv4 (IPv6) addresses only); members with
+    none of them are left out, as they constrain nothing."""
+    family = {_ICMP: 4, _ICMPV6: 6}.get(protocol_number(key.ip_protocol) or -1)
+    out = []
+    for eni in inventory.members.get(key.value, ()):
+        points = tuple(
+            (addr.version, int(addr), int(addr))
+            for addr in (parse_addr(a) for a in inventory.interfaces[eni].addresses)
+            if family is None or addr.version == family
+        )
+        if points:
+            out.append(points)
+    return tuple(out)
+
+
+def identities_within(identities: Iterable[tuple[Span, ...]], admitted_spans: Sequence[Span]) -> bool:
+    """``covered_per_identity`` against an ``admitted`` set: every identity has an address inside it."""
+    for points in identities:
+        for version, value, _ in points:
+            index = bisect.bisect_right(admitted_spans, (version, value, _TOP)) - 1
+            if index >= 0 and admitted_spans[index][0] == version and value <= admitted_spans[index][2]:
+                break
+        else:
+            return False
+    return True
 
 
 def covered_per_identity(key: RuleKey, inventory: Inventory, rules: Sequence[Resolved]) -> bool:
@@ -128,16 +198,10 @@ def covered_per_identity(key: RuleKey, inventory: Inventory, rules: Sequence[Res
     member of the referenced group must be admitted by ``rules`` on the key's protocol and ports at one of
     its addresses at least. A reference to a dual-stack group is not wider than an IPv4-only rule that
     admitted its members; ICMP (ICMPv6) reaches a member's IPv4 (IPv6) addresses only."""
-    family = {_ICMP: 4, _ICMPV6: 6}.get(protocol_number(key.ip_protocol) or -1)
-    for eni in inventory.members.get(key.value, ()):
-        addresses = [
-            net
-            for net in (ipaddress.ip_network(a) for a in inventory.interfaces[eni].addresses)
-            if family is None or net.version == family
-        ]
-        if addresses and not any(covered(Resolved.of(key, (net,)), rules) for net in addresses):
-            return False
-    return True
+    identities = identity_addresses(key, inventory)
+    if not identities:
+        return True
+    return identities_within(identities, admitted(rules, key, protocol_number(key.ip_protocol)))
 
 
 def _icmp_covers(rule: RuleKey, icmp_type: int | None, icmp_code: int | None) -> bool:
@@ -147,8 +211,9 @@ def _icmp_covers(rule: RuleKey, icmp_type: int | None, icmp_code: int | None) ->
     return field_covers(rule.from_port, icmp_type) and field_covers(rule.to_port, icmp_code)
 
 
-def _ports_covered(spans: tuple[Span, ...], low: int, high: int, rules: Sequence[Resolved]) -> bool:
-    """Split [low, high] at every rule boundary; each piece needs its own address cover."""
+def _ports_admitted(low: int, high: int, rules: Sequence[Resolved]) -> tuple[Span, ...]:
+    """Split [low, high] at every rule boundary; an address is admitted when, for each piece, a rule
+    spanning the piece holds it: the intersection over the pieces of the pieces' unions."""
     ranges: list[tuple[int, int, Resolved]] = []
     for rule in rules:
         if rule.proto is None:
@@ -163,28 +228,66 @@ def _ports_covered(spans: tuple[Span, ...], low: int, high: int, rules: Sequence
             if low < point <= high:
                 cuts.add(point)
     points = sorted(cuts)
+    out: tuple[Span, ...] | None = None  # None: no piece yet, every address
     for start, stop in itertools.pairwise(points):
-        piece_rules = [rule for r_low, r_high, rule in ranges if r_low <= start and stop - 1 <= r_high]
-        if not _spans_covered(spans, piece_rules):
-            return False
-    return True
+        piece = _merge(
+            [
+                span
+                for r_low, r_high, rule in ranges
+                if r_low <= start and stop - 1 <= r_high
+                for span in (rule.spans or ())
+            ]
+        )
+        out = piece if out is None else _intersect(out, piece)
+        if not out:
+            break
+    return _EVERYWHERE if out is None else out
 
 
-def _spans_covered(spans: Iterable[Span], rules: Sequence[Resolved]) -> bool:
-    """Each address range of ``spans`` lies inside the union of the rules' ranges (merged)."""
-    union = sorted(span for r in rules for span in (r.spans or ()))
+# Every address of both families: what an empty port range (no piece to cover) admits.
+_EVERYWHERE: tuple[Span, ...] = ((4, 0, 2**32 - 1), (6, 0, 2**128 - 1))
+
+
+def _merge(spans: Iterable[Span]) -> tuple[Span, ...]:
+    """Spans sorted and merged where they overlap or touch (integer addresses: 5 and 6 touch)."""
     merged: list[list[int]] = []
-    for version, low, high in union:
+    for version, low, high in sorted(spans):
         if merged and merged[-1][0] == version and low <= merged[-1][2] + 1:
             merged[-1][2] = max(merged[-1][2], high)
         else:
             merged.append([version, low, high])
-    keys = [(v, low) for v, low, _ in merged]
+    return tuple((v, low, high) for v, low, high in merged)
+
+
+def _intersect(left: Sequence[Span], right: Sequence[Span]) -> tuple[Span, ...]:
+    """The addresses in both merged span lists (merged again)."""
+    out: list[Span] = []
+    i = j = 0
+    while i < len(left) and j < len(right):
+        a, b = left[i], right[j]
+        if (a[0], a[2]) < (b[0], b[1]):
+            i += 1
+        elif (b[0], b[2]) < (a[0], a[1]):
+            j += 1
+        else:  # same version, overlapping
+            out.append((a[0], max(a[1], b[1]), min(a[2], b[2])))
+            if (a[0], a[2]) < (b[0], b[2]):
+                i += 1
+            else:
+                j += 1
+    return _merge(out)
+
+
+def _inside(spans: Iterable[Span], merged: Sequence[Span]) -> bool:
+    """Each address range of ``spans`` lies inside one of the ``merged`` spans."""
     for version, low, high in spans:
-        index = bisect.bisect_right(keys, (version, low)) - 1
+        index = bisect.bisect_right(merged, (version, low, _TOP)) - 1
         if index < 0:
             return False
         m_version, _, m_high = merged[index]
         if m_version != version or high > m_high:
             return False
     return True
+
+
+_TOP = 2**129  # above every address: bisects to the last merged span starting at or before a point

@@ -7,34 +7,36 @@ rules, and collect the evidence the reviewer needs beside each decision.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from functools import cache, lru_cache
+from typing import Any, TypeVar, cast, get_args
 
-import networkx as nx
 import polars as pl
+from pydantic import BaseModel
 
 from sgadvisor import __version__
 from sgadvisor.accounting import InputAccounting
 from sgadvisor.analysis.attribution import Attribution
 from sgadvisor.analysis.awsranges import ServiceRanges
 from sgadvisor.analysis.budget import DEFAULT_BUDGET, aggregate, enforce_budget
-from sgadvisor.analysis.direction import Confidence, EphemeralRanges, classify_edges
+from sgadvisor.analysis.direction import REASONS, Confidence, EphemeralRanges, classify_edges
 from sgadvisor.analysis.flows import Flow, edges_to_flows, iter_flows, protocol_name
-from sgadvisor.analysis.graph import Node, build_graph, busiest_flows
+from sgadvisor.analysis.graph import FlowEdge, busiest_by_group
 from sgadvisor.analysis.internet import InternetOptions, dns_section, names_needed
-from sgadvisor.analysis.permits import parse_addr, permits
+from sgadvisor.analysis.permits import Addr, Resolved, parse_addr, permits
 from sgadvisor.analysis.synthesis import (
     Placed,
     RuleBook,
     host_key,
     key_order,
     place_flows,
-    strongest,
     synthesize_group,
 )
 from sgadvisor.analysis.unlogged import unlogged_destination
@@ -46,7 +48,9 @@ from sgadvisor.inventory.model import Interface, Inventory, SgRule
 from sgadvisor.models import (
     Change,
     CollectionOut,
+    ConfidenceLevel,
     CoverageOut,
+    EdgeClass,
     EdgeOut,
     Evidence,
     GroupReport,
@@ -118,6 +122,26 @@ class AnalysisOptions:
 
 
 def build_recommendation(flows: FlowEdges, inventory: Inventory, options: AnalysisOptions) -> Recommendation:
+    with _cycle_collection_paused():
+        return _build(flows, inventory, options)
+
+
+@contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """The analysis holds a few objects per flow for its whole run and makes millions of short-lived ones,
+    none in reference cycles (reference counting frees them). CPython's cycle collector would walk every
+    live object again each time enough new ones accumulate: a quarter of the run at 200,000 edges, for
+    nothing to collect. It is paused for the run (cycles made meanwhile elsewhere are collected after)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(flows: FlowEdges, inventory: Inventory, options: AnalysisOptions) -> Recommendation:
     window = flows.window or Window(0, 0)
     in_scope = options.scope.groups_in(inventory)
     scope_enis = {eni for gid in in_scope for eni in inventory.members.get(gid, ())}
@@ -160,11 +184,13 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
     warnings += pin_warnings
 
     # A destination whose ENIs and their groups are all gone is never a rule (DESIGN §6 "Destinations").
-    vanished = [f for f in chosen if attribution.vanished(f)]
-    chosen = [f for f in chosen if not attribution.vanished(f)]
-    graph = build_graph(analysed, inventory, flows_per_eni=EDGES_PER_GROUP)
+    gone_now = [attribution.vanished(f) for f in chosen]
+    vanished = [f for f, gone in zip(chosen, gone_now, strict=True) if gone]
+    chosen = [f for f, gone in zip(chosen, gone_now, strict=True) if not gone]
+    busiest = busiest_by_group(analysed, inventory, in_scope, EDGES_PER_GROUP)
     carried, stuck, not_permitted = place_flows(chosen, book, ok_groups)
     usage = _Usage.build(carried, analysed)
+    del analysed  # everything the reports need of the classified edges is taken: its memory can go
     reports: list[GroupReport] = []
     over_budget: list[str] = []
     forwarded: set[str] = set()
@@ -180,7 +206,11 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
             plan.proposed, over = enforce_budget(plan.proposed, gid, book, options.rule_budget)
             if over:
                 over_budget.append(over)
-        reports.append(_group_report(gid, plan, usage, inventory, coverage[gid], book, graph))
+        edges_of = busiest.pop(gid)
+        reports.append(
+            _shared_field_sets(_group_report(gid, plan, usage, inventory, coverage[gid], book, edges_of))
+        )
+        book.forget_group(gid)
     warnings += over_budget
     gone = _vanished_destinations(vanished, attribution)
     if gone:
@@ -199,7 +229,7 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
         tool=Tool(version=__version__),
         window=WindowOut(start=format_instant(window.start), end=format_instant(window.end)),
         collection=CollectionOut(
-            source=flows.source if flows.source in ("files", "insights", "edges") else "files",
+            source=flows.source if flows.source in ("files", "insights", "athena", "edges") else "files",
             records_scanned=flows.accounting.records,
         ),
         security_groups=reports,
@@ -207,9 +237,9 @@ def build_recommendation(flows: FlowEdges, inventory: Inventory, options: Analys
         infrastructure_enis=_infrastructure(edges, inventory, infra),
         unattributed=unattributed,
         vanished_destinations=gone,
-        not_permitted_now=_not_permitted(not_permitted),
-        rejected_egress=_rejected(edges, known),
-        would_be_blocked=blocked,
+        not_permitted_now=[_shared_field_sets(n) for n in _not_permitted(not_permitted)],
+        rejected_egress=[_shared_field_sets(r) for r in _rejected(edges, known)],
+        would_be_blocked=[_shared_field_sets(b) for b in blocked],
         warnings=sorted(set(warnings)),
         input_accounting=accounting,
         dns=dns_section(
@@ -278,8 +308,9 @@ def _plan_group(
     if coverage.status != "ok":
         why = f"coverage {coverage.status}: " + "; ".join(coverage.reasons or ["no evidence"])
         proposed = [Placed(key=rule.key(), kept_rule=rule, reason=why) for rule, _ in current]
+        permitted = _permitted_by_key(gid, flows, book)
         for placed in proposed:
-            placed.flows = [f for f in flows if _permits_key(book, placed.key, f)]
+            placed.flows = list(permitted.get(placed.key, ()))
         return _Plan(_sorted(proposed), flows, {p.key: why for p in proposed})
     vanished: list[Flow] = []
     proposed = synthesize_group(gid, flows, book, vanished, internet)
@@ -309,11 +340,66 @@ def _permits_key(book: RuleBook, key: RuleKey, flow: Flow) -> bool:
     return book.permits_key(key, flow)
 
 
+def _permitted_by_key(gid: str, flows: Sequence[Flow], book: RuleBook) -> dict[RuleKey, list[Flow]]:
+    """The group's flows under each of its current rules (by key) that permits them, in flow order: one
+    pass over the flows, with the answers the placement kept, instead of one per rule."""
+    out: dict[RuleKey, list[Flow]] = defaultdict(list)
+    for flow in flows:
+        for key in dict.fromkeys(rule.key() for rule in book.permitting(gid, flow)):
+            out[key].append(flow)
+    return out
+
+
 def _sorted(placed: list[Placed]) -> list[Placed]:
     return sorted(placed, key=lambda p: key_order(p.key))
 
 
 # ------------------------------------------------------------------------------------------- report
+
+
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
+_FIELD_SETS: dict[frozenset[str], set[str]] = {}
+_LAST_SHARED: dict[type[BaseModel], set[str]] = {}
+
+
+def _shared_field_sets(model: _ModelT) -> _ModelT:
+    """The model, and every model inside it, with its set of given field names shared with the models
+    given the same fields. Pydantic keeps that set per instance (a set of 5 names or more is 0.7 KB, more
+    than the values): at a million edges the reports hold over a million models, and the sets were the
+    largest part of the analysis's memory. They are frozen models, so nothing adds to a set; a copy
+    (``model_copy``) gets its own."""
+    stack: list[BaseModel] = [model]
+    while stack:
+        item = stack.pop()
+        given = item.__pydantic_fields_set__
+        # Models of one class are mostly given the same fields: try the last set shared for it first.
+        last = _LAST_SHARED.get(type(item))
+        if last is not None and last == given:
+            shared = last
+        else:
+            shared = _LAST_SHARED[type(item)] = _FIELD_SETS.setdefault(frozenset(given), given)
+        if shared is not given:
+            object.__setattr__(item, "__pydantic_fields_set__", shared)
+        values = item.__dict__
+        for name in _model_fields(type(item)):
+            value = values.get(name)
+            if isinstance(value, BaseModel):
+                stack.append(value)
+            elif isinstance(value, list):
+                stack.extend(v for v in value if isinstance(v, BaseModel))
+    return model
+
+
+@cache
+def _model_fields(cls: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of a model class whose type involves a model (the ones ``_shared_field_sets`` follows)."""
+
+    def holds_model(annotation: object) -> bool:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return True
+        return any(holds_model(arg) for arg in get_args(annotation))
+
+    return tuple(name for name, info in cls.model_fields.items() if holds_model(info.annotation))
 
 
 def _group_report(
@@ -323,7 +409,7 @@ def _group_report(
     inventory: Inventory,
     coverage: CoverageOut,
     book: RuleBook,
-    graph: nx.MultiDiGraph[Node],
+    busiest: Sequence[FlowEdge],
 ) -> GroupReport:
     sg = inventory.groups[gid]
     members = inventory.members.get(gid, ())
@@ -337,6 +423,7 @@ def _group_report(
     for index, placed in enumerate(plan.proposed):
         for flow in placed.flows:
             carrier[flow].append(index)
+    permitted = _permitted_by_key(gid, plan.flows, book)
     for index, rule in enumerate(current):
         key = rule.key()
         ref = rule.rule_id or f"current_egress[{index}]"
@@ -348,7 +435,7 @@ def _group_report(
                 Change(action="keep", security_group_rule_id=rule.rule_id, rule=out, reason=reason)
             )
             continue
-        used = [f for f in plan.flows if _permits_key(book, key, f)]
+        used = permitted.get(key, [])
         if used:
             current_keys_now = {r.key() for r in current}
             targets = sorted(
@@ -391,25 +478,24 @@ def _group_report(
             continue
         replaces = sorted(set(narrowed_into.get(index, [])))
         changes.append(
-            Change(
+            Change.model_construct(  # one per proposed rule, from values checked above (Rule.from_key)
                 action="add",
                 rule=Rule.from_key(placed.key, description=proposed_out[index].description),
                 reason=f"carries {_usage(placed.flows)}" if placed.flows or not placed.note else placed.note,
                 replaces=replaces or None,
             )
         )
-    busiest, _ = busiest_flows(graph, gid, EDGES_PER_GROUP)
-    # The graph holds each ENI's busiest flows only: count what was left out from the full table.
+    # The busiest edges only: count what was left out from the full table.
     omitted = sum(usage.flow_counts.get(eni, 0) for eni in members) - len(busiest)
     edges = [
-        EdgeOut(
+        EdgeOut.model_construct(  # the edge table's values, already in the model's types
             eni=f.eni,
             remote=f.remote,
             protocol=protocol_name(f.protocol),
             port=f.port,
             records=f.records,
-            klass=f.klass,
-            confidence=f.confidence,
+            klass=cast(EdgeClass, f.klass),
+            confidence=cast(ConfidenceLevel, f.confidence),
         )
         for f in busiest
     ]
@@ -456,15 +542,7 @@ def _proposed_rule(placed: Placed) -> ProposedRule:
     else:
         description = _describe(placed, evidence)
         rule_id = None
-    return ProposedRule(
-        security_group_rule_id=rule_id,
-        ip_protocol=key.ip_protocol,
-        from_port=key.from_port,
-        to_port=key.to_port,
-        description=description,
-        evidence=evidence,
-        **{key.kind.value: key.value},
-    )
+    return ProposedRule.from_key(key, description=description, rule_id=rule_id, evidence=evidence)
 
 
 def _describe(placed: Placed, evidence: Evidence | None) -> str:
@@ -477,27 +555,52 @@ def _describe(placed: Placed, evidence: Evidence | None) -> str:
         last = (evidence.last_seen or "")[:10]
         parts.append(f"{evidence.records} records {first}..{last}")
     text = " ".join(parts)
+    if text.isascii():  # the usual case: one pass of the engine instead of a test per character
+        return _NOT_IN_DESCRIPTION.sub("", text)[:255]
     return "".join(ch for ch in text if ch.isalnum() or ch in " ._-:/()#,@[]+=&;{}!$*")[:255]
 
 
+# What EC2 refuses in a description, for ASCII text (where str.isalnum is exactly [0-9A-Za-z]).
+_NOT_IN_DESCRIPTION = re.compile(r"[^0-9A-Za-z ._\-:/()#,@\[\]+=&;{}!$*]")
+
+
 def _evidence(flows: Sequence[Flow]) -> Evidence:
-    firsts = [f.first for f in flows if f.first is not None]
-    lasts = [f.last for f in flows if f.last is not None]
+    records = volume = 0
+    first: int | None = None
+    last: int | None = None
+    best = Confidence.LOW  # the strongest confidence, the first flow's of that rank
+    best_rank = 0
+    for flow in flows:
+        records += flow.records
+        volume += flow.bytes
+        if flow.first is not None and (first is None or flow.first < first):
+            first = flow.first
+        if flow.last is not None and (last is None or flow.last > last):
+            last = flow.last
+        if flow.confidence.rank > best_rank:
+            best, best_rank = flow.confidence, flow.confidence.rank
     why: list[str] = []
-    for flow in sorted(flows, key=lambda f: -f.confidence.rank):
-        for sentence in flow.why:
+    for flow in sorted(flows, key=lambda f: -f.confidence.rank) if len(flows) > 1 else flows:
+        for code in flow.reasons:
+            sentence = REASONS.get(code, code)
             if sentence not in why:
                 why.append(sentence)
-    return Evidence(
-        records=sum(f.records for f in flows),
-        bytes=sum(f.bytes for f in flows),
-        first_seen=format_instant(min(firsts)) if firsts else None,
-        last_seen=format_instant(max(lasts)) if lasts else None,
+    return Evidence.model_construct(  # built here in the model's types: validation would only copy them
+        records=records,
+        bytes=volume,
+        first_seen=_instant(first) if first is not None else None,
+        last_seen=_instant(last) if last is not None else None,
         enis=sorted({f.eni for f in flows}),
         destinations=sorted({f.remote for f in flows}),
-        confidence=strongest(flows).value,
+        confidence=best.value,
         why=why,
     )
+
+
+@lru_cache(maxsize=4096)
+def _instant(epoch: int) -> str:
+    """``format_instant``, one string per instant: rules share their first and last times."""
+    return format_instant(epoch)
 
 
 def _usage(flows: Sequence[Flow]) -> str:
@@ -510,26 +613,40 @@ def _usage(flows: Sequence[Flow]) -> str:
 
 @dataclass(frozen=True)
 class _Usage:
-    """Per ENI, built once: the flows other groups carry, and the reply edges (why a rule went unused)."""
+    """Per ENI, built once: the flows groups carry, and the reply edges (why a rule went unused)."""
 
-    carried: dict[str, list[tuple[str, Flow]]]
-    replies: dict[str, list[tuple[int, str, int]]]
+    carried: dict[str, dict[str, list[Flow]]]  # ENI → carrying group → its flows that group carries
+    replies: pl.DataFrame  # reply edges, by ENI: read for the few ENIs a removal reason asks about
+    reply_rows: dict[str, tuple[int, int]]  # ENI → (first row, rows) of its replies
     flow_counts: dict[str, int]  # accepted egress edges per ENI (the report's edge list)
+    read: dict[str, list[tuple[int, Addr, int]]] = field(default_factory=dict)  # replies_of, kept
 
     @classmethod
     def build(cls, carried: dict[str, list[Flow]], analysed: pl.DataFrame) -> _Usage:
-        by_eni: dict[str, list[tuple[str, Flow]]] = defaultdict(list)
+        by_eni: dict[str, dict[str, list[Flow]]] = defaultdict(dict)
         for gid, flows in carried.items():
             for flow in flows:
-                by_eni[flow.eni].append((gid, flow))
-        replies: dict[str, list[tuple[int, str, int]]] = defaultdict(list)
-        rows = analysed.filter(pl.col("class") == "reply").select(
-            "interface_id", "protocol", "remote_addr", "remote_port"
+                by_eni[flow.eni].setdefault(gid, []).append(flow)
+        replies = (
+            analysed.filter(pl.col("class") == "reply")
+            .select("interface_id", "protocol", "remote_addr", "remote_port")
+            .sort("interface_id", maintain_order=True)
         )
-        for eni, proto, remote, port in rows.iter_rows():
-            replies[eni].append((proto, remote, port))
+        rows: dict[str, tuple[int, int]] = {}
+        start = 0
+        for eni, count in replies.group_by("interface_id", maintain_order=True).len().iter_rows():
+            rows[eni] = (start, count)
+            start += count
         counts = dict(analysed.group_by("interface_id").len().iter_rows())
-        return cls(dict(by_eni), dict(replies), {str(k): int(v) for k, v in counts.items()})
+        return cls(dict(by_eni), replies, rows, {str(k): int(v) for k, v in counts.items()})
+
+    def replies_of(self, eni: str) -> list[tuple[int, Addr, int]]:
+        """The ENI's reply edges: (protocol, remote address, remote port)."""
+        if eni not in self.read:
+            span = self.reply_rows.get(eni)
+            rows = self.replies.slice(*span).iter_rows() if span is not None else ()
+            self.read[eni] = [(proto, parse_addr(remote), port) for _, proto, remote, port in rows]
+        return self.read[eni]
 
 
 def _removal_reason(
@@ -539,16 +656,16 @@ def _removal_reason(
         {
             other
             for eni in members
-            for other, flow in usage.carried.get(eni, ())
-            if other != gid and _permits_key(book, key, flow)
+            for other, flows in usage.carried.get(eni, {}).items()
+            if other != gid and any(_permits_key(book, key, flow) for flow in flows)
         }
     )
     if elsewhere:
         return f"the traffic it permits is carried by {', '.join(elsewhere)} (fewer members)"
     resolved = book.resolved(key)
     for eni in members:
-        for proto, remote, port in usage.replies.get(eni, ()):
-            if permits(resolved, proto, parse_addr(remote), port, port):
+        for proto, remote, port in usage.replies_of(eni):
+            if permits(resolved, proto, remote, port, port):
                 return "only replies used it (security groups are stateful: replies need no egress rule)"
     # Traffic SGs do not filter and flow logs do not record (Amazon DNS, metadata, Time Sync, DHCP, …):
     # still removed, since the rule does nothing, but the reason says why it looks unused (unlogged.py).
@@ -758,12 +875,19 @@ class _Delivery:
         """The first unreadable input that could hold this ENI's records: one that names the ENI, or a
         flow log that covers it, or that names no ENI or flow log the inventory knows (then it could hold
         anything). Only whole ids count: a folder called "eni-data" names nothing."""
+        if not self.unreadable:
+            return ""
         targets = _placement(eni, inventory)
         logs = {fl.flow_log_id for fl in inventory.flow_logs if fl.resource_id in targets}
-        known_enis = {*inventory.interfaces, *inventory.history, eni}
         known_logs = {fl.flow_log_id for fl in inventory.flow_logs}
         for path in self.unreadable:
-            named_enis = set(_ENI_IN_PATH.findall(path)) & known_enis
+            # ENIs the inventory (or its history) knows, and this one: asked per name, not as a set of
+            # every ENI built again for each of them.
+            named_enis = {
+                named
+                for named in _ENI_IN_PATH.findall(path)
+                if named == eni or named in inventory.interfaces or named in inventory.history
+            }
             named_logs = set(_FLOW_LOG_IN_PATH.findall(path)) & known_logs
             if eni in named_enis or logs & named_logs or not (named_enis or named_logs):
                 return path
@@ -809,9 +933,12 @@ def _unattributed(edges: pl.DataFrame, known: set[str]) -> tuple[list[Unattribut
         return [], []
     classified = classify_edges(unknown)
     flows = list(iter_flows(edges_to_flows(classified.filter(pl.col("class") != "reply"))))
+    by_eni: dict[str, list[Flow]] = defaultdict(list)
+    for flow in flows:
+        by_eni[flow.eni].append(flow)
     out = []
     for (eni,), group in unknown.sort("interface_id").group_by("interface_id", maintain_order=True):
-        initiated = [f for f in flows if f.eni == eni]
+        initiated = by_eni.get(str(eni), [])
         destinations = sorted({f"{f.remote}:{f.port_low}" for f in initiated})
         out.append(
             Unattributed(
@@ -1062,8 +1189,10 @@ def _not_permitted(flows: Sequence[Flow]) -> list[NotPermitted]:
         note = "accepted in the window, not permitted by the current rules"
         if flow.klass == "unknown":
             note += " (likely replies, which state tracking lets out, or rules changed during the window)"
-        out.append(NotPermitted(eni=flow.eni, rule=Rule.from_key(key), records=flow.records, note=note))
-    return sorted(out, key=lambda n: (n.eni, key_order(n.rule.key())))
+        rule = Rule.from_key(key)
+        entry = NotPermitted.model_construct(eni=flow.eni, rule=rule, records=flow.records, note=note)
+        out.append(((flow.eni, key_order(key)), entry))  # the rule's key is ``key`` (normalised already)
+    return [entry for _, entry in sorted(out, key=lambda pair: pair[0])]
 
 
 def _rejected(edges: pl.DataFrame, known: set[str]) -> list[Rejected]:
@@ -1090,12 +1219,19 @@ def _would_be_blocked(
     below: Sequence[tuple[Flow, str]], reports: Sequence[GroupReport], book: RuleBook, inventory: Inventory
 ) -> list[WouldBeBlocked]:
     """Flows left out by a threshold that the proposal would no longer permit."""
-    proposed_by_group = {r.group_id: [book.resolved(p.key()) for p in r.proposed_egress] for r in reports}
+    by_group = {r.group_id: r for r in reports}
+    proposed_by_group: dict[str, list[Resolved]] = {}  # resolved for the groups asked only
+
+    def proposed(gid: str) -> list[Resolved]:
+        if gid not in proposed_by_group:
+            report = by_group.get(gid)
+            rules = report.proposed_egress if report is not None else []
+            proposed_by_group[gid] = [book.resolved(p.key()) for p in rules]
+        return proposed_by_group[gid]
+
     out = []
     for flow, reason in below:
-        rules = [
-            res for gid in book.attribution.source_groups(flow) for res in proposed_by_group.get(gid, [])
-        ]
+        rules = [res for gid in book.attribution.source_groups(flow) for res in proposed(gid)]
         if any(book.permits_flow(r, flow) for r in rules):
             continue
         out.append(

@@ -15,17 +15,36 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
+from types import MappingProxyType
 
 from sgadvisor.analysis.attribution import Attribution, Owner
 from sgadvisor.analysis.direction import Confidence
 from sgadvisor.analysis.flows import Flow, protocol_name
-from sgadvisor.analysis.internet import InternetOptions, Naming, is_internet, name_flow
-from sgadvisor.analysis.permits import Net, Resolved, covered, covered_per_identity, permits, resolve
+from sgadvisor.analysis.internet import InternetOptions, Naming, is_internet_address, name_flow
+from sgadvisor.analysis.permits import (
+    Addr,
+    Net,
+    Resolved,
+    Span,
+    admitted,
+    covered,
+    covered_within,
+    identities_within,
+    identity_addresses,
+    parse_addr,
+    permits,
+    permits_at,
+    resolve,
+)
 from sgadvisor.inventory.model import Inventory, SgRule
-from sgadvisor.rules import DestKind, RuleKey, make_key
+from sgadvisor.rules import DestKind, RuleKey, make_key, protocol_number
 
 _PORTED = {6, 17}
+# Destination kinds read once: reading an enum member through its class is slow in a per-flow loop.
+_SG_REF, _PREFIX_LIST = DestKind.SECURITY_GROUP, DestKind.PREFIX_LIST
+_CIDR4, _CIDR6 = DestKind.CIDR_IPV4, DestKind.CIDR_IPV6
+_NOTHING: Mapping[Flow, tuple[tuple[SgRule, Resolved], ...]] = MappingProxyType({})
 _ICMPS = {1, 58}
 
 
@@ -64,7 +83,17 @@ class RuleBook:
         self._by_eni: dict[str, list[Resolved]] = {}
         self._lists: dict[str, tuple[Net, ...]] = {}
         self._resolved: dict[RuleKey, Resolved] = {}
-        self._never_wider: dict[tuple[RuleKey, str], bool] = {}
+        self._never_wider: dict[str, dict[RuleKey, bool]] = {}  # per group: asked while it is planned
+        self._admitted: dict[tuple[tuple[str, ...], str, int | None, int | None], tuple[Span, ...]] = {}
+        self._identities: dict[tuple[str, str], tuple[tuple[Span, ...], ...]] = {}
+        self._rule_sets: dict[str, list[tuple[tuple[str, ...], frozenset[str]]]] = {}
+        self._by_rule: dict[tuple[RuleKey, str, int | None, int | None], tuple[Span, ...]] = {}
+        self._families: dict[str, frozenset[int]] = {}
+        self._referenced: dict[str, Resolved] = {}
+        self._list_spans: dict[str, tuple[Span, ...]] = {}
+        # Per carrying group (small, dropped after it): each flow's permitting (rule, resolved) pairs.
+        self._carrier: dict[str, dict[Flow, tuple[tuple[SgRule, Resolved], ...]]] = {}
+        self._pair_sets: dict[tuple[str, tuple[int, ...]], tuple[tuple[SgRule, Resolved], ...]] = {}
 
     @cached_property
     def vpc_networks(self) -> tuple[Net, ...]:
@@ -72,9 +101,18 @@ class RuleBook:
         return tuple(ipaddress.ip_network(c) for vpc in self.inventory.vpcs.values() for c in vpc.cidrs)
 
     def resolved(self, key: RuleKey) -> Resolved:
-        if key not in self._resolved:
-            self._resolved[key] = resolve(key, self.inventory)
-        return self._resolved[key]
+        found = self._resolved.get(key)
+        if found is None:
+            if key.kind is _SG_REF:
+                # A group's members are resolved once, whatever the protocol and ports of the reference.
+                members = self._referenced.get(key.value)
+                if members is None:
+                    members = self._referenced[key.value] = resolve(key, self.inventory)
+                found = members.for_key(key)
+            else:
+                found = resolve(key, self.inventory)
+            self._resolved[key] = found
+        return found
 
     def group(self, group_id: str) -> list[tuple[SgRule, Resolved]]:
         if group_id not in self._by_group:
@@ -90,25 +128,73 @@ class RuleBook:
         return self._by_eni[eni]
 
     def permitting(self, group_id: str, flow: Flow) -> list[SgRule]:
-        return [rule for rule, res in self.group(group_id) if self.permits_flow(res, flow)]
+        return [rule for rule, _ in self.permitting_resolved(group_id, flow)]
+
+    def permitting_resolved(self, group_id: str, flow: Flow) -> Sequence[tuple[SgRule, Resolved]]:
+        """The group's current rules that permit the flow, each with its resolved destination."""
+        remembered = self._carrier.get(group_id, _NOTHING).get(flow)
+        if remembered is not None:
+            return remembered
+        rules = self.group(group_id)
+        if not rules:
+            return []
+        addr = flow.addr
+        proto, version, value, low, high = flow.proto, addr.version, int(addr), flow.port_low, flow.port_high
+        if not self.inventory.history:
+            return [pair for pair in rules if permits_at(pair[1], proto, version, value, low, high)]
+        return [
+            pair
+            for pair in rules
+            if permits_at(pair[1], proto, version, value, low, high)
+            or self._admitted_then(pair[1], flow, low, high)
+        ]
+
+    def remember_carrier(self, flow: Flow, group_id: str, pairs: Sequence[tuple[SgRule, Resolved]]) -> None:
+        """Keep ``permitting_resolved``'s answer for the group that carries the flow: the synthesis and the
+        report ask it again. The answers are shared (a group's flows are permitted by a few combinations
+        of its rules), so a flow costs a dictionary entry."""
+        ids = (group_id, tuple(map(id, pairs)))  # the group's own pairs, alive with the book
+        entry = self._pair_sets.get(ids)
+        if entry is None:
+            entry = self._pair_sets[ids] = tuple(pairs)
+        self._carrier.setdefault(group_id, {})[flow] = entry
+
+    def forget_group(self, group_id: str) -> None:
+        """Drop what was kept while the group was planned (``remember_carrier``, ``never_wider``): asked
+        again, it is computed again."""
+        self._carrier.pop(group_id, None)
+        self._never_wider.pop(group_id, None)
 
     def permits_flow(
         self, rule: Resolved, flow: Flow, port_low: int | None = None, port_high: int | None = None
     ) -> bool:
-        """Does ``rule`` permit the flow (on ``[port_low, port_high]``, by default its ports)? An SG
-        reference permits a flow to an ENI that was a member of the group when the flow happened, even
-        when that ENI is gone now (DESIGN §6 "Identity over time"): the reference admitted it then."""
+        """Does ``rule`` permit the flow (on ``[port_low, port_high]``, by default its ports)?"""
         low = flow.port_low if port_low is None else port_low
         high = flow.port_high if port_high is None else port_high
-        if permits(rule, flow.proto, flow.addr, low, high):
-            return True
+        addr = flow.addr
+        return permits_at(rule, flow.proto, addr.version, int(addr), low, high) or self._admitted_then(
+            rule, flow, low, high
+        )
+
+    def _admitted_then(self, rule: Resolved, flow: Flow, low: int, high: int) -> bool:
+        """An SG reference permits a flow to an ENI that was a member of the group when the flow happened,
+        even when that ENI is gone now (DESIGN §6 "Identity over time"): the reference admitted it then."""
         key = rule.key
-        if key.kind is not DestKind.SECURITY_GROUP or not self.inventory.history:
+        if key.kind is not _SG_REF or not self.inventory.history:
             return False
         if not any(key.value in owner.groups for owner in self.attribution.owners(flow)):
             return False
         as_then = Resolved.of(key, (ipaddress.ip_network(flow.remote),))
         return permits(as_then, flow.proto, flow.addr, low, high)
+
+    def prefix_list_spans(self, prefix_list_id: str) -> tuple[Span, ...]:
+        """A prefix list's entries as integer spans (asked of every flow's destination)."""
+        if prefix_list_id not in self._list_spans:
+            nets = self.prefix_list_nets(prefix_list_id)
+            self._list_spans[prefix_list_id] = tuple(
+                (net.version, int(net.network_address), int(net.broadcast_address)) for net in nets
+            )
+        return self._list_spans[prefix_list_id]
 
     def prefix_list_nets(self, prefix_list_id: str) -> tuple[Net, ...]:
         if prefix_list_id not in self._lists:
@@ -118,39 +204,124 @@ class RuleBook:
 
     def never_wider(self, key: RuleKey, group_id: str) -> bool:
         """Is ``key`` (if added to the group) covered by every member's current rules? (memoised)"""
-        memo = (key, group_id)
-        if memo not in self._never_wider:
-            members = self.inventory.members.get(group_id, ())
-            if key.kind is DestKind.SECURITY_GROUP:
+        memo = self._never_wider.setdefault(group_id, {})
+        if key not in memo:
+            if key.kind is _SG_REF:
                 # One identity per member of the referenced group (DESIGN §6 "Invariants").
-                verdict = all(covered_per_identity(key, self.inventory, self.eni(eni)) for eni in members)
+                identities = self.identities(key)
+                memo[key] = not identities or self._every_rule_set(
+                    group_id, lambda groups: identities_within(identities, self.admitted_for(groups, key))
+                )
             else:
                 candidate = self.resolved(key)
-                verdict = all(covered(candidate, self.eni(eni)) for eni in members)
-            self._never_wider[memo] = verdict
-        return self._never_wider[memo]
+                memo[key] = self._every_rule_set(
+                    group_id, lambda groups: covered_within(candidate, self.admitted_for(groups, key))
+                )
+        return memo[key]
+
+    def _every_rule_set(self, group_id: str, admits: Callable[[tuple[str, ...]], bool]) -> bool:
+        """Does ``admits`` hold for the rules of every member of the group? Members in the same groups
+        have the same rules, so each set of groups is asked once; and more rules only ever admit more
+        (``permits.admitted`` grows with them), so a set that holds a set already passed is not asked."""
+        passed: list[frozenset[str]] = []
+        for groups, held in self.member_rule_sets(group_id):
+            if any(smaller <= held for smaller in passed):
+                continue
+            if not admits(groups):
+                return False
+            passed.append(held)
+        return True
+
+    def member_rule_sets(self, group_id: str) -> list[tuple[tuple[str, ...], frozenset[str]]]:
+        """The distinct sets of groups the group's current members are in (each member's rules), fewest
+        groups first, each with the same groups as a set."""
+        if group_id not in self._rule_sets:
+            members = self.inventory.members.get(group_id, ())
+            interfaces = self.inventory.interfaces
+            distinct = dict.fromkeys(interfaces[eni].group_ids for eni in members)
+            self._rule_sets[group_id] = sorted(
+                ((groups, frozenset(groups)) for groups in distinct), key=lambda pair: len(pair[1])
+            )
+        return self._rule_sets[group_id]
+
+    def admitted_for(self, groups: tuple[str, ...], key: RuleKey) -> tuple[Span, ...]:
+        """Where the current rules of ``groups`` (an ENI's) admit ``key``'s protocol and ports
+        (``permits.admitted``), kept per set of groups and port part: every group asks it of each
+        member for every candidate rule."""
+        memo = (groups, key.ip_protocol, key.from_port, key.to_port)
+        if memo not in self._admitted:
+            rules = [res for gid in groups for _, res in self.group(gid)]
+            self._admitted[memo] = admitted(rules, key, protocol_number(key.ip_protocol))
+        return self._admitted[memo]
+
+    def covers(self, wide: Resolved, narrow: Resolved) -> bool:
+        """``permits.covered(narrow, [wide])``, with what ``wide`` admits kept per port part: every
+        proposed rule of a group is compared with each of its current rules, both ways."""
+        memo = (wide.key, narrow.key.ip_protocol, narrow.key.from_port, narrow.key.to_port)
+        if memo not in self._by_rule:
+            self._by_rule[memo] = admitted([wide], narrow.key, narrow.proto)
+        return covered_within(narrow, self._by_rule[memo])
+
+    def member_families(self, group_id: str) -> frozenset[int]:
+        """The IP versions of the addresses of a group's current members."""
+        if group_id not in self._families:
+            inventory = self.inventory
+            self._families[group_id] = frozenset(
+                parse_addr(address).version
+                for eni in inventory.members.get(group_id, ())
+                for address in inventory.interfaces[eni].addresses
+            )
+        return self._families[group_id]
+
+    def identities(self, key: RuleKey) -> tuple[tuple[Span, ...], ...]:
+        """The member addresses an SG reference ``key`` must admit (``permits.identity_addresses``),
+        kept per referenced group and protocol."""
+        memo = (key.value, key.ip_protocol)
+        if memo not in self._identities:
+            self._identities[memo] = identity_addresses(key, self.inventory)
+        return self._identities[memo]
 
     def permits_key(self, key: RuleKey, flow: Flow) -> bool:
         return self.permits_flow(self.resolved(key), flow)
 
 
 def flow_key(flow: Flow, kind: DestKind, value: str, icmp_from: SgRule | None = None) -> RuleKey:
-    """The rule that permits exactly this flow's ports to ``value``."""
+    """The rule that permits exactly this flow's ports to ``value`` (canonical: a group id, or the text
+    of an ``ip_network``)."""
     proto = protocol_name(flow.proto)
     if flow.proto in _PORTED:
-        return make_key(proto, flow.port_low, flow.port_high, kind, value)
+        return _canonical_key(proto, flow.port_low, flow.port_high, kind, value)
     if flow.proto in _ICMPS:
         # Flow logs carry no ICMP type/code: reuse the permitting rule's, so the rule is never wider.
         if icmp_from is not None and icmp_from.ip_protocol == proto:
-            return make_key(proto, icmp_from.from_port, icmp_from.to_port, kind, value)
-        return make_key(proto, -1, -1, kind, value)
-    return make_key(proto, None, None, kind, value)
+            return _canonical_key(proto, icmp_from.from_port, icmp_from.to_port, kind, value)
+        return _canonical_key(proto, -1, -1, kind, value)
+    return _canonical_key(proto, None, None, kind, value)
+
+
+def _canonical_key(proto: str, low: int | None, high: int | None, kind: DestKind, value: str) -> RuleKey:
+    """``make_key`` for a destination already canonical: its protocol and ports normalised the same way,
+    without parsing the address again (the synthesis builds a key per flow)."""
+    protocol, from_port, to_port = _port_part(proto, low, high)
+    return RuleKey(protocol, from_port, to_port, kind, value)
+
+
+@lru_cache(maxsize=65536)
+def _port_part(proto: str, low: int | None, high: int | None) -> tuple[str, int | None, int | None]:
+    """The protocol and ports ``make_key`` normalises to (a few distinct ones per estate)."""
+    key = make_key(proto, low, high, _SG_REF, "")
+    return key.ip_protocol, key.from_port, key.to_port
 
 
 def host_key(flow: Flow, icmp_from: SgRule | None = None) -> RuleKey:
-    network = ipaddress.ip_network(flow.remote)
-    kind = DestKind.CIDR_IPV4 if network.version == 4 else DestKind.CIDR_IPV6
-    return flow_key(flow, kind, str(network), icmp_from)
+    addr = flow.addr
+    kind = _CIDR4 if addr.version == 4 else _CIDR6
+    return flow_key(flow, kind, _host_cidr(addr), icmp_from)
+
+
+def _host_cidr(addr: Addr) -> str:
+    """``str(ip_network(address))`` of a parsed address, without parsing it again."""
+    return f"{addr}/{addr.max_prefixlen}"
 
 
 def place_flows(
@@ -168,7 +339,7 @@ def place_flows(
     for flow in flows:
         candidates = []
         for gid in book.attribution.source_groups(flow):
-            rules = book.permitting(gid, flow)
+            rules = book.permitting_resolved(gid, flow)
             if rules:
                 candidates.append((len(inventory.members.get(gid, ())), gid, rules))
         if not candidates:
@@ -181,8 +352,9 @@ def place_flows(
         # The smallest group that permits the flow carries it. Its most specific rule (the address and
         # the observed ports, ICMP type/code of the permitting rule) lies inside that permitting rule,
         # which every member of the group has: so it is never wider, and no further check is needed.
-        _, gid, _ = min(candidates, key=lambda c: (c[0], c[1]))
+        _, gid, rules = min(candidates, key=lambda c: (c[0], c[1]))
         carried[gid].append(flow)
+        book.remember_carrier(flow, gid, rules)
     return carried, stuck, not_permitted
 
 
@@ -230,11 +402,15 @@ def synthesize_group(
     placed: dict[RuleKey, Placed] = {}
 
     def put(key: RuleKey, flow: Flow, label: str | None = None, note: str | None = None) -> None:
-        entry = placed.setdefault(key, Placed(key=key, label=label, note=note))
+        entry = placed.get(key)
+        if entry is None:
+            entry = placed[key] = Placed(key=key, label=label, note=note)
         entry.flows.append(flow)
 
     def put_internet(key: RuleKey, flow: Flow | None, kind: str, naming: Naming) -> None:
-        entry = placed.setdefault(key, Placed(key=key, label=naming.names[0] if naming.names else None))
+        entry = placed.get(key)
+        if entry is None:
+            entry = placed[key] = Placed(key=key, label=naming.names[0] if naming.names else None)
         if flow is not None:
             entry.flows.append(flow)
         entry.internet = "pinned" if "pinned" in (entry.internet, kind) else kind
@@ -251,7 +427,7 @@ def synthesize_group(
     for flow in flows:
         icmp_from = _icmp_rule(book.permitting(group_id, flow)) if flow.proto in _ICMPS else None
         icmp_source[flow] = icmp_from
-        template = flow_key(flow, DestKind.CIDR_IPV4, "0.0.0.0/0", icmp_from)
+        template = flow_key(flow, _CIDR4, "0.0.0.0/0", icmp_from)
         by_ports[template].append(flow)
 
     for template in sorted(by_ports, key=_key_order):
@@ -262,7 +438,7 @@ def synthesize_group(
         owners = {f: book.attribution.owners(f) for f in remaining}
         chosen = _reference_groups(owners, group_id, template, book)
         for ref, ref_flows in chosen.items():
-            key = _with_destination(template, DestKind.SECURITY_GROUP, ref)
+            key = _with_destination(template, _SG_REF, ref)
             for f in ref_flows:
                 put(key, f)
         carried_now = {f for ref_flows in chosen.values() for f in ref_flows}
@@ -272,25 +448,30 @@ def synthesize_group(
         if gone:
             if vanished is not None:
                 vanished.extend(gone)
-            remaining = [f for f in remaining if f not in set(gone)]
+            gone_now = set(gone)
+            remaining = [f for f in remaining if f not in gone_now]
         # (2) An AWS-managed prefix list that contains the destination.
-        for flow in list(remaining):
+        unlisted: list[Flow] = []
+        for flow in remaining:
             plist = _managed_list_of(flow, book)
-            if plist is None:
-                continue
-            key = _with_destination(template, DestKind.PREFIX_LIST, plist)
-            if key in placed or book.never_wider(key, group_id):
-                put(key, flow, inventory.prefix_lists[plist].name)
-                remaining.remove(flow)
+            if plist is not None:
+                listed = _with_destination(template, _PREFIX_LIST, plist)
+                if listed in placed or book.never_wider(listed, group_id):
+                    put(listed, flow, inventory.prefix_lists[plist].name)
+                    continue
+            unlisted.append(flow)
+        remaining = unlisted
         # (4) The internet: port-scoped, pinned or named by DNS (DESIGN §6 "Internet destinations").
         internet_flows = [
             f
             for f in remaining
-            if not owners[f] and not f.service and is_internet(f.remote, book.vpc_networks)
+            if not owners[f] and not f.service and is_internet_address(f.addr, book.vpc_networks)
         ]
         for flow in internet_flows:
-            _place_internet(flow, template, group_id, book, internet or InternetOptions(), put_internet)
-        remaining = [f for f in remaining if f not in set(internet_flows)]
+            options = internet or InternetOptions()
+            _place_internet(flow, icmp_source[flow], group_id, book, options, put_internet)
+        internet_now = set(internet_flows)
+        remaining = [f for f in remaining if f not in internet_now]
         # (3)/(5) The address itself, labelled with its AWS service when the flow log names one; an
         #     ENI's address only when no group of it qualifies, and labelled as such.
         for flow in remaining:
@@ -304,14 +485,14 @@ def synthesize_group(
                 )
             put(host_key(flow, icmp_source[flow]), flow, label, note)
     for entry in placed.values():
-        if entry.key.kind is DestKind.SECURITY_GROUP:
+        if entry.key.kind is _SG_REF:
             entry.note = admits_note(entry.key.value, entry.flows, book)
     return prefer_current(_merge_ports(list(placed.values())), group_id, book)
 
 
 def _place_internet(
     flow: Flow,
-    template: RuleKey,
+    icmp_from: SgRule | None,
     group_id: str,
     book: RuleBook,
     options: InternetOptions,
@@ -319,26 +500,26 @@ def _place_internet(
 ) -> None:
     """Name one internet flow per the policy: pinned /32s (the flow's own address, and a stable name's
     other addresses where never wider), or the observed ports to the widest CIDR of the group's current
-    rules that permit it (0.0.0.0/0 when that is what it has), never wider by construction."""
+    rules that permit it (0.0.0.0/0 when that is what it has), never wider by construction. ``icmp_from``:
+    the group's rule whose ICMP type and code an ICMP flow's rules take."""
     naming = name_flow(
         flow.remote, book.attribution.addresses_of(flow.eni), options, book.attribution.vpc_of(flow.eni)
     )
-    icmp_from = _icmp_rule(book.permitting(group_id, flow)) if flow.proto in _ICMPS else None
     if naming.pinned:
         put(host_key(flow, icmp_from), flow, "pinned", naming)
         for address in naming.pinned:
             if address == flow.remote:
                 continue
             network = ipaddress.ip_network(address)
-            kind = DestKind.CIDR_IPV4 if network.version == 4 else DestKind.CIDR_IPV6
+            kind = _CIDR4 if network.version == 4 else _CIDR6
             key = _with_destination(host_key(flow, icmp_from), kind, str(network))
             if book.never_wider(key, group_id):
                 put(key, None, "pinned", naming)  # the name's other addresses: where it goes next
         return
     widest: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
-    for rule in book.permitting(group_id, flow):
-        if rule.kind in (DestKind.CIDR_IPV4, DestKind.CIDR_IPV6):
-            network = ipaddress.ip_network(rule.value)
+    for rule, res in book.permitting_resolved(group_id, flow):
+        if rule.kind in (_CIDR4, _CIDR6) and res.nets:
+            network = res.nets[0]  # a CIDR rule resolves to itself
             if network.version == flow.addr.version and (
                 widest is None or network.prefixlen < widest.prefixlen
             ):
@@ -352,7 +533,7 @@ def _place_internet(
             replace(naming, why="pinned: no current CIDR rule admits it"),
         )
         return
-    kind = DestKind.CIDR_IPV4 if widest.version == 4 else DestKind.CIDR_IPV6
+    kind = _CIDR4 if widest.version == 4 else _CIDR6
     put(flow_key(flow, kind, str(widest), icmp_from), flow, "port", naming)
 
 
@@ -368,25 +549,34 @@ def _reference_groups(
     wider, else per flow the smallest such group of its own destination ENIs; flows with none are left
     out."""
     inventory = book.inventory
+    # Flows to the same destination ENIs ask the same questions: each is answered once per call.
+    known: dict[tuple[tuple[tuple[str, ...], bool], ...], frozenset[str]] = {}
+    passing: dict[frozenset[str], str | None] = {}
 
-    def candidates(flow_owners: tuple[Owner, ...]) -> set[str]:
+    def candidates(flow_owners: tuple[Owner, ...]) -> frozenset[str]:
         # A holder that is gone with all its groups has no identity left to name (an address handed
         # over within the flow's span): the holders that still have one decide.
-        held = [{g for g in o.groups if g in inventory.groups} for o in flow_owners]
-        named = [groups for groups, o in zip(held, flow_owners, strict=True) if groups or o.current]
-        return set.intersection(*named) if named else set()
+        memo = tuple((o.groups, o.current) for o in flow_owners)
+        if memo not in known:
+            held = [{g for g in o.groups if g in inventory.groups} for o in flow_owners]
+            named = [groups for groups, o in zip(held, flow_owners, strict=True) if groups or o.current]
+            known[memo] = frozenset(set.intersection(*named) if named else set())
+        return known[memo]
 
-    def first_passing(groups: set[str]) -> str | None:
-        for _, gid in sorted((len(inventory.members.get(g, ())), g) for g in groups):
-            if book.never_wider(_with_destination(template, DestKind.SECURITY_GROUP, gid), group_id):
-                return gid
-        return None
+    def first_passing(groups: frozenset[str]) -> str | None:
+        if groups not in passing:
+            passing[groups] = None
+            for _, gid in sorted((len(inventory.members.get(g, ())), g) for g in groups):
+                if book.never_wider(_with_destination(template, _SG_REF, gid), group_id):
+                    passing[groups] = gid
+                    break
+        return passing[groups]
 
     per_flow = {f: candidates(o) for f, o in owners.items() if o}
     per_flow = {f: c for f, c in per_flow.items() if c}
     if not per_flow:
         return {}
-    everyone = first_passing(set.intersection(*per_flow.values()))
+    everyone = first_passing(frozenset.intersection(*per_flow.values()))
     if everyone is not None:
         return {everyone: sorted(per_flow, key=_flow_order)}
     out: dict[str, list[Flow]] = defaultdict(list)
@@ -410,17 +600,10 @@ def admits_note(ref: str, flows: Sequence[Flow], book: RuleBook) -> str:
     ]
     if former_seen:
         parts[0] += f" (and {former_seen} former member{'s' if former_seen != 1 else ''} observed)"
-    seen_families = {parse_family(f.remote) for f in flows}
-    member_families = {
-        parse_family(address) for eni in members for address in inventory.interfaces[eni].addresses
-    }
-    for family in sorted(member_families - seen_families):
+    seen_families = {f.addr.version for f in flows}
+    for family in sorted(book.member_families(ref) - seen_families):
         parts.append(f"also their IPv{family} addresses")
     return "; ".join(parts)
-
-
-def parse_family(address: str) -> int:
-    return ipaddress.ip_address(address).version
 
 
 def _flow_order(flow: Flow) -> tuple[str, int, str, int, int]:
@@ -431,14 +614,20 @@ def prefer_current(proposed: list[Placed], group_id: str, book: RuleBook) -> lis
     """Where a current rule permits exactly what a proposed rule permits, keep the current one: same
     privilege, no churn (e.g. ``udp 53 10.0.2.53/32`` and a reference to the resolver's one-member group)."""
     current = book.group(group_id)
+    current_keys = {rule.key() for rule, _ in current}
     out: list[Placed] = []
     for placed in proposed:
-        if placed.kept_rule is None and all(placed.key != rule.key() for rule, _ in current):
+        if placed.kept_rule is None and placed.key not in current_keys:
             candidate = book.resolved(placed.key)
             # A reference to a group with no member today admits nothing now, like any other such rule:
             # equal on the snapshot, yet not the same rule (it names the identity the flows reached).
             for rule, res in current if candidate.spans else ():
-                if res.spans and covered(candidate, [res]) and covered(res, [candidate]):
+                if (
+                    res.spans
+                    and _same_port_part(res, candidate)
+                    and book.covers(res, candidate)
+                    and book.covers(candidate, res)
+                ):
                     placed = Placed(
                         key=rule.key(),
                         flows=placed.flows,
@@ -465,15 +654,31 @@ def prefer_current(proposed: list[Placed], group_id: str, book: RuleBook) -> lis
     return sorted(merged.values(), key=lambda p: _key_order(p.key))
 
 
+def _same_port_part(left: Resolved, right: Resolved) -> bool:
+    """Can two rules permit the same (non-empty) traffic? Not with different protocols, nor with different
+    tcp/udp port ranges: each would permit something the other does not. (ICMP is left to ``covered``: a
+    rule to addresses ICMP cannot reach permits nothing.)"""
+    if left.proto in _ICMP_NUMBERS or right.proto in _ICMP_NUMBERS:
+        return True
+    if left.proto != right.proto:
+        return False
+    return left.proto not in _PORTED or (left.low, left.high) == (right.low, right.high)
+
+
+_ICMP_NUMBERS = frozenset(_ICMPS)
+
+
 def _managed_list_of(flow: Flow, book: RuleBook) -> str | None:
     """The smallest AWS-managed prefix list (known entries) that contains the destination."""
     best: tuple[int, str] | None = None
+    addr = flow.addr
+    version, value = addr.version, int(addr)
     for plist in book.inventory.prefix_lists.values():
         if not plist.aws_managed or plist.entries is None:
             continue
-        nets = book.prefix_list_nets(plist.prefix_list_id)
-        if any(net.version == flow.addr.version and flow.addr in net for net in nets):
-            candidate = (len(nets), plist.prefix_list_id)
+        spans = book.prefix_list_spans(plist.prefix_list_id)
+        if any(v == version and low <= value <= high for v, low, high in spans):
+            candidate = (len(spans), plist.prefix_list_id)
             best = candidate if best is None or candidate < best else best
     return best[1] if best else None
 
@@ -519,16 +724,24 @@ def _key_order(key: RuleKey) -> tuple[str, int, int, str, str]:
         key.ip_protocol,
         key.from_port if key.from_port is not None else -2,
         key.to_port if key.to_port is not None else -2,
-        key.kind.value,
+        _KIND_VALUES[key.kind],
         _value_order(key),
     )
 
 
+_KIND_VALUES = {kind: kind.value for kind in DestKind}  # an enum's .value is slow to read in a sort key
+
+
 def _value_order(key: RuleKey) -> str:
-    if key.kind in (DestKind.CIDR_IPV4, DestKind.CIDR_IPV6):
-        net = ipaddress.ip_network(key.value)
-        return f"{net.version}:{int(net.network_address):040d}/{net.prefixlen:03d}"
+    if key.kind in (_CIDR4, _CIDR6):
+        return _cidr_order(key.value)
     return key.value
+
+
+@lru_cache(maxsize=65536)
+def _cidr_order(value: str) -> str:
+    net = ipaddress.ip_network(value)
+    return f"{net.version}:{int(net.network_address):040d}/{net.prefixlen:03d}"
 
 
 def key_order(key: RuleKey) -> tuple[str, int, int, str, str]:
