@@ -237,6 +237,30 @@ def test_the_estimate_is_what_the_query_scans_and_max_bytes_refuses_before_runni
     assert stand.athena.count("StartQueryExecution") == 0
 
 
+def test_max_bytes_holds_on_the_bytes_scanned_not_only_the_estimate(stand: Stand) -> None:
+    """A query that scanned more than its estimate leaves less for the next table: that one is refused
+    before it starts; a query that passes the limit while running is stopped (both exit 2)."""
+    from sgadvisor.errors import CostLimitError
+
+    assert len(stand.text) >= 2
+    estimate = read_athena(_runner(stand), stand.text, WINDOW, max_bytes=10**12).estimated_bytes
+    assert estimate
+    runner = _runner(stand)  # (resets the endpoint's switches and its call log)
+    stand.athena.behaviour.scan_factor = 3
+    with pytest.raises(CostLimitError, match="bytes scanned so far") as refused:
+        read_athena(runner, stand.text, WINDOW, max_bytes=estimate * 3 // 2)
+    assert refused.value.exit_code == 2
+    assert stand.athena.count("StartQueryExecution") == 1  # the second table's query never started
+
+    runner = _runner(stand)
+    stand.athena.behaviour.hang = True
+    stand.athena.behaviour.running_scanned = estimate * 2
+    with pytest.raises(CostLimitError, match="while running"):
+        read_athena(runner, stand.text, WINDOW, max_bytes=estimate * 3 // 2)
+    assert stand.athena.count("StartQueryExecution") == stand.athena.count("StopQueryExecution") == 1
+    stand.athena.reset()
+
+
 def test_catalog_partitions_are_estimated_through_glue(stand: Stand) -> None:
     """The Parquet table has no projection: its partitions come from the catalog (GetPartitions)."""
     runner = _runner(stand)

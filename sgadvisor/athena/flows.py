@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from sgadvisor.athena.ddl import TableScheme, parse_ddl
-from sgadvisor.athena.estimate import ScanEstimate, estimate_scan
+from sgadvisor.athena.estimate import estimate_scan
 from sgadvisor.athena.partitions import DEFAULT_SLACK, Slack, time_keys
 from sgadvisor.athena.results import concat_results, flows_from_result, read_result_csv
 from sgadvisor.athena.runner import AthenaRunner, AthenaStats
 from sgadvisor.athena.sql import edges_sql
-from sgadvisor.errors import CostLimitError, InputError, UsageError
+from sgadvisor.aws.cost import ScanBudget
+from sgadvisor.errors import InputError, UsageError
 from sgadvisor.flowlogs.edges import DEFAULT_BUCKET, FlowEdges, PortRange, Window
 from sgadvisor.flowlogs.fields import DEFAULT_FORMAT, parse_log_format
 from sgadvisor.inventory.model import FlowLogConfig
@@ -179,30 +180,32 @@ def read_athena(
     """Run the edge query of every table over ``window`` and fold the results into flow edges.
 
     With ``max_bytes``, the scan is estimated first (S3 listing; Glue for catalog partitions) and a run
-    above it is refused (CostLimitError) before any query starts."""
+    above it is refused (CostLimitError) before any query starts; then the limit holds on the bytes
+    Athena reports scanned (aws/cost.py): a table's query starts only if what the earlier ones scanned
+    plus its estimate stays within it, and a query that passes it while running is stopped."""
     if not tables:
         raise UsageError("no Athena table to read")
     estimated: int | None = None
+    estimates: list[int] = [0] * len(tables)
     if max_bytes is not None:
         if runner.s3 is None:
             raise UsageError("--max-bytes with Athena needs an S3 client to list the data")
-        estimates: list[ScanEstimate] = [
-            estimate_scan(t.scheme, window, s3=runner.s3, glue=glue, slack=slack, progress=runner.progress)
+        progress = runner.progress
+        estimates = [
+            estimate_scan(t.scheme, window, s3=runner.s3, glue=glue, slack=slack, progress=progress).bytes
             for t in tables
         ]
-        estimated = sum(e.bytes for e in estimates)
+        estimated = sum(estimates)
         runner.progress(f"estimated Athena scan: {estimated / 1e9:.2f} GB")
-        if estimated > max_bytes:
-            raise CostLimitError(
-                f"the Athena queries would scan about {estimated:,} bytes, above --max-bytes {max_bytes:,}",
-                hint="shorten the window (--since/--start/--end), or raise --max-bytes",
-            )
+        runner.budget = ScanBudget(max_bytes)
+        runner.budget.plan(estimated, "the Athena queries")
     queries = []
     results = []
-    for table in tables:
+    for table, estimate in zip(tables, estimates, strict=True):
         query = edges_sql(table.scheme, window, bucket, flow_logs=table.flow_logs, slack=slack)
         queries.append(query)
-        results.append(runner.run(query, database=table.scheme.database, label=table.scheme.qualified_name))
+        label = table.scheme.qualified_name
+        results.append(runner.run(query, database=table.scheme.database, label=label, estimate=estimate))
     flows = flows_from_result(concat_results(results), window, bucket=bucket, addresses=addresses)
     warnings = scheme_warnings(tables)
     if warnings:

@@ -32,7 +32,8 @@ import polars as pl
 from sgadvisor.athena.ddl import TableScheme, from_table_metadata
 from sgadvisor.athena.results import read_result_csv, rows_from_pages
 from sgadvisor.aws.control import Deadline, note_stopped
-from sgadvisor.errors import AwsError, UsageError
+from sgadvisor.aws.cost import ScanBudget
+from sgadvisor.errors import AwsError, CostLimitError, UsageError
 
 PAGE_ROWS = 1000  # GetQueryResults MaxResults: at most 1,000
 _THROTTLED = ("TooManyRequestsException", "ThrottlingException")
@@ -77,6 +78,9 @@ class AthenaRunner:
     clock: Callable[[], float] = time.monotonic
     deadline: Deadline = field(default_factory=Deadline)
     stats: AthenaStats = field(default_factory=AthenaStats)
+    # --max-bytes on the bytes Athena reports scanned (aws/cost.py): each query is admitted on its
+    # estimate, and one that scans past the limit while it runs is stopped there.
+    budget: ScanBudget = field(default_factory=ScanBudget)
 
     # ----------------------------------------------------------------------------------- metadata
 
@@ -97,20 +101,31 @@ class AthenaRunner:
 
     # ----------------------------------------------------------------------------------- queries
 
-    def run(self, query: str, *, database: str | None = None, label: str = "query") -> pl.DataFrame:
+    def run(
+        self, query: str, *, database: str | None = None, label: str = "query", estimate: int = 0
+    ) -> pl.DataFrame:
         """Run ``query`` to the end and return its result as text columns (results.py). Failures Athena
         marks retryable are retried; anything else is an AwsError. On any interruption (Ctrl-C,
-        SIGTERM, --timeout, an error) the query is stopped before the exception goes on."""
+        SIGTERM, --timeout, an error, the scan passing ``budget``) the query is stopped before the
+        exception goes on. ``estimate``: the bytes it is expected to scan, admitted against ``budget``
+        before it starts (each retry again, with what the failed attempt scanned counted)."""
         attempt = 0
         while True:
-            execution_id = self._start(query, database, label)
+            token = self.budget.reserve(estimate, f"Athena query {label}")
+            try:
+                execution_id = self._start(query, database, label)
+            except BaseException:
+                self.budget.release(token)
+                raise
             try:
                 state, execution = self._wait(execution_id, label)
             except BaseException as error:
+                self.budget.release(token)
                 note_stopped(error, self._stop(execution_id, label))
                 raise
-            statistics = execution.get("Statistics", {})
-            self.stats.bytes_scanned += int(statistics.get("DataScannedInBytes", 0) or 0)
+            scanned = int(execution.get("Statistics", {}).get("DataScannedInBytes", 0) or 0)
+            self.stats.bytes_scanned += scanned
+            self.budget.settle(token, scanned)
             if state == "SUCCEEDED":
                 result = self._result(execution_id, execution, label)
                 self.stats.result_rows += result.height
@@ -179,8 +194,21 @@ class AthenaRunner:
                 state = str(execution.get("Status", {}).get("State", "QUEUED"))
                 if state in ("SUCCEEDED", "FAILED", "CANCELLED"):
                     return state, execution
+                self._check_scan(execution, label)
             self._sleep(delay)
             delay = min(delay * 2, self.settings.poll_max)
+
+    def _check_scan(self, execution: dict[str, Any], label: str) -> None:
+        """A running query reports what it scanned so far (GetQueryExecution ``Statistics``): past the
+        limit, with what the ended queries scanned, it is refused now (``run`` stops it), not after."""
+        limit = self.budget.limit
+        running = int(execution.get("Statistics", {}).get("DataScannedInBytes", 0) or 0)
+        if limit is not None and self.budget.scanned + running > limit:
+            raise CostLimitError(
+                f"Athena query {label} had scanned {running:,} bytes while running "
+                f"({self.budget.scanned:,} before it), above --max-bytes {limit:,}: stopped",
+                hint="shorten the window (--since or --start/--end), or raise --max-bytes",
+            )
 
     def _waiting(self, label: str, execution_id: str, state: str, started: float) -> str:
         """What the run was waiting for, for the --timeout message."""
