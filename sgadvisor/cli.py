@@ -147,14 +147,22 @@ LogGroupOpt = Annotated[
     ),
 ]
 SinceOpt = Annotated[
-    str, typer.Option("--since", help="Insights window: this long (14d, 36h, …) before --lag.")
+    str,
+    typer.Option("--since", help="AWS window (Insights or Athena): this long (14d, 36h, …) before --lag."),
 ]
 LagOpt = Annotated[
-    str, typer.Option("--lag", help="Insights window ends this long before now (flow-log delivery lags).")
+    str,
+    typer.Option(
+        "--lag", help="AWS window (Insights or Athena) ends this long before now (flow-log delivery lags)."
+    ),
 ]
 MaxBytesOpt = Annotated[
     str | None,
-    typer.Option("--max-bytes", help="Refuse to run Insights queries estimated to scan more (e.g. 50GB)."),
+    typer.Option(
+        "--max-bytes",
+        help="Stop before Insights or Athena scans more than this (e.g. 50GB): checked on the estimate "
+        "before running and on the bytes actually scanned, splits included (exit 2).",
+    ),
 ]
 MaxQueriesOpt = Annotated[
     int, typer.Option("--max-concurrent-queries", help="Insights queries in flight at once (account quota).")
@@ -164,8 +172,8 @@ TimeoutOpt = Annotated[
     str,
     typer.Option(
         "--timeout",
-        help="AWS mode: stop the whole AWS run (EC2, DescribeFlowLogs, Insights queries, retries) after "
-        "this long (30m, 2h; 0: no limit), stopping the queries in flight; exit 2.",
+        help="AWS mode: stop the whole AWS run (EC2, DescribeFlowLogs, Insights or Athena queries, retries) "
+        "after this long (30m, 2h; 0: no limit), stopping the queries in flight; exit 2.",
     ),
 ]
 HistoryOpt = Annotated[
