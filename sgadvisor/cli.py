@@ -1112,6 +1112,13 @@ def athena_ddl_command(
         list[str],
         typer.Option("--region", help="Regions of the projection (repeatable), for a vpcflowlogs/ folder."),
     ] = [],  # noqa: B006 - typer reads the default, it is never mutated
+    per_hour: Annotated[
+        bool,
+        typer.Option(
+            "--per-hour",
+            help="The flow log delivers hourly folders (PerHourPartition: …/yyyy/MM/dd/HH/): project hours.",
+        ),
+    ] = False,
 ) -> None:
     """Print a CREATE EXTERNAL TABLE with partition projection for flow logs in S3, for Athena
     (--athena-table; --athena-ddl FILE offline)."""
@@ -1119,7 +1126,9 @@ def athena_ddl_command(
     from sgadvisor.flowlogs.fields import DEFAULT_FORMAT
 
     fields = parse_log_format(log_format) if log_format else DEFAULT_FORMAT
-    terminal.out(render_ddl(location, fields, parquet=parquet, table=table, regions=region))
+    terminal.out(
+        render_ddl(location, fields, parquet=parquet, table=table, regions=region, per_hour=per_hour)
+    )
 
 
 @app.command("render")

@@ -287,6 +287,25 @@ def test_render_ddl_reads_back() -> None:
         render_ddl("/local/path", DEFAULT_FORMAT)
 
 
+def test_render_ddl_per_hour_projects_and_prunes_hours() -> None:
+    """A flow log delivered with PerHourPartition (…/yyyy/MM/dd/HH/): the day key is projected by the
+    hour, and the query and the estimate name only the hours of the window (and its slack)."""
+    from sgadvisor.athena.partitions import partition_location, projected_partitions, prune_predicates
+
+    scheme = parse_ddl(render_ddl("s3://b/AWSLogs/1/vpcflowlogs/eu-west-1/", DEFAULT_FORMAT, per_hour=True))
+    day = scheme.projection("day")
+    assert day is not None and day.format == "yyyy/MM/dd/HH" and day.unit == "HOURS"
+    start = 1_793_491_200 + 5 * 3600  # 2026-11-01 05:00
+    window = Window(start, start + 2 * 3600)
+    assert prune_predicates(scheme, window) == ["\"day\" BETWEEN '2026/11/01/04' AND '2026/11/01/07'"]
+    hours = [p["day"] for p in projected_partitions(scheme, window)]
+    assert hours == ["2026/11/01/04", "2026/11/01/05", "2026/11/01/06", "2026/11/01/07"]
+    assert (
+        partition_location(scheme, {"day": hours[1]})
+        == "s3://b/AWSLogs/1/vpcflowlogs/eu-west-1/2026/11/01/05"
+    )
+
+
 def test_java_date_formats() -> None:
     assert java_to_strftime("yyyy/MM/dd") == ("%Y/%m/%d", ("year", "month", "day"))
     assert java_to_strftime("yyyyMMddHH") == ("%Y%m%d%H", ("year", "month", "day", "hour"))

@@ -522,13 +522,16 @@ def render_ddl(
     table: str = "vpc_flow_logs",
     regions: Sequence[str] = (),
     first_day: str = "2020/01/01",
+    per_hour: bool = False,
 ) -> str:
     """A ``CREATE EXTERNAL TABLE`` with partition projection over the flow logs' S3 delivery (non-Hive
     layout ``…/AWSLogs/<account>/vpcflowlogs/<region>/yyyy/MM/dd/``), for ``sgadvisor athena-ddl``.
 
     ``location`` is the ``vpcflowlogs/`` folder (then the region is a projected ``enum`` key over
     ``regions``) or one region's folder below it (then only the day is a key). The day key is projected
-    as a ``date`` in the delivery's ``yyyy/MM/dd`` folders, so a query prunes to the days it names."""
+    as a ``date`` in the delivery's ``yyyy/MM/dd`` folders, so a query prunes to the days it names; with
+    ``per_hour`` (a flow log delivered with ``PerHourPartition``: ``yyyy/MM/dd/HH`` folders) the key is
+    projected by the hour, and a query prunes to the hours it names."""
     if not location.startswith("s3://"):
         raise InputError(f"--location {location!r} is not an s3:// URI", hint=_LOCATION_HINT)
     base = location if location.endswith("/") else location + "/"
@@ -569,12 +572,14 @@ def render_ddl(
             (f"projection.{region_key}.type", "enum"),
             (f"projection.{region_key}.values", ",".join(regions)),
         ]
+    # AWS user guide, "Create a table for flow logs in Apache Parquet format" (per-hour partitions:
+    # projection.day.format 'yyyy/MM/dd/HH', interval unit HOURS).
     props += [
         ("projection.day.type", "date"),
-        ("projection.day.range", f"{first_day},NOW"),
-        ("projection.day.format", "yyyy/MM/dd"),
+        ("projection.day.range", f"{first_day}{'/00' if per_hour else ''},NOW"),
+        ("projection.day.format", "yyyy/MM/dd/HH" if per_hour else "yyyy/MM/dd"),
         ("projection.day.interval", "1"),
-        ("projection.day.interval.unit", "DAYS"),
+        ("projection.day.interval.unit", "HOURS" if per_hour else "DAYS"),
         ("storage.location.template", template),
     ]
     lines.append("TBLPROPERTIES (")
