@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 from enum import StrEnum
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from sgadvisor.trusted import trusted
 
 _PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
 _PROTOCOL_NUMBERS = {name: int(number) for number, name in _PROTOCOL_NAMES.items()}
@@ -131,10 +133,11 @@ class Rule(BaseModel):
         **more: Any,
     ) -> _RuleT:
         """The rule object of ``key`` (``more``: a subclass's own fields, e.g. a proposed rule's evidence).
-        Not validated again: a RuleKey is normalised and names exactly one destination (make_key), and
-        the analysis builds a rule per flow and per change, where validation only copied the values."""
+        Not validated again (``trusted``): a RuleKey is normalised and names exactly one destination
+        (make_key), and the analysis builds a rule per flow and per change."""
         kind, value = key.kind, key.value
-        built = cls.model_construct(
+        return trusted(
+            cls,
             security_group_rule_id=rule_id,
             ip_protocol=key.ip_protocol,
             from_port=key.from_port,
@@ -146,7 +149,6 @@ class Rule(BaseModel):
             description=description,
             **more,
         )
-        return cast(_RuleT, built)  # model_construct builds ``cls`` (the mypy plugin types it Rule)
 
 
 _RuleT = TypeVar("_RuleT", bound=Rule)

@@ -15,11 +15,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from functools import cache, lru_cache
-from typing import Any, TypeVar, cast, get_args
+from functools import lru_cache
+from typing import Any
 
 import polars as pl
-from pydantic import BaseModel
 
 from sgadvisor import __version__
 from sgadvisor.accounting import InputAccounting
@@ -44,13 +43,11 @@ from sgadvisor.config import RuleException
 from sgadvisor.flowlogs.edges import FlowEdges, Window
 from sgadvisor.flowlogs.spans import Hole, find_holes, spans_by_interface
 from sgadvisor.inventory.history_files import window_warnings
-from sgadvisor.inventory.model import Interface, Inventory, SgRule
+from sgadvisor.inventory.model import FlowLogConfig, Interface, Inventory, SgRule
 from sgadvisor.models import (
     Change,
     CollectionOut,
-    ConfidenceLevel,
     CoverageOut,
-    EdgeClass,
     EdgeOut,
     Evidence,
     GroupReport,
@@ -67,6 +64,7 @@ from sgadvisor.models import (
 )
 from sgadvisor.rules import Rule, RuleKey
 from sgadvisor.timeparse import format_duration, format_instant
+from sgadvisor.trusted import trusted
 
 EDGES_PER_GROUP = 200
 # --max-gap default. AWS aggregates records over intervals of at most 10 minutes and writes NODATA for an
@@ -207,9 +205,7 @@ def _build(flows: FlowEdges, inventory: Inventory, options: AnalysisOptions) -> 
             if over:
                 over_budget.append(over)
         edges_of = busiest.pop(gid)
-        reports.append(
-            _shared_field_sets(_group_report(gid, plan, usage, inventory, coverage[gid], book, edges_of))
-        )
+        reports.append(_group_report(gid, plan, usage, inventory, coverage[gid], book, edges_of))
         book.forget_group(gid)
     warnings += over_budget
     gone = _vanished_destinations(vanished, attribution)
@@ -237,9 +233,9 @@ def _build(flows: FlowEdges, inventory: Inventory, options: AnalysisOptions) -> 
         infrastructure_enis=_infrastructure(edges, inventory, infra),
         unattributed=unattributed,
         vanished_destinations=gone,
-        not_permitted_now=[_shared_field_sets(n) for n in _not_permitted(not_permitted)],
-        rejected_egress=[_shared_field_sets(r) for r in _rejected(edges, known)],
-        would_be_blocked=[_shared_field_sets(b) for b in blocked],
+        not_permitted_now=_not_permitted(not_permitted),
+        rejected_egress=_rejected(edges, known),
+        would_be_blocked=blocked,
         warnings=sorted(set(warnings)),
         input_accounting=accounting,
         dns=dns_section(
@@ -357,51 +353,6 @@ def _sorted(placed: list[Placed]) -> list[Placed]:
 # ------------------------------------------------------------------------------------------- report
 
 
-_ModelT = TypeVar("_ModelT", bound=BaseModel)
-_FIELD_SETS: dict[frozenset[str], set[str]] = {}
-_LAST_SHARED: dict[type[BaseModel], set[str]] = {}
-
-
-def _shared_field_sets(model: _ModelT) -> _ModelT:
-    """The model, and every model inside it, with its set of given field names shared with the models
-    given the same fields. Pydantic keeps that set per instance (a set of 5 names or more is 0.7 KB, more
-    than the values): at a million edges the reports hold over a million models, and the sets were the
-    largest part of the analysis's memory. They are frozen models, so nothing adds to a set; a copy
-    (``model_copy``) gets its own."""
-    stack: list[BaseModel] = [model]
-    while stack:
-        item = stack.pop()
-        given = item.__pydantic_fields_set__
-        # Models of one class are mostly given the same fields: try the last set shared for it first.
-        last = _LAST_SHARED.get(type(item))
-        if last is not None and last == given:
-            shared = last
-        else:
-            shared = _LAST_SHARED[type(item)] = _FIELD_SETS.setdefault(frozenset(given), given)
-        if shared is not given:
-            object.__setattr__(item, "__pydantic_fields_set__", shared)
-        values = item.__dict__
-        for name in _model_fields(type(item)):
-            value = values.get(name)
-            if isinstance(value, BaseModel):
-                stack.append(value)
-            elif isinstance(value, list):
-                stack.extend(v for v in value if isinstance(v, BaseModel))
-    return model
-
-
-@cache
-def _model_fields(cls: type[BaseModel]) -> tuple[str, ...]:
-    """The fields of a model class whose type involves a model (the ones ``_shared_field_sets`` follows)."""
-
-    def holds_model(annotation: object) -> bool:
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            return True
-        return any(holds_model(arg) for arg in get_args(annotation))
-
-    return tuple(name for name, info in cls.model_fields.items() if holds_model(info.annotation))
-
-
 def _group_report(
     gid: str,
     plan: _Plan,
@@ -478,7 +429,8 @@ def _group_report(
             continue
         replaces = sorted(set(narrowed_into.get(index, [])))
         changes.append(
-            Change.model_construct(  # one per proposed rule, from values checked above (Rule.from_key)
+            trusted(
+                Change,  # one per proposed rule, from values checked above (Rule.from_key)
                 action="add",
                 rule=Rule.from_key(placed.key, description=proposed_out[index].description),
                 reason=f"carries {_usage(placed.flows)}" if placed.flows or not placed.note else placed.note,
@@ -488,14 +440,15 @@ def _group_report(
     # The busiest edges only: count what was left out from the full table.
     omitted = sum(usage.flow_counts.get(eni, 0) for eni in members) - len(busiest)
     edges = [
-        EdgeOut.model_construct(  # the edge table's values, already in the model's types
+        trusted(
+            EdgeOut,  # the edge table's values, already in the model's types
             eni=f.eni,
             remote=f.remote,
             protocol=protocol_name(f.protocol),
             port=f.port,
             records=f.records,
-            klass=cast(EdgeClass, f.klass),
-            confidence=cast(ConfidenceLevel, f.confidence),
+            klass=f.klass,
+            confidence=f.confidence,
         )
         for f in busiest
     ]
@@ -585,7 +538,8 @@ def _evidence(flows: Sequence[Flow]) -> Evidence:
             sentence = REASONS.get(code, code)
             if sentence not in why:
                 why.append(sentence)
-    return Evidence.model_construct(  # built here in the model's types: validation would only copy them
+    return trusted(
+        Evidence,  # built here in the model's types: validation would only copy them
         records=records,
         bytes=volume,
         first_seen=_instant(first) if first is not None else None,
@@ -671,14 +625,11 @@ def _removal_reason(
     # still removed, since the rule does nothing, but the reason says why it looks unused (unlogged.py).
     vpc_id = inventory.groups[gid].vpc_id
     vpc = inventory.vpcs.get(vpc_id) if vpc_id else None
-    unlogged = unlogged_destination(key, [vpc] if vpc else [], _eni_addresses(inventory))
+    # The inventory's ENI addresses (a mapping: asked for membership only, not copied per rule).
+    unlogged = unlogged_destination(key, [vpc] if vpc else [], inventory.owner_of_address.keys())
     if unlogged is not None:
         return unlogged
     return "no initiated traffic used it in the window, and coverage is ok"
-
-
-def _eni_addresses(inventory: Inventory) -> frozenset[str]:
-    return frozenset(inventory.owner_of_address)
 
 
 # ------------------------------------------------------------------------------------------- coverage
@@ -856,8 +807,7 @@ class _Delivery:
 
     def logs_of(self, eni: str, inventory: Inventory) -> str:
         """' (flow log fl-…)' for the flow logs on the ENI, its subnet or its VPC, else a note."""
-        targets = _placement(eni, inventory)
-        ids = sorted({fl.flow_log_id for fl in inventory.flow_logs if fl.resource_id in targets})
+        ids = sorted({fl.flow_log_id for fl in _flow_logs_of(eni, inventory)})
         if ids:
             return f" (flow log {', '.join(ids)})"
         return " (no flow log in the inventory covers it)" if inventory.flow_logs else ""
@@ -865,8 +815,7 @@ class _Delivery:
     def reject_only_logs(self, eni: str, inventory: Inventory) -> str:
         """The flow logs on the ENI, its subnet or its VPC when every one of them captures REJECT traffic
         only (then accepted traffic is never logged, whatever arrives); else ''."""
-        targets = _placement(eni, inventory)
-        logs = [fl for fl in inventory.flow_logs if fl.resource_id in targets]
+        logs = _flow_logs_of(eni, inventory)
         if logs and all(fl.traffic_type == "REJECT" for fl in logs):
             return ", ".join(sorted(fl.flow_log_id for fl in logs))
         return ""
@@ -877,8 +826,7 @@ class _Delivery:
         anything). Only whole ids count: a folder called "eni-data" names nothing."""
         if not self.unreadable:
             return ""
-        targets = _placement(eni, inventory)
-        logs = {fl.flow_log_id for fl in inventory.flow_logs if fl.resource_id in targets}
+        logs = {fl.flow_log_id for fl in _flow_logs_of(eni, inventory)}
         known_logs = {fl.flow_log_id for fl in inventory.flow_logs}
         for path in self.unreadable:
             # ENIs the inventory (or its history) knows, and this one: asked per name, not as a set of
@@ -892,6 +840,12 @@ class _Delivery:
             if eni in named_enis or logs & named_logs or not (named_enis or named_logs):
                 return path
         return ""
+
+
+def _flow_logs_of(eni: str, inventory: Inventory) -> list[FlowLogConfig]:
+    """The flow logs on the ENI, its subnet or its VPC (``_placement``)."""
+    on = inventory.flow_logs_on
+    return [log for target in _placement(eni, inventory) if target for log in on.get(target, ())]
 
 
 def _placement(eni: str, inventory: Inventory) -> set[str | None]:
@@ -983,13 +937,17 @@ def _groups_bearing_unattributed(
     bearing: dict[str, int] = defaultdict(int)
     for gid in groups:
         vpc_id = inventory.groups[gid].vpc_id
+        member_subnets: set[str | None] | None = None  # the group's, found once it is asked
         for flow in flows:
             could = vpcs.get(flow.eni)
             if could is not None and vpc_id is not None and vpc_id not in could:
                 continue
             subnet = subnets.get(flow.eni)
-            if subnet is not None and subnet not in _member_subnets(gid, book):
-                continue  # it was in a subnet none of the group's members (current or former) was in
+            if subnet is not None:
+                if member_subnets is None:
+                    member_subnets = _member_subnets(gid, book)
+                if subnet not in member_subnets:
+                    continue  # it was in a subnet none of the group's members (current or former) was in
             if book.permitting(gid, flow):
                 bearing[gid] += flow.records
     return dict(bearing)
@@ -1190,7 +1148,7 @@ def _not_permitted(flows: Sequence[Flow]) -> list[NotPermitted]:
         if flow.klass == "unknown":
             note += " (likely replies, which state tracking lets out, or rules changed during the window)"
         rule = Rule.from_key(key)
-        entry = NotPermitted.model_construct(eni=flow.eni, rule=rule, records=flow.records, note=note)
+        entry = trusted(NotPermitted, eni=flow.eni, rule=rule, records=flow.records, note=note)
         out.append(((flow.eni, key_order(key)), entry))  # the rule's key is ``key`` (normalised already)
     return [entry for _, entry in sorted(out, key=lambda pair: pair[0])]
 
