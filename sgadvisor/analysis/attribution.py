@@ -88,8 +88,17 @@ class Attribution:
         former ones."""
         wanted = set(group_ids)
         members = {eni for gid in wanted for eni in self.inventory.members.get(gid, ())}
-        members |= {eni for eni, held in self.formers.items() if wanted & set(held)}
+        members |= {eni for gid in wanted for eni in self._formers_of.get(gid, ())}
         return members
+
+    @cached_property
+    def _formers_of(self) -> Mapping[str, tuple[str, ...]]:
+        """Group → the former ENIs that held it in the window (``formers`` inverted: asked per group)."""
+        out: dict[str, list[str]] = {}
+        for eni, held in self.formers.items():
+            for gid in held:
+                out.setdefault(gid, []).append(eni)
+        return {gid: tuple(enis) for gid, enis in out.items()}
 
     def groups_then(self, eni: str, first: int | None, last: int | None) -> tuple[str, ...]:
         """Every group the ENI held while the flow happened (sorted; deleted groups included)."""

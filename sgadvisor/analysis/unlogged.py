@@ -24,7 +24,7 @@ it", so that a reviewer does not mistake it for a rule that breaks DNS, NTP or m
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Final
 
 from sgadvisor.inventory.model import Vpc
@@ -66,7 +66,7 @@ def _vpc_addresses(vpcs: Sequence[Vpc]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def unlogged_destination(key: RuleKey, vpcs: Sequence[Vpc], eni_addresses: frozenset[str]) -> str | None:
+def unlogged_destination(key: RuleKey, vpcs: Sequence[Vpc], eni_addresses: Collection[str]) -> str | None:
     """The removal reason for a rule whose only destinations are traffic SGs do not filter and flow logs
     do not record (named), or None.
 

@@ -185,6 +185,15 @@ class Inventory:
         return {eni: itf.addresses for eni, itf in self.interfaces.items()}
 
     @cached_property
+    def flow_logs_on(self) -> Mapping[str, tuple[FlowLogConfig, ...]]:
+        """Resource (ENI, subnet, VPC id) → the flow logs attached to it: asked per ENI of every group,
+        where one flow log per ENI is common."""
+        out: dict[str, list[FlowLogConfig]] = {}
+        for log in self.flow_logs:
+            out.setdefault(log.resource_id, []).append(log)
+        return {resource: tuple(logs) for resource, logs in out.items()}
+
+    @cached_property
     def owner_of_address(self) -> Mapping[str, str]:
         """Address → the ENI that holds it (first by ENI id when several claim one)."""
         owners: dict[str, str] = {}
