@@ -518,6 +518,8 @@ _NOT_IN_DESCRIPTION = re.compile(r"[^0-9A-Za-z ._\-:/()#,@\[\]+=&;{}!$*]")
 
 
 def _evidence(flows: Sequence[Flow]) -> Evidence:
+    if len(flows) == 1:  # most rules at scale carry one flow: the same evidence, without the folding
+        return _one_flow_evidence(flows[0])
     records = volume = 0
     first: int | None = None
     last: int | None = None
@@ -547,6 +549,25 @@ def _evidence(flows: Sequence[Flow]) -> Evidence:
         enis=sorted({f.eni for f in flows}),
         destinations=sorted({f.remote for f in flows}),
         confidence=best.value,
+        why=why,
+    )
+
+
+def _one_flow_evidence(flow: Flow) -> Evidence:
+    why: list[str] = []
+    for code in flow.reasons:
+        sentence = REASONS.get(code, code)
+        if sentence not in why:
+            why.append(sentence)
+    return trusted(
+        Evidence,
+        records=flow.records,
+        bytes=flow.bytes,
+        first_seen=_instant(flow.first) if flow.first is not None else None,
+        last_seen=_instant(flow.last) if flow.last is not None else None,
+        enis=[flow.eni],
+        destinations=[flow.remote],
+        confidence=flow.confidence.value,
         why=why,
     )
 
