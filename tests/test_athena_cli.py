@@ -237,36 +237,55 @@ def test_collect_athena_options_need_flows_out(
 
 
 def test_collect_reads_the_flows_with_athena(
-    no_aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    no_aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`collect --flows-out` with --athena-table: the snapshot as ever (EC2 stands in as the sample's own
-    documents), the flow edges from the local Athena endpoint (GetTableMetadata, the queries, the result
-    pages; the tables restricted by the collected flow logs): the file `edges --flows` writes."""
-    import sgadvisor.aws.source as aws_source
-    from tests.standins.athena_server import AthenaServer, Behaviour
+    """`collect --flows-out` with --athena-table: the snapshot from moto's EC2 (the sample estate created
+    in it, the sample's flow files written with moto's ids), the flow edges from the local Athena endpoint
+    (GetTableMetadata, the queries, the result pages; the tables restricted by the collected flow logs):
+    the file `edges --flows` writes from the same files with the collected snapshot."""
+    import boto3
+    from moto.server import ThreadedMotoServer
 
-    documents = {p.name: json.loads(p.read_text()) for p in (SAMPLE / "inventory").glob("describe-*.json")}
-    monkeypatch.setattr(aws_source, "collect_documents", lambda clients, inputs: documents)
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_REGION": "eu-west-1"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    # Two hours: a result of one page each (no S3 needed for it).
-    day = WINDOW_START + 86_400
-    window = ["--start", format_instant(day), "--end", format_instant(day + 7200)]
-    with AthenaServer(s3=None, behaviour=Behaviour(running_polls=0)) as athena:
-        tables = []
-        for spec in text_tables(SAMPLE / "flows"):
-            name = athena.register_table(DATABASE, spec.ddl, SAMPLE / "flows", S3_ROOT).name
-            tables += ["--athena-table", f"{DATABASE}.{name}"]
-        monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", athena.endpoint_url)
-        collected = tmp_path / "collected.jsonl"
-        argv = ["collect", "--out", str(tmp_path / "inv"), "--flows-out", str(collected), *tables, *window]
-        assert _run([*argv, "--history", "none", "-q"]) == 0
-        assert athena.count("StartQueryExecution", succeeded=True) == len(tables) // 2
-    # The same inventory decides the direction of records without flow-direction on both sides.
-    files, inventory = tmp_path / "files.jsonl", ["--inventory", str(SAMPLE / "inventory")]
-    s3_delivery = ["--flows", str(SAMPLE / "flows" / "AWSLogs")]
-    assert _run(["edges", *s3_delivery, *inventory, *window, "-q", "--out", str(files)]) == 0
-    from_athena, from_files = _lines_by_kind(collected), _lines_by_kind(files)
-    assert from_athena["edge"] and from_athena == from_files
-    assert sorted(p.name for p in (tmp_path / "inv").iterdir()) == sorted(documents)
+    from tests.standins.athena_server import AthenaServer, Behaviour
+    from tests.standins.moto_estate import create_estate
+    from tests.standins.sample_estate import build_estate, generate
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    try:
+        host, port = moto.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL_EC2": endpoint}.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        ec2 = boto3.client("ec2", region_name="eu-west-1", endpoint_url=endpoint)
+        estate = build_estate()
+        id_map = create_estate(ec2, estate)
+        sample = tmp_path / "sample"
+        generate(sample, id_map)
+        vpc = id_map[estate.vpc.vpc_id]
+        # Two hours: a result of one page each (no S3 needed for it).
+        day = WINDOW_START + 86_400
+        window = ["--start", format_instant(day), "--end", format_instant(day + 7200)]
+        with AthenaServer(s3=None, behaviour=Behaviour(running_polls=0)) as athena:
+            tables = []
+            for spec in text_tables(sample / "flows"):
+                name = athena.register_table(DATABASE, spec.ddl, sample / "flows", S3_ROOT).name
+                tables += ["--athena-table", f"{DATABASE}.{name}"]
+            monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", athena.endpoint_url)
+            collected, inventory = tmp_path / "collected.jsonl", tmp_path / "inv"
+            argv = ["collect", "--vpc", vpc, "--out", str(inventory), "--flows-out", str(collected), *tables]
+            assert _run([*argv, *window, "--history", "none", "-q"]) == 0
+            assert athena.count("StartQueryExecution", succeeded=True) == len(tables) // 2
+    finally:
+        moto.stop()
+    snapshot = json.loads((inventory / "describe-network-interfaces.json").read_text())
+    assert {e["NetworkInterfaceId"] for e in snapshot["NetworkInterfaces"]} >= {
+        id_map.get(e.eni_id, e.eni_id) for e in estate.network_interfaces
+    }
+    # The same snapshot decides the direction of records without flow-direction on both sides.
+    files = tmp_path / "files.jsonl"
+    from_files = ["edges", "--flows", str(sample / "flows" / "AWSLogs"), "--inventory", str(inventory)]
+    assert _run([*from_files, *window, "-q", "--out", str(files)]) == 0
+    athena_lines, files_lines = _lines_by_kind(collected), _lines_by_kind(files)
+    assert athena_lines["edge"] and athena_lines == files_lines
