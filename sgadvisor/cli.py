@@ -670,7 +670,7 @@ def recommend_command(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Propose least-privilege egress rules from flow evidence (files, or EC2 + Logs Insights)."""
+    """Propose least-privilege egress rules from flow evidence (files, or EC2 + Logs Insights or Athena)."""
     chosen = list(dict.fromkeys(formats)) or list(OutputFormat)
     loaded = loaded_config()
     pins = loaded.pins if loaded is not None else []
