@@ -28,6 +28,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import polars as pl
 
@@ -77,6 +78,21 @@ class Stability:
     answer_sets: int = 0
 
 
+class _AnswerRow(NamedTuple):
+    """One grouped query row, as ``names_for`` reads it (ids of the interned values)."""
+
+    name: int
+    answer: int
+    client: int | None
+    vpc: int | None
+    inbound: int
+    endpoint: int | None
+    queries: int  # the row's ``count``
+
+
+_ANSWER_ROW_COLUMNS = ["name", "answer", "client", "vpc", "inbound", "endpoint", "count"]
+
+
 @dataclass
 class DnsLog:
     """The query logs of a window, ready for questions. Every query name is sensitive: ``names()`` is
@@ -86,6 +102,7 @@ class DnsLog:
     sources: list[str] = field(default_factory=list)  # files read
     shapes: dict[str, str] = field(default_factory=dict)  # file -> shape it was read as
     accounting: DnsAccounting = field(default_factory=DnsAccounting)
+    _by_address: dict[int, list[_AnswerRow]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def empty(cls) -> DnsLog:
@@ -114,36 +131,54 @@ class DnsLog:
         address_id = tables.addresses.get(canonical)
         if address_id is None:
             return NameMatch(address=canonical)
-        rows = tables.rows_for_answers(tables.address_answers.get(address_id, []))
         client_ids = self._address_ids(clients)
         forwarder_ids = self._address_ids(forwarders) - client_ids
-        in_vpc: pl.Expr = pl.lit(True)
+        vpc: int | bool | None = True  # True: any VPC; None: a VPC no query was logged in
         if vpc_id is not None:
             vpc = tables.vpcs.get(vpc_id)
-            in_vpc = pl.lit(False) if vpc is None else pl.col("vpc") == vpc
-        by_address = pl.col("inbound") == 0
-        direct = rows.filter(by_address & in_vpc & pl.col("client").is_in(sorted(client_ids)))
-        via_forwarder = by_address & in_vpc & pl.col("client").is_in(sorted(forwarder_ids))
-        forwarded = rows.filter((pl.col("inbound") == 1) | via_forwarder)
-
-        names = set(direct.get_column("name").to_list())
-        answers = set(direct.get_column("answer").to_list())
+        names: set[int] = set()
+        answers: set[int] = set()
+        queries = 0
+        forwarded: list[_AnswerRow] = []
+        for row in self._rows_of_address(address_id):
+            by_address = row.inbound == 0 and (vpc is True or (vpc is not None and row.vpc == vpc))
+            if by_address and row.client in client_ids:
+                names.add(row.name)
+                answers.add(row.answer)
+                queries += row.queries
+            elif row.inbound == 1 or (by_address and row.client in forwarder_ids):
+                forwarded.append(row)
         targets = self._targets(answers, stop_at=None) - names
-        forwarded_names = set(forwarded.get_column("name").to_list()) - names
-        via = {
-            tables.endpoints.values[endpoint] if inbound else tables.addresses.values[client]
-            for endpoint, inbound, client in forwarded.filter(pl.col("name").is_in(sorted(forwarded_names)))
-            .select("endpoint", "inbound", "client")
-            .iter_rows()
-        }
+        forwarded_names = {row.name for row in forwarded} - names
+        via = {self._forwarded_by(row) for row in forwarded if row.name in forwarded_names}
         return NameMatch(
             address=canonical,
             names=self._sorted_names(names),
             chain_targets=self._ordered_targets(answers, targets),
             forwarded=self._sorted_names(forwarded_names),
             forwarded_via=tuple(sorted(via)),
-            queries=int(direct.get_column("count").sum()),
+            queries=queries,
         )
+
+    def _forwarded_by(self, row: _AnswerRow) -> str:
+        """Who forwarded a query: the inbound endpoint it came through, else the forwarding client."""
+        tables = self.tables
+        if row.inbound:
+            return tables.endpoints.values[row.endpoint] if row.endpoint is not None else "inbound endpoint"
+        return tables.addresses.values[row.client] if row.client is not None else "unknown client"
+
+    def _rows_of_address(self, address_id: int) -> list[_AnswerRow]:
+        """The grouped queries whose answers held the address, read from the engine once per address:
+        the analysis asks ``names_for`` of every internet flow, often of one address many times (its
+        ports, its clients), and a few engine filters per question cost a millisecond each."""
+        found = self._by_address.get(address_id)
+        if found is None:
+            tables = self.tables
+            rows = tables.rows_for_answers(tables.address_answers.get(address_id, []))
+            found = self._by_address[address_id] = [
+                _AnswerRow(*values) for values in rows.select(_ANSWER_ROW_COLUMNS).iter_rows()
+            ]
+        return found
 
     def stability(self, name: str, family: int) -> Stability:
         """Whether ``name`` answered one set of addresses of ``family`` (4 or 6) over enough queries and
