@@ -160,8 +160,9 @@ MaxBytesOpt = Annotated[
     str | None,
     typer.Option(
         "--max-bytes",
-        help="Stop before Insights or Athena scans more than this (e.g. 50GB): checked on the estimate "
-        "before running and on the bytes actually scanned, splits included (exit 2).",
+        help="Stop before the run's queries (flows: Insights or Athena; DNS query logs) scan more than this "
+        "(e.g. 50GB): checked on the estimate before running and on the bytes actually scanned, splits "
+        "included (exit 2).",
     ),
 ]
 MaxQueriesOpt = Annotated[

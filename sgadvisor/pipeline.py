@@ -121,6 +121,14 @@ def _load_athena(inputs: RecommendInputs, inventory: Inventory, documents: Docum
     )
 
 
+def _left_to_scan(max_bytes: int | None, inputs: RecommendInputs, loaded: LoadedInputs) -> int | None:
+    """``--max-bytes`` is for the whole run: what the flow queries scanned is not there for the DNS logs."""
+    if max_bytes is None:
+        return None
+    scanned = loaded.collection.bytes_scanned if loaded.collection and _read_from_aws(inputs, loaded) else 0
+    return max(max_bytes - scanned, 0)
+
+
 def _read_from_aws(inputs: RecommendInputs, loaded: LoadedInputs) -> bool:
     """Were the flows read from AWS just now (Insights, or an Athena query — not its result files)?"""
     offline_athena = inputs.athena is not None and inputs.athena.offline
@@ -220,7 +228,8 @@ def recommend(inputs: RecommendInputs) -> Recommendation:
         builder.add_files(list(inputs.dns_logs))
         read = load_aws_dns_logs(aws.settings, aws.runner, loaded.inventory, dns_window, builder,
                                  log_groups=inputs.dns_log_groups, discover=not inputs.dns_log_groups,
-                                 max_bytes=aws.max_bytes, progress=inputs.progress)  # fmt: skip
+                                 max_bytes=_left_to_scan(aws.max_bytes, inputs, loaded),
+                                 progress=inputs.progress)  # fmt: skip
         if read is not None:
             dns_warnings = read.warnings
             if read.log_groups:

@@ -310,6 +310,25 @@ def test_aws_mode_finds_the_query_logs_and_judges_as_offline_over_the_same_recor
     assert called <= allowed, f"not in examples/iam-policy.json: {sorted(called - allowed)}"
 
 
+def test_max_bytes_counts_what_the_flow_queries_scanned_before_the_dns_logs(
+    env: Estate, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--max-bytes is for the whole run: a limit the flow queries fit but the DNS logs would pass once
+    the flows' bytes are counted leaves the discovered query logs unread, with a warning."""
+    from sgadvisor.aws.flows import estimate_scan_bytes
+
+    whole = _recommend(tmp_path / "whole", capsys, "--vpc", env.vpc)
+    assert whole["dns"]["sources"] == [DNS_GROUP]
+    flows = whole["collection"]["bytes_scanned"]
+    # The flow queries' planning estimate: the edge and span queries each scan the window once.
+    planned = 2 * estimate_scan_bytes(env.logs.client(), [FLOW_GROUP], Window(START, END))
+    limit = max(flows, planned)
+    limited = _recommend(tmp_path / "limited", capsys, "--vpc", env.vpc, "--max-bytes", str(limit))
+    assert limited["collection"]["bytes_scanned"] == flows
+    assert not (limited.get("dns") or {}).get("sources")
+    assert any("DNS query logs would scan" in w and "not read" in w for w in limited["warnings"])
+
+
 def test_a_named_log_group_is_read_without_discovery_even_offline(
     env: Estate, called: set[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -486,6 +505,21 @@ def test_max_bytes_refuses_a_named_group_before_any_query(env: Estate) -> None:
     assert read.log_groups == () and "above --max-bytes" in read.warnings[0]
     with pytest.raises(AwsError, match="does not exist"):
         read_dns_insights(runner, {"gone": []}, Window(START, END), DnsLogBuilder(START, END), explicit=True)
+
+
+def test_max_bytes_holds_on_the_bytes_the_dns_queries_scan(env: Estate) -> None:
+    """Splits forced by a full result scan the day again: the queries are admitted on what was scanned
+    so far, so a limit the estimate passes still stops the run (exit 2) before the splits pass it."""
+    from sgadvisor.errors import CostLimitError
+
+    read, _ = _read(env, _runner(env))
+    limit = read.estimated_bytes * 3 // 2
+    assert read.stats.bytes_scanned <= limit  # without splits, the run fits
+    env.logs.behaviour = Behaviour.row_cap(3)
+    with pytest.raises(CostLimitError, match="scanned so far") as refused:
+        read_dns_insights(_runner(env, RunnerSettings(limit=3)), {DNS_GROUP: [env.vpc]}, Window(START, END),
+                          DnsLogBuilder(START, END), explicit=True, max_bytes=limit)  # fmt: skip
+    assert refused.value.exit_code == 2 and env.logs.active_queries() == []
 
 
 def test_day_ranges_cut_at_utc_midnight() -> None:

@@ -112,10 +112,7 @@ def permits_at(rule: Resolved, proto: int, version: int, value: int, port_low: i
             return False
     if (version, value) in rule.hosts:
         return True
-    for v, low, high in rule.blocks:  # a loop, not any(): this runs for every flow and rule
-        if v == version and low <= value <= high:
-            return True
-    return False
+    return any(v == version and low <= value <= high for v, low, high in rule.blocks)
 
 
 def covered(candidate: Resolved, rules: Sequence[Resolved]) -> bool:

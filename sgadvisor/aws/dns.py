@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sgadvisor.aws.clients import AwsSettings, aws_errors, make_client, make_session
+from sgadvisor.aws.cost import ScanBudget
 from sgadvisor.aws.flows import estimate_scan_bytes, stream_lister
 from sgadvisor.aws.insights import InsightsRunner, QueryTask, RunnerSettings, RunStats, TaskResult
 from sgadvisor.dnslogs.reader import DnsLogBuilder
@@ -266,7 +267,12 @@ def read_dns_insights(
 ) -> DnsRead:
     """Read the resolved queries of ``groups`` (log group → the VPCs in scope it logs; empty: every VPC)
     over ``window`` into ``builder``. Named groups (``explicit``) must exist; discovered ones that do not
-    are skipped with a warning."""
+    are skipped with a warning.
+
+    ``max_bytes``: what the run may still scan (``--max-bytes`` less what the flow queries scanned). An
+    estimate above it refuses named groups (exit 2) and skips discovered ones with a warning; then each
+    query is admitted on its share of the estimate and the bytes scanned so far, as the flow queries are
+    (aws/cost.py): one that could pass the limit stops the run (exit 2)."""
     warnings: list[str] = []
     existing = []
     discovered: dict[str, bool] = {}  # group → whether Insights discovers its fields (Standard class)
@@ -296,6 +302,8 @@ def read_dns_insights(
             )
         read.warnings += (f"{message}: not read (raise --max-bytes, or pass --dns-logs files)",)
         return read
+    days = day_ranges(first, last)
+    share = estimate // max(len(existing) * len(days), 1)  # each query's part of the estimate
     tasks = [
         QueryTask(
             log_groups=(name,),
@@ -304,16 +312,18 @@ def read_dns_insights(
             build=_builder(groups[name], discovered[name]),
             label=f"{name} (DNS {_day(start)})",
             time_slot=runner.settings.min_split_seconds,  # rows scale with time: split time first
+            estimated_bytes=share,
         )
         for name in existing
-        for start, end in day_ranges(first, last)
+        for start, end in days
     ]
+    budget = ScanBudget(max_bytes)
     read.log_groups, read.estimated_bytes, read.stats = tuple(existing), estimate, runner.stats
     for name in existing:
         builder.add_source(name, SHAPE)
     with aws_errors("running Logs Insights queries on the DNS query logs"):
         for batch in _batches(tasks, max(1, runner.settings.max_concurrent)):
-            for result in runner.run(batch):
+            for result in runner.run(batch, budget):
                 read.records += _fold(result, builder)
     return read
 
