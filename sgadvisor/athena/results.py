@@ -29,6 +29,7 @@ from sgadvisor.accounting import Ledger
 from sgadvisor.athena import sql
 from sgadvisor.errors import InputError
 from sgadvisor.flowlogs.edges import (
+    ADDRESS_COLUMNS,
     COVERAGE_SCHEMA,
     DEFAULT_BUCKET,
     INCOMPLETE,
@@ -38,9 +39,9 @@ from sgadvisor.flowlogs.edges import (
     FlowEdges,
     PortRange,
     Window,
-    merge_colliding,
     merge_grouped,
     record_exprs,
+    respell_addresses,
 )
 from sgadvisor.flowlogs.parse import ENUMS, IPV4_RE, canonical_address
 from sgadvisor.flowlogs.spans import SPAN_SCHEMA
@@ -237,7 +238,7 @@ def _drop_invalid(frame: pl.DataFrame, ledger: Ledger) -> pl.DataFrame:
         bad = bad | (pl.col(column).is_not_null() & ~pl.col(column).is_in(ENUMS[field]))
     invalid = [v for v in _addresses(frame) if canonical_address(v) is None]
     if invalid:
-        bad = bad | pl.any_horizontal(pl.col(c).is_in(invalid).fill_null(False) for c in _ADDRESS_COLUMNS)
+        bad = bad | pl.any_horizontal(pl.col(c).is_in(invalid).fill_null(False) for c in ADDRESS_COLUMNS)
     rejected = frame.filter(bad)
     if rejected.height:
         count = int(rejected["records"].sum() or 0)
@@ -248,12 +249,9 @@ def _drop_invalid(frame: pl.DataFrame, ledger: Ledger) -> pl.DataFrame:
     return frame
 
 
-_ADDRESS_COLUMNS = ("saddr", "daddr", "psrc", "pdst")
-
-
 def _addresses(frame: pl.DataFrame) -> list[str]:
     """The distinct address values that are not canonical IPv4 (checked in Python, once each)."""
-    values = pl.concat([frame[c].drop_nulls().cast(pl.String) for c in _ADDRESS_COLUMNS]).unique()
+    values = pl.concat([frame[c].drop_nulls().cast(pl.String) for c in ADDRESS_COLUMNS]).unique()
     return values.filter(~values.str.contains(IPV4_RE)).sort().to_list()
 
 
@@ -266,29 +264,7 @@ def _canonical(grouped: pl.DataFrame) -> pl.DataFrame:
         canonical = canonical_address(text)
         if canonical is not None and canonical != text:
             mapping[text] = canonical
-    if not mapping:
-        return grouped
-    odd = list(mapping)
-    touched = pl.any_horizontal(
-        pl.col(c).cast(pl.String).is_in(odd).fill_null(False) for c in _ADDRESS_COLUMNS
-    )
-    rewritten = (
-        grouped.with_columns(touched.alias("_touched"))
-        .with_columns(
-            pl.col(c).cast(pl.String).replace(mapping).cast(grouped.schema[c]) for c in _ADDRESS_COLUMNS
-        )
-        .with_columns(
-            pl.when(pl.col("_touched") & pl.col("psrc").eq_missing(pl.col("saddr")))
-            .then(None)
-            .otherwise(pl.col("psrc"))
-            .alias("psrc"),
-            pl.when(pl.col("_touched") & pl.col("pdst").eq_missing(pl.col("daddr")))
-            .then(None)
-            .otherwise(pl.col("pdst"))
-            .alias("pdst"),
-        )
-    )
-    return merge_colliding(rewritten, pl.col("_touched"))
+    return respell_addresses(grouped, mapping)
 
 
 def _empty_records() -> pl.LazyFrame:

@@ -412,6 +412,44 @@ def merge_grouped(grouped: pl.DataFrame) -> pl.DataFrame:
     return grouped.group_by(["cat", *_PRE_KEY]).agg(*_MERGE_AGGS, _sum("_seconds"))
 
 
+ADDRESS_COLUMNS = ("saddr", "daddr", "psrc", "pdst")
+
+
+def respell_addresses(grouped: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFrame:
+    """Partial edges with their addresses rewritten by ``mapping`` (a valid spelling → the canonical one,
+    ``2600:1f18:100:0::a`` → ``2600:1f18:100::a``): a pkt-address equal to its record's address after that
+    is null again, and the rows that then coincide are merged. Text or Categorical address columns (on a
+    Categorical, ``replace`` maps its few distinct values, not every row)."""
+    if not mapping:
+        return grouped
+    odd = pl.Series(list(mapping), dtype=pl.String)
+
+    def rewritten(column: str) -> pl.Expr:
+        dtype = grouped.schema[column]
+        if dtype == pl.Categorical:
+            return pl.col(column).replace(dict(mapping))
+        return pl.col(column).cast(pl.String).replace(dict(mapping)).cast(dtype)
+
+    touched = pl.any_horizontal(
+        pl.col(c).cast(pl.String).is_in(odd.implode()).fill_null(False) for c in ADDRESS_COLUMNS
+    )
+    respelled = (
+        grouped.with_columns(touched.alias("_touched"))
+        .with_columns(rewritten(c) for c in ADDRESS_COLUMNS)
+        .with_columns(
+            pl.when(pl.col("_touched") & pl.col("psrc").eq_missing(pl.col("saddr")))
+            .then(None)
+            .otherwise(pl.col("psrc"))
+            .alias("psrc"),
+            pl.when(pl.col("_touched") & pl.col("pdst").eq_missing(pl.col("daddr")))
+            .then(None)
+            .otherwise(pl.col("pdst"))
+            .alias("pdst"),
+        )
+    )
+    return merge_colliding(respelled, pl.col("_touched"))
+
+
 def merge_colliding(grouped: pl.DataFrame, suspect: pl.Expr) -> pl.DataFrame:
     """Merge the fast scan's grouped rows whose (category, key) became equal when the rows marked by
     ``suspect`` (few) changed key. Returns the grouped columns (``_GROUPED``).

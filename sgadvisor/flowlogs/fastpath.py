@@ -44,7 +44,7 @@ from pathlib import Path
 
 import polars as pl
 
-from sgadvisor.flowlogs.edges import EdgeAggregator, merge_colliding, record_exprs
+from sgadvisor.flowlogs.edges import ADDRESS_COLUMNS, EdgeAggregator, record_exprs, respell_addresses
 from sgadvisor.flowlogs.fields import Kind, spec_for
 from sgadvisor.flowlogs.parse import (
     ENUMS,
@@ -282,8 +282,7 @@ def _canonical_addresses(grouped: pl.DataFrame) -> pl.DataFrame | None:
     else through :func:`canonical_address`) and rewrite valid non-canonical spellings
     (``2600:1f18:100:0::a`` → ``2600:1f18:100::a``), merging the partial edges that then coincide.
     None when an address is invalid (the careful path reports it)."""
-    columns = ["saddr", "daddr", "psrc", "pdst"]
-    values = pl.concat([grouped[c].drop_nulls().unique() for c in columns]).unique().cast(pl.String)
+    values = pl.concat([grouped[c].drop_nulls().unique() for c in ADDRESS_COLUMNS]).unique().cast(pl.String)
     mapping: dict[str, str] = {}
     for text in values.filter(~values.str.contains(IPV4_RE)).to_list():
         canonical = canonical_address(text)
@@ -291,24 +290,4 @@ def _canonical_addresses(grouped: pl.DataFrame) -> pl.DataFrame | None:
             return None
         if canonical != text:
             mapping[text] = canonical
-    if not mapping:
-        return grouped
-    # Rewrite in place (``replace`` on a Categorical maps its few distinct values, not every row) and
-    # merge the rows that now equal another one.
-    odd = pl.Series(list(mapping), dtype=pl.String).cast(pl.Categorical).implode()
-    touched = pl.any_horizontal(pl.col(c).is_in(odd).fill_null(False) for c in columns)
-    rewritten = (
-        grouped.with_columns(touched.alias("_touched"))
-        .with_columns(pl.col(c).replace(mapping) for c in columns)
-        .with_columns(
-            pl.when(pl.col("_touched") & pl.col("psrc").eq_missing(pl.col("saddr")))
-            .then(None)
-            .otherwise(pl.col("psrc"))
-            .alias("psrc"),
-            pl.when(pl.col("_touched") & pl.col("pdst").eq_missing(pl.col("daddr")))
-            .then(None)
-            .otherwise(pl.col("pdst"))
-            .alias("pdst"),
-        )
-    )
-    return merge_colliding(rewritten, pl.col("_touched"))
+    return respell_addresses(grouped, mapping)
